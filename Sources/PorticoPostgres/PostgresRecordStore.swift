@@ -1,0 +1,272 @@
+import Logging
+import NIOSSL
+import PorticoCore
+import PorticoStore
+import PostgresNIO
+import ServiceLifecycle
+
+/// The scale-out admin store on PostgreSQL ≥ 13, through a pooled `PostgresClient`.
+///
+/// The client must be running (`run()`, or as a service in the ServiceGroup) for queries to proceed.
+public final class PostgresRecordStore: RecordStore, MigratableStore, Service, Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    public let settings: PostgresConnectionSettings
+    public var dialectName: String { "postgresql" }
+
+    public init(settings: PostgresConnectionSettings, logger: Logger) throws {
+        let tls: PostgresClient.Configuration.TLS
+        switch settings.tls {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(.makeClientConfiguration())
+        case .require: tls = .require(.makeClientConfiguration())
+        }
+        var configuration = PostgresClient.Configuration(
+            host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+            database: settings.database, tls: tls)
+        configuration.options.maximumConnections = 20
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await client.run()
+    }
+
+    private var view: Statements {
+        Statements(logger: logger, settings: settings) { [client, logger] query in try await client.query(query, logger: logger) }
+    }
+
+    public func insert(_ table: RecordTable, tenantID: Int64, scope: String, lookupKey: String?, data: [UInt8]) async throws -> Int64 {
+        try await view.insert(table, tenantID: tenantID, scope: scope, lookupKey: lookupKey, data: data)
+    }
+    public func update(_ table: RecordTable, id: Int64, tenantID: Int64, scope: String, lookupKey: String?, data: [UInt8]) async throws -> Bool {
+        try await view.update(table, id: id, tenantID: tenantID, scope: scope, lookupKey: lookupKey, data: data)
+    }
+    public func delete(_ table: RecordTable, tenantID: Int64, id: Int64) async throws -> Bool {
+        try await view.delete(table, tenantID: tenantID, id: id)
+    }
+    public func fetch(_ table: RecordTable, tenantID: Int64, ids: [Int64]) async throws -> [RawRecord] {
+        try await view.fetch(table, tenantID: tenantID, ids: ids)
+    }
+    public func fetch(_ table: RecordTable, tenantID: Int64, filter: RecordFilter, page: PageRequest?) async throws -> [RawRecord] {
+        try await view.fetch(table, tenantID: tenantID, filter: filter, page: page)
+    }
+    public func count(_ table: RecordTable, tenantID: Int64, filter: RecordFilter) async throws -> Int {
+        try await view.count(table, tenantID: tenantID, filter: filter)
+    }
+    public func fetchAcrossTenants(_ table: RecordTable, lookupKey: String) async throws -> [RawRecord] {
+        try await view.fetchAcrossTenants(table, lookupKey: lookupKey)
+    }
+
+    public func withTransaction<T: Sendable>(_ body: @Sendable (any RecordStore) async throws -> T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                let inner = Statements(logger: logger, settings: settings, nested: true) { [logger] query in
+                    try await connection.query(query, logger: logger)
+                }
+                return try await body(inner)
+            }
+        } catch let error as StorageError {
+            throw error
+        } catch let error as PostgresTransactionError {
+            if let closureError = error.closureError { throw closureError }
+            throw StorageError(.unavailable, "a PostgreSQL transaction failed on \(settings.host):\(settings.port)", underlying: error)
+        } catch {
+            throw Statements.wrap(error, settings)
+        }
+    }
+
+    // MARK: migrations
+
+    public func appliedMigrations() async throws -> [SchemaMigration.Applied] {
+        try await view.appliedMigrations()
+    }
+
+    public func pendingMigrations() async throws -> [SchemaMigration] {
+        try SchemaMigration.pending(all: PostgresMigrations.all, applied: try await appliedMigrations())
+    }
+
+    public func migrate() async throws -> [SchemaMigration] {
+        _ = try await appliedMigrations()  // creates the schema table
+        let pending = try await pendingMigrations()
+        for migration in pending {
+            try await withTransaction { store in
+                guard let statements = store as? Statements else { return }
+                // Serializes concurrent `portico migrate` runs against one database.
+                try await statements.execute("LOCK TABLE portico_schema_migrations IN EXCLUSIVE MODE")
+                let applied = try await statements.appliedMigrations()
+                if applied.contains(where: { $0.version == migration.version }) { return }
+                for sql in migration.statements { try await statements.execute(sql) }
+                var binds = PostgresBindings()
+                binds.append(migration.version)
+                binds.append(migration.name)
+                _ = try await statements.run(PostgresQuery(
+                    unsafeSQL: "INSERT INTO portico_schema_migrations (version, name, applied_at) VALUES ($1, $2, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
+                    binds: binds))
+            }
+        }
+        return pending
+    }
+
+    /// SQL of every operation, run through the pool or through one connection inside a transaction.
+    struct Statements: RecordStore {
+        typealias Runner = @Sendable (PostgresQuery) async throws -> PostgresRowSequence
+        let logger: Logger
+        let settings: PostgresConnectionSettings
+        var nested = false
+        let runner: Runner
+
+        init(logger: Logger, settings: PostgresConnectionSettings, nested: Bool = false, runner: @escaping Runner) {
+            self.logger = logger
+            self.settings = settings
+            self.nested = nested
+            self.runner = runner
+        }
+
+        static func wrap(_ error: any Error, _ settings: PostgresConnectionSettings) -> StorageError {
+            if let e = error as? StorageError { return e }
+            return StorageError(.unavailable,
+                                "PostgreSQL at \(settings.host):\(settings.port) failed a statement; check that it is running and reachable",
+                                underlying: error)
+        }
+
+        func run(_ query: PostgresQuery) async throws -> [RawRecord] {
+            do {
+                var out: [RawRecord] = []
+                for try await (id, tenant, scope, lookup, data) in try await runner(query).decode((Int64, Int64, String, String?, String).self) {
+                    out.append(RawRecord(id: id, tenantID: tenant, scope: scope, lookupKey: lookup, data: Array(data.utf8)))
+                }
+                return out
+            } catch {
+                throw Statements.wrap(error, settings)
+            }
+        }
+
+        func execute(_ sql: String) async throws {
+            do {
+                _ = try await runner(PostgresQuery(unsafeSQL: sql)).collect()
+            } catch {
+                throw Statements.wrap(error, settings)
+            }
+        }
+
+        private func ids(_ query: PostgresQuery) async throws -> [Int64] {
+            do {
+                var out: [Int64] = []
+                for try await id in try await runner(query).decode(Int64.self) { out.append(id) }
+                return out
+            } catch {
+                throw Statements.wrap(error, settings)
+            }
+        }
+
+        func insert(_ table: RecordTable, tenantID: Int64, scope: String, lookupKey: String?, data: [UInt8]) async throws -> Int64 {
+            var b = PostgresBindings()
+            b.append(tenantID)
+            b.append(scope)
+            b.append(lookupKey)
+            b.append(String(decoding: data, as: UTF8.self))
+            let result = try await ids(PostgresQuery(
+                unsafeSQL: "INSERT INTO \(table.name) (tenant_id, scope, lookup_key, data) VALUES ($1, $2, $3, $4) RETURNING id", binds: b))
+            guard let id = result.first else { throw StorageError(.unavailable, "PostgreSQL did not return the id of a new \(table) row") }
+            return id
+        }
+
+        func update(_ table: RecordTable, id: Int64, tenantID: Int64, scope: String, lookupKey: String?, data: [UInt8]) async throws -> Bool {
+            var b = PostgresBindings()
+            b.append(scope)
+            b.append(lookupKey)
+            b.append(String(decoding: data, as: UTF8.self))
+            b.append(id)
+            b.append(tenantID)
+            return try await !ids(PostgresQuery(
+                unsafeSQL: "UPDATE \(table.name) SET scope = $1, lookup_key = $2, data = $3 WHERE id = $4 AND tenant_id = $5 RETURNING id", binds: b)).isEmpty
+        }
+
+        func delete(_ table: RecordTable, tenantID: Int64, id: Int64) async throws -> Bool {
+            var b = PostgresBindings()
+            b.append(id)
+            b.append(tenantID)
+            return try await !ids(PostgresQuery(unsafeSQL: "DELETE FROM \(table.name) WHERE id = $1 AND tenant_id = $2 RETURNING id", binds: b)).isEmpty
+        }
+
+        func fetch(_ table: RecordTable, tenantID: Int64, ids: [Int64]) async throws -> [RawRecord] {
+            guard !ids.isEmpty else { return [] }
+            var b = PostgresBindings()
+            b.append(tenantID)
+            b.append(ids)
+            return try await run(PostgresQuery(
+                unsafeSQL: "SELECT id, tenant_id, scope, lookup_key, data FROM \(table.name) WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id", binds: b))
+        }
+
+        private func whereClause(_ tenantID: Int64, _ filter: RecordFilter, _ b: inout PostgresBindings) -> String {
+            b.append(tenantID)
+            var sql = " WHERE tenant_id = $1"
+            if let scope = filter.scope {
+                b.append(scope)
+                sql += " AND scope = $\(b.count)"
+            }
+            if let key = filter.lookupKey {
+                b.append(key)
+                sql += " AND lookup_key = $\(b.count)"
+            }
+            return sql
+        }
+
+        func fetch(_ table: RecordTable, tenantID: Int64, filter: RecordFilter, page: PageRequest?) async throws -> [RawRecord] {
+            var b = PostgresBindings()
+            var sql = "SELECT id, tenant_id, scope, lookup_key, data FROM \(table.name)" + whereClause(tenantID, filter, &b) + " ORDER BY id"
+            if let page {
+                b.append(page.perPage)
+                b.append(page.offset)
+                sql += " LIMIT $\(b.count - 1) OFFSET $\(b.count)"
+            }
+            return try await run(PostgresQuery(unsafeSQL: sql, binds: b))
+        }
+
+        func count(_ table: RecordTable, tenantID: Int64, filter: RecordFilter) async throws -> Int {
+            var b = PostgresBindings()
+            let sql = "SELECT COUNT(*) FROM \(table.name)" + whereClause(tenantID, filter, &b)
+            return Int(try await ids(PostgresQuery(unsafeSQL: sql, binds: b)).first ?? 0)
+        }
+
+        func fetchAcrossTenants(_ table: RecordTable, lookupKey: String) async throws -> [RawRecord] {
+            var b = PostgresBindings()
+            b.append(lookupKey)
+            return try await run(PostgresQuery(
+                unsafeSQL: "SELECT id, tenant_id, scope, lookup_key, data FROM \(table.name) WHERE lookup_key = $1 ORDER BY id", binds: b))
+        }
+
+        func withTransaction<T: Sendable>(_ body: @Sendable (any RecordStore) async throws -> T) async throws -> T {
+            guard nested else {
+                throw StorageError(.unavailable, "internal: a pool-level statement view cannot open a transaction")
+            }
+            try await execute("SAVEPOINT nested")
+            do {
+                let value = try await body(self)
+                try await execute("RELEASE SAVEPOINT nested")
+                return value
+            } catch {
+                try? await execute("ROLLBACK TO SAVEPOINT nested")
+                throw error
+            }
+        }
+
+        func appliedMigrations() async throws -> [SchemaMigration.Applied] {
+            try await execute(
+                "CREATE TABLE IF NOT EXISTS portico_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+            do {
+                var out: [SchemaMigration.Applied] = []
+                let rows = try await runner(PostgresQuery(unsafeSQL: "SELECT version, name, applied_at FROM portico_schema_migrations ORDER BY version"))
+                for try await (version, name, at) in rows.decode((Int32, String, String).self) {
+                    out.append(SchemaMigration.Applied(version: Int(version), name: name, appliedAt: at))
+                }
+                return out
+            } catch {
+                throw Statements.wrap(error, settings)
+            }
+        }
+    }
+}
