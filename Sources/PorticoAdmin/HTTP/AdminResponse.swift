@@ -5,13 +5,11 @@ public struct AdminResponse: Sendable {
     public var status: Int
     public var contentType: String?
     public var body: [UInt8]
-    public var headers: [(String, String)]
 
-    public init(status: Int, contentType: String?, body: [UInt8], headers: [(String, String)] = []) {
+    public init(status: Int, contentType: String?, body: [UInt8]) {
         self.status = status
         self.contentType = contentType
         self.body = body
-        self.headers = headers
     }
 
     static let jsonContentType = "application/json; charset=utf-8"
@@ -19,6 +17,8 @@ public struct AdminResponse: Sendable {
     static func json(_ value: JSONValue, status: Int = 200) -> AdminResponse {
         AdminResponse(status: status, contentType: jsonContentType, body: value.serialized())
     }
+
+    static func json(_ object: JSONObject, status: Int = 200) -> AdminResponse { json(.object(object), status: status) }
 
     static func created(_ value: JSONValue) -> AdminResponse { json(value, status: 201) }
 
