@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PorticoServer
+
+@main
+struct Portico: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portico",
+        abstract: "An API management platform that speaks 3scale's APIs.",
+        subcommands: [Serve.self, Migrate.self, Config.self])
+}
+
+/// Every setting as a flag; each is also an environment variable (see `portico config check`).
+struct SettingOptions: ParsableArguments {
+    @Option(help: "Directory for the embedded store and generated credentials (PORTICO_DATA_DIR; default ./portico-data).") var dataDir: String?
+    @Option(help: "all, admin, metering or gateway (PORTICO_ROLE; default all).") var role: String?
+    @Option(help: "Address the listeners bind to (PORTICO_BIND; default 0.0.0.0).") var bind: String?
+    @Option(help: "Admin API port (PORTICO_ADMIN_PORT; default 3000).") var adminPort: String?
+    @Option(help: "Metering port (PORTICO_METERING_PORT; default 3001).") var meteringPort: String?
+    @Option(help: "Production gateway port (PORTICO_GATEWAY_PORT; default 8080).") var gatewayPort: String?
+    @Option(help: "Staging gateway port (PORTICO_STAGING_PORT; default 8081).") var stagingPort: String?
+    @Option(help: "Management port (PORTICO_MANAGEMENT_PORT; default 8090).") var managementPort: String?
+    @Option(help: "postgresql:// URL of the admin database (DATABASE_URL; default the embedded SQLite file).") var databaseUrl: String?
+    @Option(help: "Domain tenant hosts live under (WILDCARD_DOMAIN; default localhost).") var wildcardDomain: String?
+    @Option(help: "Log level (LOG_LEVEL; default info).") var logLevel: String?
+
+    var flags: [String: String] {
+        var f: [String: String] = [:]
+        let pairs: [(String, String?)] = [
+            ("data-dir", dataDir), ("role", role), ("bind", bind), ("admin-port", adminPort), ("metering-port", meteringPort),
+            ("gateway-port", gatewayPort), ("staging-port", stagingPort), ("management-port", managementPort),
+            ("database-url", databaseUrl), ("wildcard-domain", wildcardDomain), ("log-level", logLevel),
+        ]
+        for (k, v) in pairs { if let v { f[k] = v } }
+        return f
+    }
+
+    /// Loads the configuration; prints every problem and exits 2 when there is any.
+    func load() throws -> ConfigurationLoader.Loaded {
+        let loaded = ConfigurationLoader.load(flags: flags, environment: ProcessInfo.processInfo.environment)
+        if !loaded.problems.isEmpty {
+            var text = "portico: the configuration has \(loaded.problems.count) problem(s):\n"
+            for p in loaded.problems { text += "  - \(p)\n" }
+            FileHandle.standardError.write(Data(text.utf8))
+            throw ExitCode(2)
+        }
+        return loaded
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the platform (all roles in one process by default).")
+    @OptionGroup var settings: SettingOptions
+
+    func run() async throws {
+        let loaded = try settings.load()
+        let registry = PlatformServer.bootstrapObservability(logLevel: loaded.configuration.logLevel)
+        do {
+            try await PlatformServer.serve(loaded.configuration, registry: registry)
+        } catch {
+            FileHandle.standardError.write(Data("portico: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending schema migrations to the admin database.")
+    @OptionGroup var settings: SettingOptions
+    @Flag(help: "List pending migrations without applying them.") var plan = false
+
+    func run() async throws {
+        let loaded = try settings.load()
+        _ = PlatformServer.bootstrapObservability(logLevel: "warning")
+        let plan = self.plan
+        do {
+            let lines = try await PlatformServer.withStore(loaded.configuration, logger: Logger(label: "portico.migrate")) { opened in
+                var out = ["database: \(opened.description)"]
+                let applied = try await opened.migrations.appliedMigrations()
+                out.append("applied: " + (applied.isEmpty ? "none" : applied.map { "\($0.version) \($0.name) (\($0.appliedAt))" }.joined(separator: ", ")))
+                if plan {
+                    let pending = try await opened.migrations.pendingMigrations()
+                    out.append("pending: " + (pending.isEmpty ? "none" : pending.map { "\($0.version) \($0.name)" }.joined(separator: ", ")))
+                } else {
+                    let done = try await opened.migrations.migrate()
+                    out.append("now applied: " + (done.isEmpty ? "nothing to do" : done.map { "\($0.version) \($0.name)" }.joined(separator: ", ")))
+                }
+                return out
+            }
+            print(lines.joined(separator: "\n"))
+        } catch {
+            FileHandle.standardError.write(Data("portico migrate: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Config: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Inspect the configuration.", subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the effective configuration (secrets redacted) and every problem.")
+        @OptionGroup var settings: SettingOptions
+
+        func run() async throws {
+            let loaded = ConfigurationLoader.load(flags: settings.flags, environment: ProcessInfo.processInfo.environment)
+            print(ConfigurationLoader.describe(loaded).joined(separator: "\n"))
+            if loaded.problems.isEmpty {
+                print("\nconfiguration OK")
+            } else {
+                print("\n\(loaded.problems.count) problem(s):")
+                for p in loaded.problems { print("  - \(p)") }
+                throw ExitCode(2)
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import Hummingbird
+import NIOCore
+import Prometheus
+
+/// The management port: liveness, readiness and Prometheus metrics.
+struct ManagementResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let readiness: ReadinessState
+    let registry: PrometheusCollectorRegistry
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        let path = request.uri.path
+        guard request.method == .get || request.method == .head else {
+            return Response(status: .methodNotAllowed)
+        }
+        switch path {
+        case "/status/live":
+            return json(.ok, #"{"status":"live"}"#)
+        case "/status/ready":
+            let roles = readiness.summary.map { "\"\($0.0)\":\($0.1 ? "true" : "false")" }.joined(separator: ",")
+            return json(readiness.isReady ? .ok : .serviceUnavailable, #"{"status":"\#(readiness.isReady ? "ready" : "starting")","roles":{\#(roles)}}"#)
+        case "/metrics":
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        default:
+            return json(.notFound, #"{"status":"Not found"}"#)
+        }
+    }
+
+    private func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import PorticoAdmin
+import PorticoCore
+import PorticoStore
+import Prometheus
+import ServiceLifecycle
+
+/// The composition root: wires stores, roles and the management port into one `ServiceGroup`.
+public enum PlatformServer {
+    /// Sets up logging and Prometheus metrics for the process. Call once.
+    public static func bootstrapObservability(logLevel: String) -> PrometheusCollectorRegistry {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+
+    static func now() -> Timestamp { Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)) }
+
+    static func adminSettings(_ c: PorticoConfiguration) -> AdminSettings {
+        AdminSettings(wildcardDomain: c.wildcardDomain, masterSubdomain: c.masterDomain, adminPort: c.adminPort, productionGatewayPort: c.gatewayPort,
+                      stagingGatewayPort: c.stagingPort, meteringEndpoint: "http://127.0.0.1:\(c.meteringPort)")
+    }
+
+    /// Runs `body` with the store open; the PostgreSQL pool runs alongside and stops afterwards.
+    public static func withStore<T: Sendable>(_ configuration: PorticoConfiguration, logger: Logger,
+                                              _ body: @Sendable @escaping (OpenedAdminStore) async throws -> T) async throws -> T {
+        let opened = try await AdminStoreFactory.open(configuration, logger: logger)
+        defer { Task { await opened.close() } }
+        guard let service = opened.service else { return try await body(opened) }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await service.run()
+                return nil
+            }
+            group.addTask { try await body(opened) }
+            while let result = try await group.next() {
+                if let value = result {
+                    group.cancelAll()
+                    return value
+                }
+            }
+            throw ServerError("the database connection stopped unexpectedly")
+        }
+    }
+
+    /// `portico serve`.
+    public static func serve(_ configuration: PorticoConfiguration, registry: PrometheusCollectorRegistry) async throws {
+        let logger = Logger(label: "portico")
+        let opened = try await AdminStoreFactory.open(configuration, logger: logger)
+        let readiness = ReadinessState(expected: ["admin"])
+
+        var management = Application(
+            responder: ManagementResponder(readiness: readiness, registry: registry),
+            configuration: .init(address: .hostname(configuration.bindAddress, port: configuration.managementPort), serverName: nil),
+            logger: Logger(label: "portico.management"))
+        management.logger.logLevel = .warning
+
+        let platform = AdminRoleService(configuration: configuration, opened: opened, readiness: readiness, logger: logger)
+        var services: [any Service] = []
+        if let pool = opened.service { services.append(pool) }
+        services.append(management)
+        services.append(platform)
+        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        logger.info("portico.starting", metadata: ["store": .string(opened.description), "role": .string(configuration.role.rawValue)])
+        try await group.run()
+        await opened.close()
+        logger.info("portico.stopped")
+    }
+}
+
+/// Migrates and seeds the admin store, then serves the admin API until shutdown.
+struct AdminRoleService: Service {
+    let configuration: PorticoConfiguration
+    let opened: OpenedAdminStore
+    let readiness: ReadinessState
+    let logger: Logger
+
+    func run() async throws {
+        let applied = try await opened.migrations.migrate()
+        for m in applied {
+            logger.info("portico.migration_applied", metadata: ["migration.version": .stringConvertible(m.version), "migration.name": .string(m.name)])
+        }
+        let settings = PlatformServer.adminSettings(configuration)
+        let outcome = try await PlatformSeed.run(store: opened.store, inputs: configuration.seed, settings: settings, now: PlatformServer.now())
+        if outcome.created {
+            try report(outcome.generated, settings: settings)
+        }
+        let environment = AdminEnvironment(settings: settings, store: opened.store, masterAccountID: outcome.masterAccountID,
+                                           clock: { PlatformServer.now() })
+        let api = AdminAPI(environment: environment, logger: Logger(label: "portico.admin"))
+        let readiness = self.readiness
+        let app = Application(
+            responder: AdminHTTPResponder(api: api),
+            configuration: .init(address: .hostname(configuration.bindAddress, port: configuration.adminPort), serverName: nil),
+            onServerRunning: { _ in readiness.markServing("admin") },
+            logger: Logger(label: "portico.admin.http"))
+        defer { readiness.markStopped("admin") }
+        try await app.run()
+    }
+
+    /// Shows generated credentials once and keeps them in `<data-dir>/credentials` (mode 0600).
+    private func report(_ generated: [(name: String, value: String)], settings: AdminSettings) throws {
+        let c = configuration
+        var lines = generated.map { ($0.name, $0.value) }
+        lines.insert(("MASTER_USER", c.seed.masterUser), at: 0)
+        lines.insert(("ADMIN_USER", c.seed.adminUser), at: 1)
+        lines.append(("ADMIN_URL", "http://\(SystemName.dnsLabel(from: c.seed.tenantName))-admin.\(c.wildcardDomain):\(c.adminPort)"))
+        lines.append(("MASTER_URL", "http://\(c.masterDomain).\(c.wildcardDomain):\(c.adminPort)"))
+        var written = false
+        if c.databaseURL == nil || FileManager.default.fileExists(atPath: c.dataDirectory) {
+            try? DataDirectory.prepare(c.dataDirectory)
+            written = (try? DataDirectory.writeCredentials(lines, to: c.credentialsPath)) ?? false
+        }
+        var text = "\nPortico is set up. These credentials are shown once"
+        text += written ? " and kept in \(c.credentialsPath) (mode 0600):\n" : ":\n"
+        for (name, value) in lines { text += "  \(name)=\(value)\n" }
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+}

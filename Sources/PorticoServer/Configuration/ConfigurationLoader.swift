@@ -1,0 +1,169 @@
+import PorticoCore
+import PorticoAdmin
+import PorticoPostgres
+
+/// Builds `PorticoConfiguration` from flags and environment, reporting every problem at once.
+public enum ConfigurationLoader {
+    public struct Problem: Sendable, CustomStringConvertible, Equatable {
+        public var setting: String
+        public var message: String
+        public var description: String { "\(setting): \(message)" }
+    }
+
+    /// A setting, its flag name and the environment variables that may carry it (first wins).
+    struct Setting {
+        var name: String
+        var environment: [String]
+        var secret: Bool = false
+    }
+
+    static let settings: [Setting] = [
+        Setting(name: "data-dir", environment: ["PORTICO_DATA_DIR"]),
+        Setting(name: "role", environment: ["PORTICO_ROLE"]),
+        Setting(name: "bind", environment: ["PORTICO_BIND"]),
+        Setting(name: "admin-port", environment: ["PORTICO_ADMIN_PORT"]),
+        Setting(name: "metering-port", environment: ["PORTICO_METERING_PORT"]),
+        Setting(name: "gateway-port", environment: ["PORTICO_GATEWAY_PORT"]),
+        Setting(name: "staging-port", environment: ["PORTICO_STAGING_PORT"]),
+        Setting(name: "management-port", environment: ["PORTICO_MANAGEMENT_PORT"]),
+        Setting(name: "database-url", environment: ["PORTICO_DATABASE_URL", "DATABASE_URL"], secret: true),
+        Setting(name: "wildcard-domain", environment: ["PORTICO_WILDCARD_DOMAIN", "WILDCARD_DOMAIN"]),
+        Setting(name: "master-domain", environment: ["MASTER_DOMAIN"]),
+        Setting(name: "log-level", environment: ["PORTICO_LOG_LEVEL", "LOG_LEVEL"]),
+        Setting(name: "master-user", environment: ["MASTER_USER"]),
+        Setting(name: "master-password", environment: ["MASTER_PASSWORD"], secret: true),
+        Setting(name: "master-access-token", environment: ["MASTER_ACCESS_TOKEN"], secret: true),
+        Setting(name: "admin-user", environment: ["ADMIN_USER"]),
+        Setting(name: "admin-password", environment: ["ADMIN_PASSWORD"], secret: true),
+        Setting(name: "admin-access-token", environment: ["ADMIN_ACCESS_TOKEN"], secret: true),
+        Setting(name: "admin-email", environment: ["ADMIN_EMAIL"]),
+        Setting(name: "tenant-name", environment: ["TENANT_NAME"]),
+    ]
+
+    /// Where each effective value came from, for `portico config check`.
+    public struct Loaded: Sendable {
+        public var configuration: PorticoConfiguration
+        public var problems: [Problem]
+        public var sources: [String: String]
+    }
+
+    public static func load(flags: [String: String], environment: [String: String]) -> Loaded {
+        var c = PorticoConfiguration()
+        var problems: [Problem] = []
+        var sources: [String: String] = [:]
+        var raw: [String: String] = [:]
+        for setting in settings {
+            if let v = flags[setting.name] {
+                raw[setting.name] = v
+                sources[setting.name] = "--\(setting.name)"
+            } else if let env = setting.environment.first(where: { environment[$0] != nil }), let v = environment[env] {
+                raw[setting.name] = v
+                sources[setting.name] = env
+            } else {
+                sources[setting.name] = "default"
+            }
+        }
+        for unknown in flags.keys where !settings.contains(where: { $0.name == unknown }) {
+            problems.append(Problem(setting: "--\(unknown)", message: "unknown setting"))
+        }
+
+        if let v = raw["data-dir"] {
+            if v.isEmpty { problems.append(Problem(setting: "data-dir", message: "must not be empty")) } else { c.dataDirectory = v }
+        }
+        if let v = raw["role"] {
+            if let role = PorticoConfiguration.Role(rawValue: v) {
+                c.role = role
+                if !PorticoConfiguration.availableRoles.contains(role) {
+                    problems.append(Problem(setting: "role", message: "the \(v) role is not available in this version of portico yet; use all or admin"))
+                }
+            } else {
+                problems.append(Problem(setting: "role", message: "must be one of all, admin, metering, gateway (got \(v))"))
+            }
+        }
+        if let v = raw["bind"] { c.bindAddress = v }
+        let ports: [(String, WritableKeyPath<PorticoConfiguration, Int>)] = [
+            ("admin-port", \.adminPort), ("metering-port", \.meteringPort), ("gateway-port", \.gatewayPort),
+            ("staging-port", \.stagingPort), ("management-port", \.managementPort),
+        ]
+        for (name, path) in ports {
+            guard let v = raw[name] else { continue }
+            if let port = Int(v), (1...65535).contains(port) { c[keyPath: path] = port } else {
+                problems.append(Problem(setting: name, message: "must be a port number between 1 and 65535 (got \(v))"))
+            }
+        }
+        let used = ports.map { ($0.0, c[keyPath: $0.1]) }
+        for (i, a) in used.enumerated() {
+            for b in used[(i + 1)...] where a.1 == b.1 {
+                problems.append(Problem(setting: b.0, message: "port \(b.1) is already used by \(a.0)"))
+            }
+        }
+        if let v = raw["database-url"], !v.isEmpty {
+            do {
+                _ = try PostgresConnectionSettings(url: v)
+                c.databaseURL = v
+            } catch {
+                problems.append(Problem(setting: "database-url", message: error.description))
+            }
+        }
+        if let v = raw["wildcard-domain"] {
+            if v.isEmpty || v.contains("/") || v.contains(":") || v.hasPrefix(".") {
+                problems.append(Problem(setting: "wildcard-domain", message: "must be a bare domain such as localhost or example.com (got \(v))"))
+            } else {
+                c.wildcardDomain = v.lowercased()
+            }
+        }
+        if let v = raw["master-domain"], !v.isEmpty { c.masterDomain = v.lowercased() }
+        if let v = raw["log-level"] {
+            if ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) { c.logLevel = v } else {
+                problems.append(Problem(setting: "log-level", message: "must be one of trace, debug, info, notice, warning, error, critical"))
+            }
+        }
+        if let v = raw["master-user"], !v.isEmpty { c.seed.masterUser = v }
+        if let v = raw["admin-user"], !v.isEmpty { c.seed.adminUser = v }
+        if let v = raw["tenant-name"] {
+            if SystemName.isValidTenantName(v) { c.seed.tenantName = v } else {
+                problems.append(Problem(setting: "tenant-name", message: "must be letters, digits and dashes (got \(v))"))
+            }
+        }
+        if let v = raw["admin-email"], !v.isEmpty { c.seed.adminEmail = v }
+        c.seed.masterPassword = raw["master-password"].flatMap { $0.isEmpty ? nil : $0 }
+        c.seed.masterAccessToken = raw["master-access-token"].flatMap { $0.isEmpty ? nil : $0 }
+        c.seed.adminPassword = raw["admin-password"].flatMap { $0.isEmpty ? nil : $0 }
+        c.seed.adminAccessToken = raw["admin-access-token"].flatMap { $0.isEmpty ? nil : $0 }
+        for (name, value) in [("master-access-token", c.seed.masterAccessToken), ("admin-access-token", c.seed.adminAccessToken)] {
+            if let value, value.count < 16 {
+                problems.append(Problem(setting: name, message: "must be at least 16 characters so it cannot be guessed"))
+            }
+        }
+        return Loaded(configuration: c, problems: problems, sources: sources)
+    }
+
+    /// `name = value (source)` lines with secrets redacted.
+    public static func describe(_ loaded: Loaded) -> [String] {
+        let c = loaded.configuration
+        func redacted(_ v: String?) -> String { v == nil ? "(generated on first start)" : "***" }
+        let database: String
+        if let url = c.databaseURL, let settings = try? PostgresConnectionSettings(url: url) {
+            database = settings.description
+        } else {
+            database = "sqlite:\(c.sqlitePath) (embedded)"
+        }
+        let values: [(String, String)] = [
+            ("data-dir", c.dataDirectory), ("role", c.role.rawValue), ("bind", c.bindAddress),
+            ("admin-port", String(c.adminPort)), ("metering-port", String(c.meteringPort)), ("gateway-port", String(c.gatewayPort)),
+            ("staging-port", String(c.stagingPort)), ("management-port", String(c.managementPort)), ("database-url", database),
+            ("wildcard-domain", c.wildcardDomain), ("master-domain", c.masterDomain), ("log-level", c.logLevel),
+            ("master-user", c.seed.masterUser), ("master-password", redacted(c.seed.masterPassword)),
+            ("master-access-token", redacted(c.seed.masterAccessToken)), ("admin-user", c.seed.adminUser),
+            ("admin-password", redacted(c.seed.adminPassword)), ("admin-access-token", redacted(c.seed.adminAccessToken)),
+            ("admin-email", c.seed.adminEmail ?? "admin@\(c.seed.tenantName).\(c.wildcardDomain)"), ("tenant-name", c.seed.tenantName),
+        ]
+        return values.map { "\($0.0) = \($0.1)  (\(loaded.sources[$0.0] ?? "default"))" }
+    }
+}
+
+extension SystemName {
+    static func isValidTenantName(_ s: String) -> Bool {
+        !s.isEmpty && s.count <= 50 && s.unicodeScalars.allSatisfy { ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "-" }
+    }
+}
