@@ -87,7 +87,7 @@ enum UserRoutes {
 
     static func isEmail(_ s: String) -> Bool {
         let parts = s.split(separator: "@", omittingEmptySubsequences: false)
-        return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".") && !s.contains(" ")
+        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty && !s.contains(" ")
     }
 
     static func create(_ call: AdminCall, accountID: Int64, params: Parameters, requirePassword: Bool) async throws -> User {
