@@ -84,5 +84,6 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
+        .testTarget(name: "PorticoEndToEndTests", swiftSettings: strict),
     ]
 )
