@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Time from `portico serve` to /status/ready, first start (migrations + seeding) and warm start,
+# and resident memory when idle. Usage: bench/startup.sh [path/to/portico]  (default .build/release/portico)
+set -euo pipefail
+BIN=${1:-.build/release/portico}
+DIR=$(mktemp -d /tmp/portico-bench.XXXXXX)
+trap 'kill $PID 2>/dev/null; rm -rf "$DIR"' EXIT
+ready_ms() {
+  local t0=$(date +%s%N)
+  "$BIN" serve --data-dir "$DIR/data" --bind 127.0.0.1 >/dev/null 2>&1 &
+  PID=$!
+  until curl -fs http://127.0.0.1:8090/status/ready >/dev/null 2>&1; do sleep 0.01; done
+  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+}
+echo "first start to ready: $(ready_ms) ms"
+sleep 5
+echo "idle resident memory after first start: $(( $(ps -o rss= -p $PID) / 1024 )) MiB"
+kill -TERM $PID; wait $PID
+echo "warm start to ready: $(ready_ms) ms"
+sleep 5
+echo "idle resident memory after warm start: $(( $(ps -o rss= -p $PID) / 1024 )) MiB"
