@@ -61,12 +61,18 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
     }
 
     public func withTransaction<T: Sendable>(_ body: @Sendable (any RecordStore) async throws -> T) async throws -> T {
+        let (client, logger, settings) = (self.client, self.logger, self.settings)
         do {
-            return try await client.withTransaction(logger: logger) { connection in
-                let inner = Statements(logger: logger, settings: settings, nested: true) { [logger] query in
-                    try await connection.query(query, logger: logger)
+            // The deadline's task group awaits its children before returning, so `body` never outlives this call.
+            return try await withoutActuallyEscaping(body) { body in
+                try await Self.withDeadline(Self.transactionDeadline, settings: settings) {
+                    try await client.withTransaction(logger: logger) { connection in
+                        let inner = Statements(logger: logger, settings: settings, nested: true) { [logger] query in
+                            try await connection.query(query, logger: logger)
+                        }
+                        return try await body(inner)
+                    }
                 }
-                return try await body(inner)
             }
         } catch let error as StorageError {
             throw error
@@ -110,6 +116,25 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
         return pending
     }
 
+    /// Bounds an operation in time: when PostgreSQL is unreachable the pool would otherwise wait for a
+    /// connection forever, and callers deserve a clear error instead of a hung request.
+    static func withDeadline<T: Sendable>(_ duration: Duration, settings: PostgresConnectionSettings,
+                                          _ operation: @Sendable @escaping () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: duration)
+                throw StorageError(.unavailable, "PostgreSQL at \(settings.host):\(settings.port) did not answer within \(duration); check that it is running and reachable")
+            }
+            guard let result = try await group.next() else { throw CancellationError() }
+            group.cancelAll()
+            return result
+        }
+    }
+
+    static let statementDeadline = Duration.seconds(10)
+    static let transactionDeadline = Duration.seconds(30)
+
     /// SQL of every operation, run through the pool or through one connection inside a transaction.
     struct Statements: RecordStore {
         typealias Runner = @Sendable (PostgresQuery) async throws -> PostgresRowSequence
@@ -132,33 +157,37 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
                                 underlying: error)
         }
 
-        func run(_ query: PostgresQuery) async throws -> [RawRecord] {
+        /// Runs a statement and collects its rows, within the statement deadline.
+        private func collect<T: Sendable>(_ query: PostgresQuery, _ read: @Sendable @escaping (PostgresRowSequence) async throws -> T) async throws -> T {
+            let (runner, settings) = (self.runner, self.settings)
             do {
+                return try await PostgresRecordStore.withDeadline(PostgresRecordStore.statementDeadline, settings: settings) {
+                    try await read(try await runner(query))
+                }
+            } catch {
+                throw Statements.wrap(error, settings)
+            }
+        }
+
+        func run(_ query: PostgresQuery) async throws -> [RawRecord] {
+            try await collect(query) { rows in
                 var out: [RawRecord] = []
-                for try await (id, tenant, scope, lookup, data) in try await runner(query).decode((Int64, Int64, String, String?, String).self) {
+                for try await (id, tenant, scope, lookup, data) in rows.decode((Int64, Int64, String, String?, String).self) {
                     out.append(RawRecord(id: id, tenantID: tenant, scope: scope, lookupKey: lookup, data: Array(data.utf8)))
                 }
                 return out
-            } catch {
-                throw Statements.wrap(error, settings)
             }
         }
 
         func execute(_ sql: String) async throws {
-            do {
-                _ = try await runner(PostgresQuery(unsafeSQL: sql)).collect()
-            } catch {
-                throw Statements.wrap(error, settings)
-            }
+            _ = try await collect(PostgresQuery(unsafeSQL: sql)) { rows in try await rows.collect().count }
         }
 
         private func ids(_ query: PostgresQuery) async throws -> [Int64] {
-            do {
+            try await collect(query) { rows in
                 var out: [Int64] = []
-                for try await id in try await runner(query).decode(Int64.self) { out.append(id) }
+                for try await id in rows.decode(Int64.self) { out.append(id) }
                 return out
-            } catch {
-                throw Statements.wrap(error, settings)
             }
         }
 
@@ -257,15 +286,12 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
         func appliedMigrations() async throws -> [SchemaMigration.Applied] {
             try await execute(
                 "CREATE TABLE IF NOT EXISTS portico_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-            do {
+            return try await collect(PostgresQuery(unsafeSQL: "SELECT version, name, applied_at FROM portico_schema_migrations ORDER BY version")) { rows in
                 var out: [SchemaMigration.Applied] = []
-                let rows = try await runner(PostgresQuery(unsafeSQL: "SELECT version, name, applied_at FROM portico_schema_migrations ORDER BY version"))
                 for try await (version, name, at) in rows.decode((Int32, String, String).self) {
                     out.append(SchemaMigration.Applied(version: Int(version), name: name, appliedAt: at))
                 }
                 return out
-            } catch {
-                throw Statements.wrap(error, settings)
             }
         }
     }

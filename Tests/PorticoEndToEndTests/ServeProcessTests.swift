@@ -53,7 +53,7 @@ import Testing
     }
 
     static func waitReady(_ r: Running) async throws {
-        for _ in 0..<150 {
+        for _ in 0..<600 {  // up to 60 s: the debug build hashes seed passwords slowly while other suites run
             if (try? curl("http://127.0.0.1:\(r.ports["management"]!)/status/ready"))?.0 == 200 { return }
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -75,3 +75,21 @@ import Testing
         #expect(throws: PostgresURLError.self) { _ = try PostgresConnectionSettings(url: "postgresql://h:99999/db") }
     }
 }
+
+@Suite struct UnavailableDatabaseTests {
+    @Test func anUnreachablePostgreSQLIsAClearErrorNotAHang() async throws {
+        let settings = try PostgresConnectionSettings(url: "postgresql://postgres@127.0.0.1:1/none?sslmode=disable")
+        let store = try PostgresRecordStore(settings: settings, logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await store.run() }
+            do {
+                _ = try await store.list(Product.self, tenantID: 1)
+                Issue.record("a query against an unreachable database succeeded")
+            } catch let error as StorageError {
+                #expect(error.code == .unavailable)
+                #expect(error.description.contains("127.0.0.1:1"))
+            }
+            group.cancelAll()
+        }
+    }
+}

@@ -20,19 +20,25 @@ enum AccountRoutes {
             return .created(call.representer.buyerAccount(account))
         }
         r.get("/admin/api/accounts") { call in
-            var accounts = try await buyers(call)
-            if let state = call.params.nonEmpty("state") { accounts = accounts.filter { $0.state.rawValue == state } }
-            return AdminCall.collection("accounts", MetricRoutes.paginate(accounts, call.params).map { call.representer.buyerAccount($0) })
+            let accounts: [Account]
+            if let state = call.params.nonEmpty("state") {
+                accounts = MetricRoutes.paginate(try await buyers(call).filter { $0.state.rawValue == state }, call.params)
+            } else {
+                // A provider's account rows are all buyers (providers are rows of the master tenant), so the store pages.
+                let page = call.params.page()
+                accounts = try await call.store.list(Account.self, tenantID: call.tenantID, page: PageRequest(page: page.page, perPage: page.perPage))
+                    .filter { $0.kind == .buyer }
+            }
+            return AdminCall.collection("accounts", accounts.map { call.representer.buyerAccount($0) })
         }
         r.get("/admin/api/accounts/find") { call in
-            let users = try await call.store.list(User.self, tenantID: call.tenantID)
             let match: User?
             if let username = call.params.nonEmpty("username") {
-                match = users.first { $0.username == username }
+                match = try await call.store.list(User.self, tenantID: call.tenantID, lookupKey: username).first
             } else if let email = call.params.nonEmpty("email") {
-                match = users.first { $0.email == email }
+                match = try await call.store.list(User.self, tenantID: call.tenantID).first { $0.email == email }
             } else if let userID = call.params.int("user_id") {
-                match = users.first { $0.id == userID }
+                match = try await call.store.find(User.self, tenantID: call.tenantID, id: userID)
             } else {
                 match = nil
             }

@@ -21,9 +21,9 @@ enum BuyerOnboarding {
         var errors = ValidationErrors()
         if request.orgName.isEmpty { errors.add("org_name", "can't be blank") }
         if request.username.isEmpty { errors.add("username", "can't be blank") }
-        let users = try await store.list(User.self, tenantID: tenantID)
-        if !request.username.isEmpty, users.contains(where: { $0.username == request.username }) { errors.add("username", "has already been taken") }
-        if !request.email.isEmpty, users.contains(where: { $0.email == request.email }) { errors.add("email", "has already been taken") }
+        if !request.username.isEmpty, try await store.count(User.self, tenantID: tenantID, lookupKey: request.username) > 0 {
+            errors.add("username", "has already been taken")
+        }
         let accountPlans = try await store.list(Plan.self, tenantID: tenantID, scope: RecordScope.tenant, lookupKey: Plan.Kind.account.rawValue)
         let accountPlan: Plan?
         if let id = request.accountPlanID {

@@ -35,7 +35,17 @@ public enum PlatformServer {
     public static func withStore<T: Sendable>(_ configuration: PorticoConfiguration, logger: Logger,
                                               _ body: @Sendable @escaping (OpenedAdminStore) async throws -> T) async throws -> T {
         let opened = try await AdminStoreFactory.open(configuration, logger: logger)
-        defer { Task { await opened.close() } }
+        do {
+            let value = try await run(opened, body)
+            await opened.close()
+            return value
+        } catch {
+            await opened.close()
+            throw error
+        }
+    }
+
+    private static func run<T: Sendable>(_ opened: OpenedAdminStore, _ body: @Sendable @escaping (OpenedAdminStore) async throws -> T) async throws -> T {
         guard let service = opened.service else { return try await body(opened) }
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {

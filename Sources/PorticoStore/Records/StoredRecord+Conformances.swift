@@ -10,6 +10,8 @@ extension Account: StoredRecord {
 extension User: StoredRecord {
     public static var table: RecordTable { .users }
     public var scope: String { RecordScope.account(accountID) }
+    /// Usernames are unique among a tenant's developers and looked up at sign-up and by `accounts/find`.
+    public var lookupKey: String? { username }
 }
 
 extension AccessToken: StoredRecord {
