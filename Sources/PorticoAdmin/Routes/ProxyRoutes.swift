@@ -37,6 +37,7 @@ enum ProxyRoutes {
             .json(call.representer.policies(try await call.requireProduct()))
         }
         r.put("/admin/api/services/:service_id/proxy/policies", area: .tenant(scopes: policyScopes)) { call in
+            _ = try await call.requireProduct()  // an unknown product is a 404 before the body is judged
             let chain = try policyChain(from: call.params)
             let product = try await call.transaction { tx in
                 var product = try await tx.requireProduct()
@@ -70,6 +71,7 @@ enum ProxyRoutes {
             return .json(call.representer.proxyConfig(config))
         }
         r.post("/admin/api/services/:service_id/proxy/configs/:environment/:version/promote") { call in
+            _ = try await call.requireProduct()
             let from = try environment(call)
             guard let toName = call.params.nonEmpty("to") else { throw AdminError(.missingParameter("to")) }
             guard let to = ProxyConfig.Environment(pathComponent: toName), to != from else {
