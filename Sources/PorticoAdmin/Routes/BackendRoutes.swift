@@ -14,10 +14,10 @@ enum BackendRoutes {
             let name = params.nonEmpty("name")
             if name == nil { errors.add("name", "can't be blank") }
             let endpoint = params.nonEmpty("private_endpoint")
-            if endpoint == nil {
+            if let endpoint {
+                if !EndpointNormalization.isValidURL(endpoint) { errors.add("private_endpoint", "is invalid") }
+            } else {
                 errors.add("private_endpoint", "can't be blank")
-            } else if !EndpointNormalization.isValidURL(endpoint!) {
-                errors.add("private_endpoint", "is invalid")
             }
             let systemName = params.nonEmpty("system_name") ?? SystemName.generate(from: name ?? "")
             if name != nil, !SystemName.isValid(systemName) { errors.add("system_name", "is invalid") }
@@ -101,7 +101,8 @@ enum BackendRoutes {
                 if let backend, existing.contains(where: { $0.backendID == backend.id }) { errors.add("backend_api_id", "has already been taken") }
                 if existing.contains(where: { $0.path == path }) { errors.add("path", "has already been taken") }
                 try errors.throwIfAny()
-                return try await tx.store.insert(BackendUsage(tenantID: tx.tenantID, productID: product.id, backendID: backend!.id, path: path,
+                guard let backend else { throw AdminError.validation("backend_api_id", "is invalid") }
+                return try await tx.store.insert(BackendUsage(tenantID: tx.tenantID, productID: product.id, backendID: backend.id, path: path,
                                                               now: tx.now))
             }
             return .created(call.representer.backendUsage(usage))
@@ -141,7 +142,7 @@ enum BackendRoutes {
 
     /// Usage paths start with `/`, have no trailing slash (except `/` itself) and no query.
     static func validatePath(_ raw: String?, into errors: inout ValidationErrors) throws -> String {
-        var path = (raw?.isEmpty ?? true) ? "/" : raw!
+        var path = raw.flatMap { $0.isEmpty ? nil : $0 } ?? "/"
         if !path.hasPrefix("/") { path = "/" + path }
         while path.count > 1, path.hasSuffix("/") { path.removeLast() }
         if path.contains("?") || path.contains(" ") || path.contains("//") { errors.add("path", "is invalid") }

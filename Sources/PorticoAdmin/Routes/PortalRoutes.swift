@@ -15,7 +15,7 @@ enum PortalRoutes {
             let name = params.nonEmpty("name")
             if name == nil { errors.add("name", "can't be blank") }
             let body = params.string("body")
-            if body == nil || body!.isEmpty { errors.add("body", "can't be blank") }
+            if (body ?? "").isEmpty { errors.add("body", "can't be blank") }
             let skip = params.bool("skip_swagger_validations") ?? false
             if let body, !body.isEmpty, !skip, (try? JSONParser.parse(body)) == nil { errors.add("body", "JSON Spec is invalid") }
             let productID = params.int("service_id")
@@ -76,7 +76,7 @@ enum PortalRoutes {
             let params = try call.unwrapped("fields_definition")
             var errors = ValidationErrors()
             let target = params.nonEmpty("target")
-            if target == nil || !FieldsDefinition.targets.contains(target!) { errors.add("target", "is not included in the list") }
+            if !FieldsDefinition.targets.contains(target ?? "") { errors.add("target", "is not included in the list") }
             let name = params.nonEmpty("name")
             if name == nil { errors.add("name", "can't be blank") }
             let label = params.nonEmpty("label")

@@ -140,7 +140,7 @@ enum ProxyRoutes {
             }
             if policy["version"] == nil { policy["version"] = "builtin" }
             if policy["configuration"] == nil { policy["configuration"] = .object([:]) }
-            if case .object = policy["configuration"]! {} else { errors.add("policies_config", "configuration of \(name) must be an object") }
+            if case .object? = policy["configuration"] {} else { errors.add("policies_config", "configuration of \(name) must be an object") }
             if policy["enabled"] == nil { policy["enabled"] = true }
             chain.append(.object(policy))
         }

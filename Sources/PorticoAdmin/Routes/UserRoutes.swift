@@ -95,7 +95,11 @@ enum UserRoutes {
         let username = params.nonEmpty("username")
         let email = params.nonEmpty("email")
         if username == nil { errors.add("username", "can't be blank") }
-        if email == nil { errors.add("email", "can't be blank") } else if !isEmail(email!) { errors.add("email", "should look like an email address") }
+        if let email {
+            if !isEmail(email) { errors.add("email", "should look like an email address") }
+        } else {
+            errors.add("email", "can't be blank")
+        }
         let password = params.nonEmpty("password")
         if requirePassword, password == nil { errors.add("password", "can't be blank") }
         let existing = try await call.store.list(User.self, tenantID: call.tenantID, scope: RecordScope.account(accountID))
