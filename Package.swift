@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "PorticoCore", swiftSettings: strict),
         // L1
         .target(name: "PorticoStore", dependencies: ["PorticoCore"], swiftSettings: strict),
+        .target(name: "PorticoMeteringStore", dependencies: ["PorticoCore"], swiftSettings: strict),
         // L2
         .target(name: "PorticoSQLite", dependencies: [
             "PorticoCore", "PorticoStore",
@@ -85,5 +86,6 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "PorticoEndToEndTests", swiftSettings: strict),
+        .testTarget(name: "PorticoMeteringStoreTests", dependencies: ["PorticoCore", "PorticoMeteringStore"], swiftSettings: strict),
     ]
 )

@@ -14,7 +14,7 @@ import Testing
 
     @Test func providerKeyAndBasicAuthWork() async throws {
         let p = try await TestPlatform.make()
-        let provider = try await p.call("GET", "/admin/api/provider.json").json?["account"]
+        let provider = await p.call("GET", "/admin/api/provider.json").json?["account"]
         #expect(provider?["admin_domain"] == "provider-admin.localhost")
         let tenants = try await p.store.list(Account.self, tenantID: 1)
         let key = try #require(tenants.first { $0.kind == .provider }?.providerKey)

@@ -1,0 +1,61 @@
+import PorticoCore
+
+/// apisonator's Redis key layout (reference/service-management-api.md §8), so Portico metering can serve an
+/// existing 3scale backend Redis unchanged. Every key passes through apisonator's encoder (spaces -> `+`).
+public enum ApisonatorKeys {
+    static func encode(_ s: String) -> String { String(s.map { $0 == " " ? "+" : $0 }) }
+
+    // MARK: configuration (§8.1)
+    public static func serviceProviderKey(_ sid: String) -> String { encode("service/id:\(sid)/provider_key") }
+    public static func serviceBackendVersion(_ sid: String) -> String { encode("service/id:\(sid)/backend_version") }
+    public static func serviceReferrerFiltersRequired(_ sid: String) -> String { encode("service/id:\(sid)/referrer_filters_required") }
+    public static func serviceState(_ sid: String) -> String { encode("service/id:\(sid)/state") }
+    public static func providerServiceIDs(_ providerKey: String) -> String { encode("service/provider_key:\(providerKey)/ids") }
+    public static func providerDefaultServiceID(_ providerKey: String) -> String { encode("service/provider_key:\(providerKey)/id") }
+    public static let servicesSet = "services_set"
+    public static let providerKeysSet = "provider_keys_set"
+    public static func serviceToken(_ token: String, serviceID sid: String) -> String { encode("service_token/token:\(token)/service_id:\(sid)") }
+
+    public static func application(_ sid: String, _ aid: String, _ attribute: String) -> String {
+        encode("application/service_id:\(sid)/id:\(aid)/\(attribute)")
+    }
+    public static func applicationKeys(_ sid: String, _ aid: String) -> String { application(sid, aid, "keys") }
+    public static func applicationReferrerFilters(_ sid: String, _ aid: String) -> String { application(sid, aid, "referrer_filters") }
+    public static func userKey(_ sid: String, _ userKey: String) -> String { encode("application/service_id:\(sid)/key:\(userKey)/id") }
+    public static func serviceApplications(_ sid: String) -> String { encode("service_id:\(sid)/applications") }
+
+    public static func metric(_ sid: String, _ mid: String, _ attribute: String) -> String { encode("metric/service_id:\(sid)/id:\(mid)/\(attribute)") }
+    public static func metricID(_ sid: String, name: String) -> String { encode("metric/service_id:\(sid)/name:\(name)/id") }
+    public static func metricIDs(_ sid: String) -> String { encode("metrics/service_id:\(sid)/ids") }
+
+    public static func usageLimit(_ sid: String, plan: String, metric: String, _ period: LimitPeriod) -> String {
+        encode("usage_limit/service_id:\(sid)/plan_id:\(plan)/metric_id:\(metric)/\(period.rawValue)")
+    }
+    public static func alertLevels(_ sid: String) -> String { encode("alerts/service_id:\(sid)/allowed_set") }
+
+    // MARK: counters (§8.2)
+    public static func serviceUsage(_ sid: String, metric: String, _ period: LimitPeriod, at t: Timestamp) -> String {
+        encode("stats/{service:\(sid)}/metric:\(metric)/\(period.keySuffix(containing: t))")
+    }
+    public static func applicationUsage(_ sid: String, app: String, metric: String, _ period: LimitPeriod, at t: Timestamp) -> String {
+        encode("stats/{service:\(sid)}/cinstance:\(app)/metric:\(metric)/\(period.keySuffix(containing: t))")
+    }
+    public static func serviceResponseCode(_ sid: String, code: String, _ period: LimitPeriod, at t: Timestamp) -> String {
+        encode("stats/{service:\(sid)}/response_code:\(code)/\(period.keySuffix(containing: t))")
+    }
+    public static func applicationResponseCode(_ sid: String, app: String, code: String, _ period: LimitPeriod, at t: Timestamp) -> String {
+        encode("stats/{service:\(sid)}/cinstance:\(app)/response_code:\(code)/\(period.keySuffix(containing: t))")
+    }
+    public static func serviceCinstances(_ sid: String) -> String { encode("stats/{service:\(sid)}/cinstances") }
+
+    /// Periods written at application level (minute keys expire after 180 s) and at service level.
+    public static let applicationPeriods: [LimitPeriod] = [.eternity, .year, .month, .week, .day, .hour, .minute]
+    public static let servicePeriods: [LimitPeriod] = [.eternity, .month, .week, .day, .hour]
+    public static let minuteKeyTTLSeconds = 180
+
+    // MARK: queues (§8.3)
+    public static let reportQueue = "resque:queue:priority"
+    public static let notifyQueue = "resque:queue:main"
+    public static let failedJobs = "resque:failed"
+    public static func integrationErrors(_ sid: String) -> String { encode("errors/service_id:\(sid)") }
+}
