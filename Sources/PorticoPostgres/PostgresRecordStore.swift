@@ -61,11 +61,15 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
     }
 
     public func withTransaction<T: Sendable>(_ body: @Sendable (any RecordStore) async throws -> T) async throws -> T {
+        try await transaction(deadline: Self.transactionDeadline, body)
+    }
+
+    func transaction<T: Sendable>(deadline: Duration, _ body: @Sendable (any RecordStore) async throws -> T) async throws -> T {
         let (client, logger, settings) = (self.client, self.logger, self.settings)
         do {
             // The deadline's task group awaits its children before returning, so `body` never outlives this call.
             return try await withoutActuallyEscaping(body) { body in
-                try await Self.withDeadline(Self.transactionDeadline, settings: settings) {
+                try await Self.withDeadline(deadline, settings: settings) {
                     try await client.withTransaction(logger: logger) { connection in
                         let inner = Statements(logger: logger, settings: settings, nested: true) { [logger] query in
                             try await connection.query(query, logger: logger)
@@ -94,16 +98,16 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
         try SchemaMigration.pending(all: PostgresMigrations.all, applied: try await appliedMigrations())
     }
 
+    /// Applies every pending migration in one transaction that holds a transaction-level advisory lock, so
+    /// concurrent `portico migrate` / `serve` processes apply each migration exactly once.
     public func migrate() async throws -> [SchemaMigration] {
-        _ = try await appliedMigrations()  // creates the schema table
-        let pending = try await pendingMigrations()
-        for migration in pending {
-            try await withTransaction { store in
-                guard let statements = store as? Statements else { return }
-                // Serializes concurrent `portico migrate` runs against one database.
-                try await statements.execute("LOCK TABLE portico_schema_migrations IN EXCLUSIVE MODE")
-                let applied = try await statements.appliedMigrations()
-                if applied.contains(where: { $0.version == migration.version }) { return }
+        // Schema changes on large tables can take long; the deadline only guards against a dead server.
+        try await transaction(deadline: .seconds(3600)) { store in
+            guard let statements = store as? Statements else { return [] }
+            try await statements.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))")
+            try await statements.execute(Statements.createSchemaTable)
+            let pending = try SchemaMigration.pending(all: PostgresMigrations.all, applied: try await statements.appliedMigrations())
+            for migration in pending {
                 for sql in migration.statements { try await statements.execute(sql) }
                 var binds = PostgresBindings()
                 binds.append(migration.version)
@@ -112,9 +116,12 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
                     unsafeSQL: "INSERT INTO portico_schema_migrations (version, name, applied_at) VALUES ($1, $2, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
                     binds: binds))
             }
+            return pending
         }
-        return pending
     }
+
+    /// An arbitrary constant naming Portico's migration lock among the database's advisory locks.
+    static let migrationLockKey: Int64 = 0x706F_7274_6963_6F
 
     /// Bounds an operation in time: when PostgreSQL is unreachable the pool would otherwise wait for a
     /// connection forever, and callers deserve a clear error instead of a hung request.
@@ -283,9 +290,17 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
             }
         }
 
+        static let createSchemaTable =
+            "CREATE TABLE IF NOT EXISTS portico_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+
+        /// What is applied; nothing when the schema table does not exist yet (it is created by `migrate`).
         func appliedMigrations() async throws -> [SchemaMigration.Applied] {
-            try await execute(
-                "CREATE TABLE IF NOT EXISTS portico_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+            let exists = try await collect(PostgresQuery(unsafeSQL: "SELECT to_regclass('portico_schema_migrations') IS NOT NULL")) { rows in
+                var found = false
+                for try await flag in rows.decode(Bool.self) { found = flag }
+                return found
+            }
+            guard exists else { return [] }
             return try await collect(PostgresQuery(unsafeSQL: "SELECT version, name, applied_at FROM portico_schema_migrations ORDER BY version")) { rows in
                 var out: [SchemaMigration.Applied] = []
                 for try await (version, name, at) in rows.decode((Int32, String, String).self) {
