@@ -20,16 +20,23 @@ import Testing
         return ["admin": base, "metering": base + 1, "gateway": base + 2, "staging": base + 3, "management": base + 4]
     }
 
-    static func start(dataDir: String, environment: [String: String] = [:]) throws -> Running {
-        let ports = freePorts()
+    /// The binary with `arguments`, on the embedded store unless `environment` says otherwise.
+    static func process(_ arguments: [String], environment: [String: String]) -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["serve", "--data-dir", dataDir, "--bind", "127.0.0.1", "--admin-port", "\(ports["admin"]!)", "--metering-port", "\(ports["metering"]!)",
-                       "--gateway-port", "\(ports["gateway"]!)", "--staging-port", "\(ports["staging"]!)", "--management-port", "\(ports["management"]!)"]
+        p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["DATABASE_URL"] = nil
         for (k, v) in environment { env[k] = v }
         p.environment = env
+        return p
+    }
+
+    static func start(dataDir: String, environment: [String: String] = [:]) throws -> Running {
+        let ports = freePorts()
+        let p = process(["serve", "--data-dir", dataDir, "--bind", "127.0.0.1", "--admin-port", "\(ports["admin"]!)",
+                         "--metering-port", "\(ports["metering"]!)", "--gateway-port", "\(ports["gateway"]!)",
+                         "--staging-port", "\(ports["staging"]!)", "--management-port", "\(ports["management"]!)"], environment: environment)
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -113,13 +120,7 @@ import Testing
     }
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["DATABASE_URL"] = nil
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
+        let p = process(arguments, environment: environment)
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
