@@ -1,4 +1,5 @@
 import PorticoCore
+import PorticoStore
 
 /// Request parameters merged the way Rails merges them: body (JSON or form) first, the query string over it.
 /// Form keys use Rails' nested syntax: `a[]=x` builds an array, `a[b]=x` an object.
@@ -150,17 +151,19 @@ public struct Parameters: Sendable {
         return out
     }
 
-    func page(defaultPerPage: Int = 500, maximum: Int = 500) -> PageRequestParameters {
+    /// `page` and `per_page` as porta reads them: page from 1, per_page 1...500, anything else the default.
+    func page(defaultPerPage: Int = 500, maximum: Int = 500) -> PageRequest {
         let page = int("page").map { Int($0) }.flatMap { $0 >= 1 ? $0 : nil } ?? 1
         var perPage = int("per_page").map { Int($0) } ?? defaultPerPage
         if perPage < 1 || perPage > maximum { perPage = defaultPerPage }
-        return PageRequestParameters(page: page, perPage: perPage)
+        return PageRequest(page: page, perPage: perPage)
     }
-}
 
-struct PageRequestParameters: Sendable {
-    var page: Int
-    var perPage: Int
+    /// The requested page of an already loaded list; empty past the end.
+    func paginate<T>(_ items: [T]) -> [T] {
+        let page = self.page()
+        return Array(items.dropFirst(page.offset).prefix(page.perPage))
+    }
 }
 
 extension String {

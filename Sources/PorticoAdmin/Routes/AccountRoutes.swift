@@ -22,11 +22,10 @@ enum AccountRoutes {
         r.get("/admin/api/accounts") { call in
             let accounts: [Account]
             if let state = call.params.nonEmpty("state") {
-                accounts = MetricRoutes.paginate(try await buyers(call).filter { $0.state.rawValue == state }, call.params)
+                accounts = call.params.paginate(try await buyers(call).filter { $0.state.rawValue == state })
             } else {
                 // A provider's account rows are all buyers (providers are rows of the master tenant), so the store pages.
-                let page = call.params.page()
-                accounts = try await call.store.list(Account.self, tenantID: call.tenantID, page: PageRequest(page: page.page, perPage: page.perPage))
+                accounts = try await call.store.list(Account.self, tenantID: call.tenantID, page: call.params.page())
                     .filter { $0.kind == .buyer }
             }
             return AdminCall.collection("accounts", accounts.map { call.representer.buyerAccount($0) })

@@ -115,7 +115,6 @@ enum ApplicationRoutes {
 
         // Every application of the tenant.
         r.get("/admin/api/applications") { call in
-            let page = call.params.page()
             let filtering = call.params.has("service_id") || call.params.has("plan_id")
                 || call.principal.user?.role == .member
             var apps: [ClientApplication]
@@ -124,9 +123,9 @@ enum ApplicationRoutes {
                 if let sid = call.params.int("service_id") { apps = apps.filter { $0.productID == sid } }
                 if let pid = call.params.int("plan_id") { apps = apps.filter { $0.planID == pid } }
                 apps = apps.filter { call.principal.mayAccess(productID: $0.productID) }
-                apps = Array(apps.dropFirst((page.page - 1) * page.perPage).prefix(page.perPage))
+                apps = call.params.paginate(apps)
             } else {
-                apps = try await call.store.list(ClientApplication.self, tenantID: call.tenantID, page: PageRequest(page: page.page, perPage: page.perPage))
+                apps = try await call.store.list(ClientApplication.self, tenantID: call.tenantID, page: call.params.page())
             }
             return try await render(apps, call: call)
         }

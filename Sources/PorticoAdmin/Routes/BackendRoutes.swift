@@ -5,7 +5,7 @@ import PorticoStore
 enum BackendRoutes {
     static func register(into r: inout AdminRouter) {
         r.get("/admin/api/backend_apis") { call in
-            let backends = MetricRoutes.paginate(try await call.store.list(BackendAPI.self, tenantID: call.tenantID), call.params)
+            let backends = call.params.paginate(try await call.store.list(BackendAPI.self, tenantID: call.tenantID))
             return AdminCall.collection("backend_apis", backends.map(call.representer.backend))
         }
         r.post("/admin/api/backend_apis") { call in
@@ -83,8 +83,8 @@ enum BackendRoutes {
         // Backend usages: porta lists them as a bare array.
         r.get("/admin/api/services/:service_id/backend_usages") { call in
             let product = try await call.requireProduct()
-            let usages = MetricRoutes.paginate(
-                try await call.store.list(BackendUsage.self, tenantID: call.tenantID, scope: RecordScope.product(product.id)), call.params)
+            let usages = call.params.paginate(
+                try await call.store.list(BackendUsage.self, tenantID: call.tenantID, scope: RecordScope.product(product.id)))
             return .json(.array(usages.map(call.representer.backendUsage)))
         }
         r.post("/admin/api/services/:service_id/backend_usages") { call in

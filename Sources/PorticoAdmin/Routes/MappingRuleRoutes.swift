@@ -9,7 +9,7 @@ enum MappingRuleRoutes {
                 let owner = try await MetricRoutes.resolveOwner(call, kind: kind)
                 var rules = try await call.store.list(MappingRule.self, tenantID: call.tenantID, scope: RecordScope.owner(owner))
                     .sorted { ($0.position, $0.id) < ($1.position, $1.id) }
-                if kind == "backend" { rules = MetricRoutes.paginate(rules, call.params) }
+                if kind == "backend" { rules = call.params.paginate(rules) }
                 return AdminCall.collection("mapping_rules", rules.map(call.representer.mappingRule))
             }
             r.post("\(prefix)/mapping_rules") { call in

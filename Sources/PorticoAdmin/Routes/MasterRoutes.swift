@@ -5,7 +5,7 @@ import PorticoStore
 enum MasterRoutes {
     static func register(into r: inout AdminRouter) {
         r.get("/master/api/providers", area: .master) { call in
-            let tenants = MetricRoutes.paginate(try await call.store.list(Account.self, tenantID: call.tenantID).filter { $0.kind == .provider }, call.params)
+            let tenants = call.params.paginate(try await call.store.list(Account.self, tenantID: call.tenantID).filter { $0.kind == .provider })
             return AdminCall.collection("accounts", tenants.map(call.representer.providerAccount))
         }
         r.post("/master/api/providers", area: .master) { call in

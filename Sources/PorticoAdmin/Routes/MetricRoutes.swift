@@ -9,7 +9,7 @@ enum MetricRoutes {
             r.get("\(prefix)/metrics") { call in
                 let owner = try await resolveOwner(call, kind: param)
                 var metrics = try await call.store.list(Metric.self, tenantID: call.tenantID, scope: RecordScope.owner(owner))
-                if paginated { metrics = paginate(metrics, call.params) }
+                if paginated { metrics = call.params.paginate(metrics) }
                 return AdminCall.collection("metrics", metrics.map { call.representer.metric($0) })
             }
             r.post("\(prefix)/metrics") { call in
@@ -38,7 +38,7 @@ enum MetricRoutes {
                 let parent = try await requireHits(call, owner: owner)
                 var methods = try await call.store.list(Metric.self, tenantID: call.tenantID, scope: RecordScope.owner(owner))
                     .filter { $0.parentID == parent.id }
-                if paginated { methods = paginate(methods, call.params) }
+                if paginated { methods = call.params.paginate(methods) }
                 return AdminCall.collection("methods", methods.map { call.representer.metric($0) })
             }
             r.post("\(prefix)/metrics/:metric_id/methods") { call in
@@ -71,11 +71,6 @@ enum MetricRoutes {
                 return .deleted
             }
         }
-    }
-
-    static func paginate<T>(_ items: [T], _ params: Parameters) -> [T] {
-        let page = params.page()
-        return Array(items.dropFirst((page.page - 1) * page.perPage).prefix(page.perPage))
     }
 
     static func resolveOwner(_ call: AdminCall, kind: String) async throws -> OwnerReference {

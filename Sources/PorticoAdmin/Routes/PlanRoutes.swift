@@ -188,8 +188,7 @@ enum PlanRoutes {
         let base = "/admin/api/application_plans/:plan_id/metrics/:metric_id/limits"
         r.get("/admin/api/application_plans/:plan_id/limits") { call in
             let plan = try await call.requirePlan(try call.id("plan_id"), kind: .application)
-            let limits = MetricRoutes.paginate(try await call.store.list(UsageLimit.self, tenantID: call.tenantID, scope: RecordScope.plan(plan.id)),
-                                               call.params)
+            let limits = call.params.paginate(try await call.store.list(UsageLimit.self, tenantID: call.tenantID, scope: RecordScope.plan(plan.id)))
             return AdminCall.collection("limits", limits.map(call.representer.limit))
         }
         r.get(base) { call in

@@ -5,10 +5,8 @@ import PorticoStore
 enum ProductRoutes {
     static func register(into r: inout AdminRouter) {
         r.get("/admin/api/services") { call in
-            let page = call.params.page()
-            let all = try await call.visibleProducts()
-            let slice = all.dropFirst((page.page - 1) * page.perPage).prefix(page.perPage)
-            return AdminCall.collection("services", slice.map(call.representer.product))
+            let products = call.params.paginate(try await call.visibleProducts())
+            return AdminCall.collection("services", products.map(call.representer.product))
         }
         r.post("/admin/api/services") { call in
             let params = try call.unwrapped("service")

@@ -23,7 +23,7 @@ enum ProviderRoutes {
             }
             try errors.throwIfAny()
             account.updatedAt = call.now
-            try await call.saveTenantAccount(account)
+            try await call.store.update(account)
             return .json(call.representer.providerAccount(account))
         }
 
@@ -45,7 +45,7 @@ enum ProviderRoutes {
             }
             account.webhook = hook
             account.updatedAt = call.now
-            try await call.saveTenantAccount(account)
+            try await call.store.update(account)
             return .json(call.representer.webhook(hook))
         }
     }

@@ -100,7 +100,6 @@ enum ProxyRoutes {
             }
             let host = call.params.nonEmpty("host")?.lowercased()
             let wanted = call.params.nonEmpty("version")
-            let page = call.params.page()
             var items: [JSONValue] = []
             for product in try await call.visibleProducts() {
                 let configs = try await ProductCatalog.configs(store: call.store, product: product, environment: env)
@@ -112,8 +111,7 @@ enum ProxyRoutes {
                 }
                 items.append(call.representer.proxyConfig(config))
             }
-            let slice = items.dropFirst((page.page - 1) * page.perPage).prefix(page.perPage)
-            return AdminCall.collection("proxy_configs", Array(slice))
+            return AdminCall.collection("proxy_configs", call.params.paginate(items))
         }
     }
 

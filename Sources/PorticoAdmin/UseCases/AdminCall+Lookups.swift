@@ -60,10 +60,6 @@ extension AdminCall {
         return account
     }
 
-    func saveTenantAccount(_ account: Account) async throws {
-        try await store.update(account)
-    }
-
     /// A list response: `{"<collection>": [{"<item root>": {...}}, ...]}`.
     static func collection(_ key: String, _ items: [JSONValue]) -> AdminResponse {
         .json(.object([key: .array(items)]))

@@ -14,7 +14,6 @@ public enum ConfigurationLoader {
     struct Setting {
         var name: String
         var environment: [String]
-        var secret: Bool = false
     }
 
     static let settings: [Setting] = [
@@ -26,16 +25,16 @@ public enum ConfigurationLoader {
         Setting(name: "gateway-port", environment: ["PORTICO_GATEWAY_PORT"]),
         Setting(name: "staging-port", environment: ["PORTICO_STAGING_PORT"]),
         Setting(name: "management-port", environment: ["PORTICO_MANAGEMENT_PORT"]),
-        Setting(name: "database-url", environment: ["PORTICO_DATABASE_URL", "DATABASE_URL"], secret: true),
+        Setting(name: "database-url", environment: ["PORTICO_DATABASE_URL", "DATABASE_URL"]),
         Setting(name: "wildcard-domain", environment: ["PORTICO_WILDCARD_DOMAIN", "WILDCARD_DOMAIN"]),
         Setting(name: "master-domain", environment: ["MASTER_DOMAIN"]),
         Setting(name: "log-level", environment: ["PORTICO_LOG_LEVEL", "LOG_LEVEL"]),
         Setting(name: "master-user", environment: ["MASTER_USER"]),
-        Setting(name: "master-password", environment: ["MASTER_PASSWORD"], secret: true),
-        Setting(name: "master-access-token", environment: ["MASTER_ACCESS_TOKEN"], secret: true),
+        Setting(name: "master-password", environment: ["MASTER_PASSWORD"]),
+        Setting(name: "master-access-token", environment: ["MASTER_ACCESS_TOKEN"]),
         Setting(name: "admin-user", environment: ["ADMIN_USER"]),
-        Setting(name: "admin-password", environment: ["ADMIN_PASSWORD"], secret: true),
-        Setting(name: "admin-access-token", environment: ["ADMIN_ACCESS_TOKEN"], secret: true),
+        Setting(name: "admin-password", environment: ["ADMIN_PASSWORD"]),
+        Setting(name: "admin-access-token", environment: ["ADMIN_ACCESS_TOKEN"]),
         Setting(name: "admin-email", environment: ["ADMIN_EMAIL"]),
         Setting(name: "tenant-name", environment: ["TENANT_NAME"]),
     ]
