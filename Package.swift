@@ -26,9 +26,15 @@ let package = Package(
     targets: [
         // L0
         .target(name: "PorticoCore", swiftSettings: strict),
+        .target(name: "PorticoRedis", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
         // L1
         .target(name: "PorticoStore", dependencies: ["PorticoCore"], swiftSettings: strict),
-        .target(name: "PorticoMeteringStore", dependencies: ["PorticoCore"], swiftSettings: strict),
+        .target(name: "PorticoMeteringStore", dependencies: ["PorticoCore", "PorticoRedis"], swiftSettings: strict),
         // L2
         .target(name: "PorticoSQLite", dependencies: [
             "PorticoCore", "PorticoStore",
@@ -53,6 +59,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
+        ], swiftSettings: strict),
+        .target(name: "PorticoMetering", dependencies: [
+            "PorticoCore", "PorticoMeteringStore",
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // L5
         .target(name: "PorticoServer", dependencies: [

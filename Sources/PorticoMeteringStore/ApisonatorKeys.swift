@@ -51,7 +51,7 @@ public enum ApisonatorKeys {
     /// Periods written at application level (minute keys expire after 180 s) and at service level.
     public static let applicationPeriods: [LimitPeriod] = [.eternity, .year, .month, .week, .day, .hour, .minute]
     public static let servicePeriods: [LimitPeriod] = [.eternity, .month, .week, .day, .hour]
-    public static let minuteKeyTTLSeconds = 180
+    public static let minuteKeyTTLSeconds: Int64 = 180
 
     // MARK: queues (§8.3)
     public static let reportQueue = "resque:queue:priority"

@@ -68,11 +68,16 @@ public enum LimitEvaluation {
     /// Resolves names to ids, validates values and, unless `flat`, propagates to ancestors: increments add to
     /// every ancestor (an explicit parent value adds too); `#N` on a child sets every ancestor to N.
     public static func process(_ usage: [(name: String, value: String)], hierarchy: MetricHierarchy, flat: Bool) throws(UsageError) -> [String: UsageValue] {
-        var parsed: [(String, UsageValue)] = []
-        for (name, raw) in usage {
+        // Every name is resolved before any value is parsed: an unknown metric wins over a bad value.
+        var ids: [String] = []
+        for (name, _) in usage {
             guard let metric = hierarchy.metric(named: name) else { throw .unknownMetric(name) }
+            ids.append(metric.id)
+        }
+        var parsed: [(String, UsageValue)] = []
+        for (i, (name, raw)) in usage.enumerated() {
             guard let value = UsageValue(parsing: raw) else { throw .invalidValue(metric: name, value: raw) }
-            parsed.append((metric.id, value))
+            parsed.append((ids[i], value))
         }
         var out: [String: UsageValue] = [:]
         func add(_ id: String, _ value: UsageValue) {

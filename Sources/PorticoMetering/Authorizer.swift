@@ -1,0 +1,236 @@
+import PorticoCore
+import PorticoMeteringStore
+
+/// One authorize/authrep call, in apisonator's processing order (reference/service-management-api.md §2.1):
+/// the first failure wins; exceptions are `MeteringFailure`s, validator rejections are 409 `<status>` replies.
+struct Authorizer: Sendable {
+    let configuration: MeteringConfiguration
+    let counters: any MeteringStorage
+    let now: Timestamp
+
+    /// Strings are stripped and empty ones dropped; anything but a string (a hash) counts as absent.
+    static func normalized(_ params: RackParameters, _ name: String) -> String? {
+        guard let s = params.string(name)?.trimmingWhitespace, !s.isEmpty else { return nil }
+        return s
+    }
+
+    /// `provider_key` wins; otherwise the (service_token, service_id) pair names the provider.
+    func resolveProviderKey(_ params: RackParameters) async throws -> String {
+        if let key = Self.normalized(params, "provider_key") { return key }
+        let token = Self.normalized(params, "service_token")
+        let sid = Self.normalized(params, "service_id")
+        if let token, let sid, try await configuration.serviceTokenIsValid(token, serviceID: sid),
+           let service = try await configuration.service(id: sid) {
+            return service.providerKey
+        }
+        guard let token else { throw MeteringFailure.providerKeyOrTokenRequired }
+        guard let sid else { throw MeteringFailure.serviceIDMissing }
+        throw MeteringFailure.serviceTokenInvalid(token, sid)
+    }
+
+    func loadService(_ params: RackParameters, providerKey: String) async throws -> MeteredService {
+        guard let sid = Self.normalized(params, "service_id") else {
+            guard let id = try await configuration.defaultServiceID(providerKey: providerKey), let service = try await configuration.service(id: id) else {
+                throw MeteringFailure.providerKeyInvalidOrServiceMissing(providerKey)
+            }
+            return service
+        }
+        // Legacy "providerprefix-id" form: the part after the last dash first, then the whole id.
+        var service: MeteredService?
+        if let dash = sid.lastIndex(of: "-") { service = try await configuration.service(id: String(sid[sid.index(after: dash)...])) }
+        if service == nil { service = try await configuration.service(id: sid) }
+        guard let service else { throw MeteringFailure.serviceIDInvalid(sid) }
+        guard service.providerKey == providerKey else {
+            if try await configuration.defaultServiceID(providerKey: providerKey) == nil { throw MeteringFailure.providerKeyInvalid(providerKey) }
+            throw MeteringFailure.serviceIDInvalid(sid)
+        }
+        return service
+    }
+
+    func run(_ params: RackParameters, endpoint: ServiceManagementAPI.Endpoint, extensions: Extensions) async throws -> MeteringResponse {
+        if params.containsInvalidUTF8 { throw MeteringFailure.notValidData }
+        let providerKey = try await resolveProviderKey(params)
+        if params["user_id"] != nil { throw MeteringFailure.endUsers }
+        if let usage = params["usage"], !usage.isHash { throw MeteringFailure.usageNotAHash }
+        let service = try await loadService(params, providerKey: providerKey)
+        let appIDParam = Self.normalized(params, "app_id")
+        let userKey = Self.normalized(params, "user_key")
+        if endpoint.oauth, appIDParam == nil { throw MeteringFailure.applicationNotFound(nil) }
+        if appIDParam != nil, userKey != nil { throw MeteringFailure.authenticationError }
+        let appID: String?
+        if service.backendVersion == "1", !endpoint.oauth {
+            guard let userKey, let id = try await configuration.applicationID(serviceID: service.id, userKey: userKey) else {
+                throw MeteringFailure.userKeyInvalid(userKey)
+            }
+            appID = id
+        } else {
+            appID = appIDParam
+        }
+        guard let appID, let app = try await configuration.application(serviceID: service.id, id: appID) else {
+            throw MeteringFailure.applicationNotFound(appID)
+        }
+        let appKey = params.string("app_key")?.trimmingWhitespace
+        let keys = try await configuration.applicationKeys(serviceID: service.id, applicationID: app.id)
+        let hierarchy = try await configuration.metrics(serviceID: service.id)
+        let limits = try await configuration.limits(serviceID: service.id, planID: app.planID, hierarchy: hierarchy)
+
+        var status = ServiceManagementXML.Status(authorized: false, reason: nil, plan: app.planName, reports: [])
+        if endpoint.oauth {
+            let redirectElement = params.string("redirect_url") == nil && params.string("redirect_uri") != nil ? "redirect_uri" : "redirect_url"
+            status.application = .init(id: app.id, key: keys.first, redirectURL: app.redirectURL, redirectElementName: redirectElement)
+        }
+        if extensions.listAppKeys { status.appKeys = (app.id, service.id, keys) }
+
+        if let rejection = try await validate(params, endpoint: endpoint, service: service, app: app, appKey: appKey, keys: keys) {
+            return reply(status, rejection: rejection, outcome: nil, hierarchy: hierarchy, usage: nil, extensions: extensions)
+        }
+
+        // Limits: usage names and values are validated here (404 metric_invalid, 403 usage_value_invalid).
+        var usage: [String: UsageValue]?
+        var recorded: [(metricID: String, value: UsageValue)] = []
+        if let entries = params["usage"]?.entries {
+            let pairs = entries.map { ($0.0, $0.1.string ?? "") }
+            do { usage = try LimitEvaluation.process(pairs, hierarchy: hierarchy, flat: extensions.flatUsage) } catch { throw MeteringFailure(error) }
+            // A value of exactly "0" is checked but not reported, as apisonator drops it before queueing.
+            let reportedPairs = pairs.filter { $0.1 != "0" }
+            if endpoint.recording, !reportedPairs.isEmpty {
+                let reportedUsage = (try? LimitEvaluation.process(reportedPairs, hierarchy: hierarchy, flat: extensions.flatUsage)) ?? [:]
+                recorded = hierarchy.metrics.compactMap { m in reportedUsage[m.id].map { (m.id, $0) } }
+            }
+        }
+        let keysByLimit = limits.map { ApisonatorKeys.applicationUsage(service.id, app: app.id, metric: $0.metricID, $0.period, at: now) }
+        var stored: [Int64]
+        var authorized: Bool
+        if endpoint.recording {
+            let guards = zip(limits, keysByLimit).map { limit, key -> CounterGuard in
+                guard let usage else { return CounterGuard(key: key, maxValue: limit.maxValue, change: nil) }
+                guard let change = usage[limit.metricID] else { return CounterGuard(key: key, maxValue: nil, change: nil) }
+                return CounterGuard(key: key, maxValue: limit.maxValue, change: change)
+            }
+            var commands: [StorageCommand] = []
+            if !recorded.isEmpty {
+                let code = params["log"]?["code"]?.string.flatMap { Int($0.trimmingWhitespace) }
+                commands.append(.usage(UsageWrite(serviceID: service.id, applicationID: app.id, timestamp: now, values: recorded, responseCode: code)))
+            }
+            let check = try await counters.checkAndApply(guards, commands)
+            stored = check.values
+            authorized = check.applied
+        } else {
+            stored = keysByLimit.isEmpty ? [] : try await counters.get(keysByLimit).map { $0.flatMap { Int64($0) } ?? 0 }
+            authorized = true
+        }
+        var values: [String: Int64] = [:]
+        for (i, limit) in limits.enumerated() { values[limit.metricID + "/" + limit.period.rawValue] = stored[i] }
+        let outcome = LimitEvaluation.evaluate(limits: limits, hierarchy: hierarchy, stored: { values[$0 + "/" + $1.rawValue] ?? 0 },
+                                               usage: usage, recording: endpoint.recording && authorized, now: now)
+        authorized = authorized && outcome.authorized
+        let rejection = authorized ? nil : Rejection(code: "limits_exceeded", reason: "usage limits are exceeded")
+        return reply(status, rejection: rejection, outcome: outcome, hierarchy: hierarchy, usage: usage, extensions: extensions)
+    }
+
+    struct Rejection: Sendable {
+        var code: String
+        var reason: String
+        var redirectElement: String?
+    }
+
+    /// The validators before Limits, in the chain of the endpoint and service mode (§2.3).
+    func validate(_ params: RackParameters, endpoint: ServiceManagementAPI.Endpoint, service: MeteredService, app: MeteredApplication,
+                  appKey: String?, keys: [String]) async throws -> Rejection? {
+        func keyRejection(_ key: String?) -> Rejection {
+            guard let key, !key.isEmpty else { return Rejection(code: "application_key_invalid", reason: "application key is missing") }
+            return Rejection(code: "application_key_invalid", reason: "application key \"\(key)\" is invalid")
+        }
+        if endpoint.oauth, service.backendVersion != "oauth" {
+            return Rejection(code: "oauth_not_enabled", reason: "oauth is not enabled")
+        }
+        if endpoint.oauth || service.backendVersion == "oauth" {
+            // OAuthKey: an absent key passes; a present one must be one of the app's keys, even an empty one.
+            if let appKey, appKey.isEmpty || !keys.contains(where: { constantTimeEquals($0, appKey) }) { return keyRejection(appKey) }
+        } else if service.backendVersion != "1", !keys.isEmpty {
+            guard let appKey, keys.contains(where: { constantTimeEquals($0, appKey) }) else { return keyRejection(appKey) }
+        }
+        if endpoint.oauth {
+            let (given, field): (String?, String) = params.string("redirect_url") != nil
+                ? (params.string("redirect_url"), "redirect_url") : (params.string("redirect_uri"), "redirect_uri")
+            if let given, !given.isEmpty, given != app.redirectURL {
+                return Rejection(code: "\(field)_invalid", reason: "\(field) \"\(given)\" is invalid")
+            }
+        }
+        if service.referrerFiltersRequired {
+            let filters = try await configuration.referrerFilters(serviceID: service.id, applicationID: app.id)
+            let referrer = params.string("referrer")
+            if !filters.isEmpty, referrer != "*" {
+                guard let referrer, !referrer.isEmpty else { return Rejection(code: "referrer_not_allowed", reason: "referrer is missing") }
+                if !filters.contains(where: { ReferrerFilter.matches(filter: $0, referrer: referrer) }) {
+                    return Rejection(code: "referrer_not_allowed", reason: "referrer \"\(referrer)\" is not allowed")
+                }
+            }
+        }
+        if app.state != "active" { return Rejection(code: "application_not_active", reason: "application is not active") }
+        if !service.isActive { return Rejection(code: "service_not_active", reason: "service is not active") }
+        return nil
+    }
+
+    func reply(_ base: ServiceManagementXML.Status, rejection: Rejection?, outcome: LimitEvaluation.Outcome?, hierarchy: MetricHierarchy,
+               usage: [String: UsageValue]?, extensions: Extensions) -> MeteringResponse {
+        var status = base
+        status.authorized = rejection == nil
+        status.reason = rejection?.reason
+        if let outcome {
+            status.reports = outcome.reports.map {
+                ServiceManagementXML.UsageReport(metric: $0.metricName, period: $0.period, start: $0.periodStart, end: $0.periodEnd,
+                                                 maxValue: $0.maxValue, currentValue: $0.shownValue, exceeded: $0.exceeded)
+            }
+            if extensions.hierarchy {
+                status.hierarchy = outcome.reports.map { r in (r.metricName, hierarchy.children(of: r.metricID).map(\.name)) }
+            }
+        }
+        var response = MeteringResponse.xml(rejection == nil ? 200 : 409, status.render(), noBody: extensions.noBody)
+        if let rejection, extensions.rejectionReasonHeader { response.headers.append(("3scale-rejection-reason", rejection.code)) }
+        if extensions.limitHeaders, let outcome, rejection == nil || rejection?.code == "limits_exceeded" {
+            let h = LimitEvaluation.limitHeaders(outcome, hierarchy: hierarchy, usage: usage, now: now)
+            response.headers.append(("3scale-limit-remaining", String(h.remaining)))
+            response.headers.append(("3scale-limit-reset", String(h.reset)))
+            if let max = h.maxValue { response.headers.append(("3scale-limit-max-value", String(max))) }
+        }
+        return response
+    }
+}
+
+/// Compares secrets in time that depends only on their lengths.
+func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    guard x.count == y.count else { return false }
+    var diff: UInt8 = 0
+    for i in 0..<x.count { diff |= x[i] ^ y[i] }
+    return diff == 0
+}
+
+/// Referrer filters: the filter is literal text where `*` matches any sequence, matched against the whole
+/// referrer (apisonator's default, anchored matching).
+enum ReferrerFilter {
+    static func matches(filter: String, referrer: String) -> Bool {
+        let f = Array(filter.utf8), r = Array(referrer.utf8)
+        // Iterative wildcard matching with backtracking to the last star.
+        var fi = 0, ri = 0, star = -1, mark = 0
+        while ri < r.count {
+            if fi < f.count, f[fi] == UInt8(ascii: "*") {
+                star = fi
+                mark = ri
+                fi += 1
+            } else if fi < f.count, f[fi] == r[ri] {
+                fi += 1
+                ri += 1
+            } else if star >= 0 {
+                fi = star + 1
+                mark += 1
+                ri = mark
+            } else {
+                return false
+            }
+        }
+        while fi < f.count, f[fi] == UInt8(ascii: "*") { fi += 1 }
+        return fi == f.count
+    }
+}

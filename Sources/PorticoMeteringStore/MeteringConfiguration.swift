@@ -1,0 +1,431 @@
+import PorticoCore
+import Synchronization
+
+/// A product as metering knows it (apisonator's "service").
+public struct MeteredService: Sendable, Equatable {
+    public var id: String
+    public var providerKey: String
+    /// `1` (user_key), `2` (app_id/app_key) or `oauth`.
+    public var backendVersion: String
+    public var referrerFiltersRequired: Bool
+    /// `active` or `suspended`.
+    public var state: String
+
+    public init(id: String, providerKey: String, backendVersion: String, referrerFiltersRequired: Bool, state: String) {
+        self.id = id
+        self.providerKey = providerKey
+        self.backendVersion = backendVersion
+        self.referrerFiltersRequired = referrerFiltersRequired
+        self.state = state
+    }
+
+    public var isActive: Bool { state == "active" }
+}
+
+/// An application as metering knows it.
+public struct MeteredApplication: Sendable, Equatable {
+    public var serviceID: String
+    public var id: String
+    public var state: String
+    public var planID: String
+    public var planName: String
+    public var redirectURL: String?
+
+    public init(serviceID: String, id: String, state: String, planID: String, planName: String, redirectURL: String?) {
+        self.serviceID = serviceID
+        self.id = id
+        self.state = state
+        self.planID = planID
+        self.planName = planName
+        self.redirectURL = redirectURL
+    }
+}
+
+/// Metering's configuration in apisonator's key layout: the reads the Service Management API needs (cached,
+/// and invalidated by every write made through this object) and the writes of the internal API and of admin's
+/// sync.
+///
+/// Cache staleness: the embedded store has one writer, this object, so its cache is never stale. On Redis,
+/// other writers (another replica's internal API, an existing porta) are seen after at most `cacheTTL`.
+public final class MeteringConfiguration: Sendable {
+    public let storage: any MeteringStorage
+    let cacheTTLMilliseconds: Int64?
+    let clockMilliseconds: @Sendable () -> Int64
+    let cache = Mutex(ConfigurationCache())
+
+    public init(storage: any MeteringStorage, cacheTTLMilliseconds: Int64?, clockMilliseconds: @escaping @Sendable () -> Int64) {
+        self.storage = storage
+        self.cacheTTLMilliseconds = cacheTTLMilliseconds
+        self.clockMilliseconds = clockMilliseconds
+    }
+
+    // MARK: reads
+
+    public func service(id: String) async throws -> MeteredService? {
+        try await cached("service:" + id, serviceID: id) { () async throws -> MeteredService? in
+            let values = try await storage.get([
+                ApisonatorKeys.serviceProviderKey(id), ApisonatorKeys.serviceBackendVersion(id),
+                ApisonatorKeys.serviceReferrerFiltersRequired(id), ApisonatorKeys.serviceState(id),
+            ])
+            return values[0].map {
+                MeteredService(id: id, providerKey: $0, backendVersion: values[1] ?? "2", referrerFiltersRequired: values[2] == "1" || values[2] == "true",
+                               state: (values[3] ?? "active") == "active" ? "active" : "suspended")
+            }
+        }
+    }
+
+    public func defaultServiceID(providerKey: String) async throws -> String? {
+        try await cached("default:" + providerKey, serviceID: nil) { () async throws -> String? in
+            try await storage.get([ApisonatorKeys.providerDefaultServiceID(providerKey)])[0]
+        }
+    }
+
+    public func serviceIDs(providerKey: String) async throws -> [String] {
+        try await storage.members(ApisonatorKeys.providerServiceIDs(providerKey))
+    }
+
+    public func serviceTokenIsValid(_ token: String, serviceID: String) async throws -> Bool {
+        try await cached("token:" + token, serviceID: serviceID) {
+            try await storage.exists(ApisonatorKeys.serviceToken(token, serviceID: serviceID))
+        }
+    }
+
+    public func application(serviceID sid: String, id aid: String) async throws -> MeteredApplication? {
+        try await cached("app:" + aid, serviceID: sid) { () async throws -> MeteredApplication? in
+            let v = try await storage.get(["state", "plan_id", "plan_name", "redirect_url"].map { ApisonatorKeys.application(sid, aid, $0) })
+            return v[0].map { MeteredApplication(serviceID: sid, id: aid, state: $0, planID: v[1] ?? "", planName: v[2] ?? "", redirectURL: v[3]) }
+        }
+    }
+
+    public func applicationKeys(serviceID sid: String, applicationID aid: String) async throws -> [String] {
+        try await cached("keys:" + aid, serviceID: sid) { try await storage.members(ApisonatorKeys.applicationKeys(sid, aid)).sorted() }
+    }
+
+    public func referrerFilters(serviceID sid: String, applicationID aid: String) async throws -> [String] {
+        try await cached("referrers:" + aid, serviceID: sid) {
+            try await storage.members(ApisonatorKeys.applicationReferrerFilters(sid, aid)).sorted()
+        }
+    }
+
+    public func applicationID(serviceID sid: String, userKey: String) async throws -> String? {
+        try await cached("userkey:" + userKey, serviceID: sid) { () async throws -> String? in
+            try await storage.get([ApisonatorKeys.userKey(sid, userKey)])[0]
+        }
+    }
+
+    public func metrics(serviceID sid: String) async throws -> MetricHierarchy {
+        try await cached("metrics", serviceID: sid) {
+            let ids = try await storage.members(ApisonatorKeys.metricIDs(sid)).sorted { ($0.count, $0) < ($1.count, $1) }
+            var keys: [String] = []
+            for id in ids {
+                keys.append(ApisonatorKeys.metric(sid, id, "name"))
+                keys.append(ApisonatorKeys.metric(sid, id, "parent_id"))
+            }
+            let values = keys.isEmpty ? [] : try await storage.get(keys)
+            var metrics: [MeteredMetric] = []
+            for (i, id) in ids.enumerated() {
+                guard let name = values[2 * i] else { continue }
+                metrics.append(MeteredMetric(id: id, name: name, parentID: values[2 * i + 1]))
+            }
+            return MetricHierarchy(metrics)
+        }
+    }
+
+    /// The plan's limits on the service's metrics.
+    public func limits(serviceID sid: String, planID: String, hierarchy: MetricHierarchy) async throws -> [PlanLimit] {
+        try await cached("limits:" + planID, serviceID: sid) {
+            var candidates: [(String, LimitPeriod)] = []
+            for metric in hierarchy.metrics {
+                for period in LimitPeriod.longestFirst { candidates.append((metric.id, period)) }
+            }
+            let values = candidates.isEmpty ? [] : try await storage.get(candidates.map {
+                ApisonatorKeys.usageLimit(sid, plan: planID, metric: $0.0, $0.1)
+            })
+            var limits: [PlanLimit] = []
+            for (i, (metric, period)) in candidates.enumerated() {
+                if let raw = values[i], let max = Int64(raw) { limits.append(PlanLimit(metricID: metric, period: period, maxValue: max)) }
+            }
+            return limits
+        }
+    }
+
+    public func alertLevels(serviceID sid: String) async throws -> [Int] {
+        try await storage.members(ApisonatorKeys.alertLevels(sid)).compactMap { Int($0) }.sorted()
+    }
+
+    // MARK: writes (the internal API's operations)
+
+    /// Saves a service; the provider's first service becomes its default unless `makeDefault` says otherwise.
+    public func saveService(_ service: MeteredService, makeDefault: Bool?) async throws {
+        let sid = service.id
+        var commands: [StorageCommand] = []
+        if let previous = try await self.service(id: sid), previous.providerKey != service.providerKey {
+            commands.append(.setRemove(ApisonatorKeys.providerServiceIDs(previous.providerKey), [sid]))
+        }
+        commands += [
+            .set(ApisonatorKeys.serviceProviderKey(sid), service.providerKey),
+            .set(ApisonatorKeys.serviceBackendVersion(sid), service.backendVersion),
+            .set(ApisonatorKeys.serviceReferrerFiltersRequired(sid), service.referrerFiltersRequired ? "1" : "0"),
+            .set(ApisonatorKeys.serviceState(sid), service.isActive ? "active" : "suspended"),
+            .setAdd(ApisonatorKeys.providerServiceIDs(service.providerKey), [sid]),
+            .setAdd(ApisonatorKeys.servicesSet, [sid]),
+            .setAdd(ApisonatorKeys.providerKeysSet, [service.providerKey]),
+        ]
+        let currentDefault = try await storage.get([ApisonatorKeys.providerDefaultServiceID(service.providerKey)])[0]
+        if makeDefault == true || (makeDefault == nil && currentDefault == nil) {
+            commands.append(.set(ApisonatorKeys.providerDefaultServiceID(service.providerKey), sid))
+        }
+        try await storage.apply(commands)
+        invalidate(serviceID: sid, providerKey: service.providerKey)
+    }
+
+    public enum DeleteServiceOutcome: Sendable, Equatable { case deleted, notFound, isDefaultWithOthers }
+
+    /// Removes a service's attributes and memberships (not its applications, metrics or counters, as
+    /// apisonator does). A default service with siblings is refused unless `reassignDefault`, which makes
+    /// another of the provider's services the default first.
+    public func deleteService(id sid: String, reassignDefault: Bool) async throws -> DeleteServiceOutcome {
+        guard let service = try await service(id: sid) else { return .notFound }
+        let pk = service.providerKey
+        let siblings = try await serviceIDs(providerKey: pk).filter { $0 != sid }.sorted { ($0.count, $0) < ($1.count, $1) }
+        var commands: [StorageCommand] = []
+        if try await defaultServiceID(providerKey: pk) == sid {
+            if let next = siblings.first {
+                guard reassignDefault else { return .isDefaultWithOthers }
+                commands.append(.set(ApisonatorKeys.providerDefaultServiceID(pk), next))
+            } else {
+                commands.append(.delete(ApisonatorKeys.providerDefaultServiceID(pk)))
+            }
+        }
+        commands += [
+            .delete(ApisonatorKeys.serviceProviderKey(sid)), .delete(ApisonatorKeys.serviceBackendVersion(sid)),
+            .delete(ApisonatorKeys.serviceReferrerFiltersRequired(sid)), .delete(ApisonatorKeys.serviceState(sid)),
+            .setRemove(ApisonatorKeys.providerServiceIDs(pk), [sid]), .setRemove(ApisonatorKeys.servicesSet, [sid]),
+            .delete(ApisonatorKeys.integrationErrors(sid)),
+        ]
+        if siblings.isEmpty { commands.append(.setRemove(ApisonatorKeys.providerKeysSet, [pk])) }
+        try await storage.apply(commands)
+        invalidate(serviceID: sid, providerKey: pk)
+        return .deleted
+    }
+
+    public enum ChangeProviderKeyOutcome: Sendable, Equatable { case changed, invalidKeys, newKeyExists, oldKeyMissing }
+
+    public func changeProviderKey(from old: String, to new: String) async throws -> ChangeProviderKeyOutcome {
+        guard !old.isEmpty, !new.isEmpty, old != new else { return .invalidKeys }
+        guard try await serviceIDs(providerKey: new).isEmpty else { return .newKeyExists }
+        let ids = try await serviceIDs(providerKey: old)
+        guard !ids.isEmpty else { return .oldKeyMissing }
+        var commands: [StorageCommand] = ids.map { .set(ApisonatorKeys.serviceProviderKey($0), new) }
+        commands.append(.setAdd(ApisonatorKeys.providerServiceIDs(new), ids))
+        commands.append(.delete(ApisonatorKeys.providerServiceIDs(old)))
+        if let d = try await defaultServiceID(providerKey: old) {
+            commands.append(.set(ApisonatorKeys.providerDefaultServiceID(new), d))
+            commands.append(.delete(ApisonatorKeys.providerDefaultServiceID(old)))
+        }
+        commands.append(.setRemove(ApisonatorKeys.providerKeysSet, [old]))
+        commands.append(.setAdd(ApisonatorKeys.providerKeysSet, [new]))
+        try await storage.apply(commands)
+        for id in ids { invalidate(serviceID: id, providerKey: old) }
+        invalidate(serviceID: nil, providerKey: new)
+        return .changed
+    }
+
+    public func saveServiceToken(_ token: String, serviceID sid: String) async throws {
+        try await storage.apply([.hashSet(ApisonatorKeys.serviceToken(token, serviceID: sid), field: "permissions", value: "")])
+        invalidate(serviceID: sid, providerKey: nil)
+    }
+
+    public func deleteServiceToken(_ token: String, serviceID sid: String) async throws -> Bool {
+        let key = ApisonatorKeys.serviceToken(token, serviceID: sid)
+        let existed = try await storage.exists(key)
+        try await storage.apply([.delete(key)])
+        invalidate(serviceID: sid, providerKey: nil)
+        return existed
+    }
+
+    public func saveApplication(_ app: MeteredApplication) async throws {
+        let sid = app.serviceID, aid = app.id
+        try await storage.apply([
+            .set(ApisonatorKeys.application(sid, aid, "state"), app.state),
+            .set(ApisonatorKeys.application(sid, aid, "plan_id"), app.planID),
+            .set(ApisonatorKeys.application(sid, aid, "plan_name"), app.planName),
+            app.redirectURL.map { .set(ApisonatorKeys.application(sid, aid, "redirect_url"), $0) }
+                ?? .delete(ApisonatorKeys.application(sid, aid, "redirect_url")),
+            .setAdd(ApisonatorKeys.serviceApplications(sid), [aid]),
+        ])
+        invalidate(serviceID: sid, providerKey: nil)
+    }
+
+    /// Removes the application's attributes and membership; like apisonator, keys, referrer filters and the
+    /// user_key mapping stay unless removed explicitly.
+    public func deleteApplication(serviceID sid: String, id aid: String) async throws -> Bool {
+        guard try await application(serviceID: sid, id: aid) != nil else { return false }
+        try await storage.apply(["state", "plan_id", "plan_name", "redirect_url"].map { .delete(ApisonatorKeys.application(sid, aid, $0)) }
+            + [.setRemove(ApisonatorKeys.serviceApplications(sid), [aid])])
+        invalidate(serviceID: sid, providerKey: nil)
+        return true
+    }
+
+    public func setUserKey(serviceID sid: String, userKey: String, applicationID aid: String) async throws {
+        try await storage.apply([.set(ApisonatorKeys.userKey(sid, userKey), aid)])
+        invalidate(serviceID: sid, providerKey: nil)
+    }
+
+    public func deleteUserKey(serviceID sid: String, userKey: String) async throws {
+        try await storage.apply([.delete(ApisonatorKeys.userKey(sid, userKey))])
+        invalidate(serviceID: sid, providerKey: nil)
+    }
+
+    public func addApplicationKeys(serviceID sid: String, applicationID aid: String, _ values: [String]) async throws {
+        guard !values.isEmpty else { return }
+        try await storage.apply([.setAdd(ApisonatorKeys.applicationKeys(sid, aid), values)])
+        invalidate(serviceID: sid, providerKey: nil)
+    }
+
+    public func removeApplicationKeys(serviceID sid: String, applicationID aid: String, _ values: [String]) async throws {
+        guard !values.isEmpty else { return }
+        try await storage.apply([.setRemove(ApisonatorKeys.applicationKeys(sid, aid), values)])
+        invalidate(serviceID: sid, providerKey: nil)
+    }
+
+    public func addReferrerFilters(serviceID sid: String, applicationID aid: String, _ values: [String]) async throws {
+        guard !values.isEmpty else { return }
+        try await storage.apply([.setAdd(ApisonatorKeys.applicationReferrerFilters(sid, aid), values)])
+        invalidate(serviceID: sid, providerKey: nil)
+    }
+
+    public func removeReferrerFilters(serviceID sid: String, applicationID aid: String, _ values: [String]) async throws {
+        guard !values.isEmpty else { return }
+        try await storage.apply([.setRemove(ApisonatorKeys.applicationReferrerFilters(sid, aid), values)])
+        invalidate(serviceID: sid, providerKey: nil)
+    }
+
+    public func metric(serviceID sid: String, id: String) async throws -> MeteredMetric? {
+        let v = try await storage.get([ApisonatorKeys.metric(sid, id, "name"), ApisonatorKeys.metric(sid, id, "parent_id")])
+        return v[0].map { MeteredMetric(id: id, name: $0, parentID: v[1]) }
+    }
+
+    /// Creates or updates a metric; a rename frees the old name.
+    public func saveMetric(serviceID sid: String, _ metric: MeteredMetric) async throws {
+        var commands: [StorageCommand] = []
+        if let old = try await self.metric(serviceID: sid, id: metric.id), old.name != metric.name {
+            commands.append(.delete(ApisonatorKeys.metricID(sid, name: old.name)))
+        }
+        commands += [
+            .set(ApisonatorKeys.metric(sid, metric.id, "name"), metric.name),
+            metric.parentID.map { .set(ApisonatorKeys.metric(sid, metric.id, "parent_id"), $0) } ?? .delete(ApisonatorKeys.metric(sid, metric.id, "parent_id")),
+            .set(ApisonatorKeys.metricID(sid, name: metric.name), metric.id),
+            .setAdd(ApisonatorKeys.metricIDs(sid), [metric.id]),
+        ]
+        try await storage.apply(commands)
+        invalidate(serviceID: sid, providerKey: nil)
+    }
+
+    public func deleteMetric(serviceID sid: String, id: String) async throws -> Bool {
+        guard let old = try await metric(serviceID: sid, id: id) else { return false }
+        try await storage.apply([
+            .delete(ApisonatorKeys.metric(sid, id, "name")), .delete(ApisonatorKeys.metric(sid, id, "parent_id")),
+            .delete(ApisonatorKeys.metricID(sid, name: old.name)), .setRemove(ApisonatorKeys.metricIDs(sid), [id]),
+        ])
+        invalidate(serviceID: sid, providerKey: nil)
+        return true
+    }
+
+    public func usageLimit(serviceID sid: String, planID: String, metricID: String, period: LimitPeriod) async throws -> Int64? {
+        try await storage.get([ApisonatorKeys.usageLimit(sid, plan: planID, metric: metricID, period)])[0].flatMap { Int64($0) }
+    }
+
+    public func saveUsageLimit(serviceID sid: String, planID: String, metricID: String, period: LimitPeriod, value: Int64) async throws {
+        try await storage.apply([.set(ApisonatorKeys.usageLimit(sid, plan: planID, metric: metricID, period), String(value))])
+        invalidate(serviceID: sid, providerKey: nil)
+    }
+
+    public func deleteUsageLimit(serviceID sid: String, planID: String, metricID: String, period: LimitPeriod) async throws {
+        try await storage.apply([.delete(ApisonatorKeys.usageLimit(sid, plan: planID, metric: metricID, period))])
+        invalidate(serviceID: sid, providerKey: nil)
+    }
+
+    public static let alertLevelsAllowed: Set<Int> = [0, 50, 80, 90, 100, 120, 150, 200, 300]
+
+    public func addAlertLevel(serviceID sid: String, _ level: Int) async throws {
+        try await storage.apply([.setAdd(ApisonatorKeys.alertLevels(sid), [String(level)])])
+    }
+
+    public func removeAlertLevel(serviceID sid: String, _ level: Int) async throws -> Bool {
+        guard try await alertLevels(serviceID: sid).contains(level) else { return false }
+        try await storage.apply([.setRemove(ApisonatorKeys.alertLevels(sid), [String(level)])])
+        return true
+    }
+
+    // MARK: cache
+
+    /// The cached value, or `load()`'s, cached unless a write to the service happened while it loaded.
+    private func cached<T: Sendable>(_ key: String, serviceID: String?, _ load: () async throws -> T) async throws -> T {
+        let now = clockMilliseconds()
+        let bucket = serviceID ?? ""
+        let (hit, generation) = cache.withLock { c -> (T?, UInt64) in
+            let generation = c.generations[bucket, default: 0]
+            guard let entry = c.buckets[bucket]?[key] else { return (nil, generation) }
+            if let expires = entry.expires, expires <= now {
+                c.buckets[bucket]?[key] = nil
+                return (nil, generation)
+            }
+            return (entry.value as? T, generation)
+        }
+        if let hit { return hit }
+        let value = try await load()
+        store(key, value, bucket: bucket, generation: generation)
+        return value
+    }
+
+    private func store<T: Sendable>(_ key: String, _ value: T, bucket: String, generation: UInt64) {
+        let expires = cacheTTLMilliseconds.map { clockMilliseconds() + $0 }
+        cache.withLock { c in
+            guard c.generations[bucket, default: 0] == generation else { return }
+            if c.count >= ConfigurationCache.capacity {
+                c.buckets.removeAll(keepingCapacity: true)
+                c.count = 0
+            }
+            c.buckets[bucket, default: [:]][key] = .init(value: value, expires: expires)
+            c.count += 1
+        }
+    }
+
+    /// Forgets everything cached about a service (and a provider key's default service).
+    public func invalidate(serviceID: String?, providerKey: String?) {
+        cache.withLock { c in
+            if let serviceID {
+                c.generations[serviceID, default: 0] &+= 1
+                if let bucket = c.buckets.removeValue(forKey: serviceID) { c.count -= bucket.count }
+            }
+            if let providerKey {
+                c.generations["", default: 0] &+= 1
+                if c.buckets[""]?.removeValue(forKey: "default:" + providerKey) != nil { c.count -= 1 }
+            }
+        }
+    }
+
+    public func invalidateAll() {
+        cache.withLock { c in
+            for key in c.buckets.keys { c.generations[key, default: 0] &+= 1 }
+            c.buckets.removeAll()
+            c.count = 0
+        }
+    }
+}
+
+struct ConfigurationCache: Sendable {
+    struct Entry: @unchecked Sendable {
+        // Only Sendable values are stored (see `store`), so sharing them across threads is safe.
+        var value: Any
+        var expires: Int64?
+    }
+    /// A bound on memory: when full, the cache starts over (configuration reads are cheap to repeat).
+    static let capacity = 200_000
+    /// Entries by the service they describe ("" for provider-level entries), so a write drops one bucket.
+    var buckets: [String: [String: Entry]] = [:]
+    var count = 0
+    /// Bumped by every invalidation, so a load that raced with a write is not cached.
+    var generations: [String: UInt64] = [:]
+}

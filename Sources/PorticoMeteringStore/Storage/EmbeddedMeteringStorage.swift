@@ -1,0 +1,277 @@
+import PorticoCore
+import PorticoRedis
+import Synchronization
+
+/// The embedded metering store: apisonator's data model (strings, sets, hashes, lists with expiry) in process
+/// memory, every write applied under one lock (so check-and-count is atomic) and recorded in a write-ahead log
+/// that `EmbeddedPersistence` flushes to disk every second.
+public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
+    enum Entry: Sendable {
+        case string(String)
+        case integer(Int64)
+        case set(Set<String>)
+        case hash([String: String])
+        case list([String])
+    }
+
+    struct State: Sendable {
+        var entries: [String: Entry] = [:]
+        /// Absolute deadlines in milliseconds since the epoch.
+        var deadlines: [String: Int64] = [:]
+        /// Log records written since the last flush.
+        var pendingLog: [UInt8] = []
+        var logging = true
+    }
+
+    let state = Mutex(State())
+    let clockMilliseconds: @Sendable () -> Int64
+
+    public init(clockMilliseconds: @escaping @Sendable () -> Int64) {
+        self.clockMilliseconds = clockMilliseconds
+    }
+
+    // MARK: reads
+
+    public func get(_ keys: [String]) async throws -> [String?] {
+        let now = clockMilliseconds()
+        return state.withLock { s in keys.map { Self.string(s.live($0, now: now)) } }
+    }
+
+    public func exists(_ key: String) async throws -> Bool {
+        let now = clockMilliseconds()
+        return state.withLock { $0.live(key, now: now) != nil }
+    }
+
+    public func members(_ key: String) async throws -> [String] {
+        let now = clockMilliseconds()
+        return state.withLock { s in
+            if case .set(let m)? = s.live(key, now: now) { return Array(m) }
+            return []
+        }
+    }
+
+    public func listRange(_ key: String, start: Int, stop: Int) async throws -> [String] {
+        let now = clockMilliseconds()
+        return state.withLock { s in
+            guard case .list(let items)? = s.live(key, now: now), !items.isEmpty else { return [] }
+            let lower = max(start < 0 ? items.count + start : start, 0)
+            let upper = min(stop < 0 ? items.count + stop : stop, items.count - 1)
+            guard lower <= upper else { return [] }
+            return Array(items[lower...upper])
+        }
+    }
+
+    public func listLength(_ key: String) async throws -> Int {
+        let now = clockMilliseconds()
+        return state.withLock { s in
+            if case .list(let items)? = s.live(key, now: now) { return items.count }
+            return 0
+        }
+    }
+
+    public func keys(prefix: String) async throws -> [String] {
+        let now = clockMilliseconds()
+        return state.withLock { s in s.entries.keys.filter { $0.hasPrefix(prefix) && s.live($0, now: now) != nil } }
+    }
+
+    // MARK: writes
+
+    public func apply(_ commands: [StorageCommand]) async throws {
+        let now = clockMilliseconds()
+        state.withLock { s in
+            for command in commands { s.execute(command, now: now) }
+        }
+    }
+
+    public func checkAndApply(_ guards: [CounterGuard], _ commands: [StorageCommand]) async throws -> CounterCheck {
+        let now = clockMilliseconds()
+        return state.withLock { s in
+            var values: [Int64] = []
+            values.reserveCapacity(guards.count)
+            var admitted = true
+            for g in guards {
+                let v = Self.integer(s.live(g.key, now: now))
+                values.append(v)
+                if !g.admits(v) { admitted = false }
+            }
+            if admitted {
+                for command in commands { s.execute(command, now: now) }
+            }
+            return CounterCheck(values: values, applied: admitted)
+        }
+    }
+
+    // MARK: persistence hooks
+
+    /// Takes the log records written since the last call.
+    func takePendingLog() -> [UInt8] {
+        state.withLock { s in
+            let out = s.pendingLog
+            s.pendingLog = []
+            s.pendingLog.reserveCapacity(out.count)
+            return out
+        }
+    }
+
+    /// Puts back records a failed flush could not write, ahead of newer ones.
+    func restorePendingLog(_ bytes: [UInt8]) {
+        state.withLock { s in s.pendingLog = bytes + s.pendingLog }
+    }
+
+    /// A log that recreates the whole current state, and drops the pending records it makes redundant.
+    func snapshot() -> [UInt8] {
+        let now = clockMilliseconds()
+        return state.withLock { s in
+            s.pendingLog = []
+            var out: [UInt8] = []
+            for (key, entry) in s.entries {
+                if let deadline = s.deadlines[key], deadline <= now { continue }
+                switch entry {
+                case .string(let v): RESPEncoder.encodeCommand(["SET", key, v], into: &out)
+                case .integer(let v): RESPEncoder.encodeCommand(["SET", key, String(v)], into: &out)
+                case .set(let members): RESPEncoder.encodeCommand(["SADD", key] + members, into: &out)
+                case .hash(let fields):
+                    for (f, v) in fields { RESPEncoder.encodeCommand(["HSET", key, f, v], into: &out) }
+                case .list(let items): RESPEncoder.encodeCommand(["RPUSH", key] + items, into: &out)
+                }
+                if let deadline = s.deadlines[key] { RESPEncoder.encodeCommand(["PEXPIREAT", key, String(deadline)], into: &out) }
+            }
+            return out
+        }
+    }
+
+    /// Applies recovered log records without logging them again.
+    func replay(_ record: [String]) throws(MeteringStorageError) {
+        let now = clockMilliseconds()
+        try state.withLock { (s: inout State) throws(MeteringStorageError) in try s.replay(record, now: now) }
+    }
+
+    /// Drops expired keys so they neither use memory nor reach the next snapshot.
+    func removeExpired() {
+        let now = clockMilliseconds()
+        state.withLock { $0.removeExpired(now: now) }
+    }
+
+    // MARK: value conversion
+
+    static func string(_ entry: Entry?) -> String? {
+        switch entry {
+        case .string(let v)?: return v
+        case .integer(let v)?: return String(v)
+        default: return nil
+        }
+    }
+
+    static func integer(_ entry: Entry?) -> Int64 {
+        switch entry {
+        case .integer(let v)?: return v
+        case .string(let v)?: return Int64(v) ?? 0
+        default: return 0
+        }
+    }
+}
+
+extension EmbeddedMeteringStorage.State {
+    /// The entry if present and not expired; expired entries are removed lazily on read and by the flusher.
+    func live(_ key: String, now: Int64) -> EmbeddedMeteringStorage.Entry? {
+        guard let entry = entries[key] else { return nil }
+        if let deadline = deadlines[key], deadline <= now { return nil }
+        return entry
+    }
+
+    mutating func removeExpired(now: Int64) {
+        for (key, deadline) in deadlines where deadline <= now {
+            entries[key] = nil
+            deadlines[key] = nil
+        }
+    }
+
+    mutating func execute(_ command: StorageCommand, now: Int64) {
+        if logging { LogRecord.encode(command, nowMilliseconds: now, into: &pendingLog) }
+        switch command {
+        case .usage(let write):
+            let wasLogging = logging
+            logging = false
+            for c in CounterWrites.expand(write) {
+                // Minute keys expire relative to the transaction's time, so a replayed record gets the same deadline.
+                if case .expire(let key, let seconds) = c {
+                    expireAt(key, write.timestamp.secondsSinceEpoch * 1000 + seconds * 1000)
+                } else {
+                    execute(c, now: now)
+                }
+            }
+            logging = wasLogging
+        case .set(let key, let value):
+            entries[key] = .string(value)
+            deadlines[key] = nil
+        case .setExpiring(let key, let value, let seconds):
+            entries[key] = .string(value)
+            deadlines[key] = now + seconds * 1000
+        case .delete(let key):
+            entries[key] = nil
+            deadlines[key] = nil
+        case .incrementBy(let key, let n):
+            let current = live(key, now: now).map { EmbeddedMeteringStorage.integer($0) } ?? 0
+            if live(key, now: now) == nil { deadlines[key] = nil }
+            entries[key] = .integer(current &+ n)
+        case .expire(let key, let seconds):
+            expireAt(key, now + seconds * 1000)
+        case .setAdd(let key, let members):
+            var set: Set<String> = []
+            if case .set(let m)? = live(key, now: now) { set = m } else { deadlines[key] = nil }
+            set.formUnion(members)
+            entries[key] = .set(set)
+        case .setRemove(let key, let members):
+            guard case .set(var set)? = live(key, now: now) else { return }
+            set.subtract(members)
+            entries[key] = set.isEmpty ? nil : .set(set)
+        case .hashSet(let key, let field, let value):
+            var fields: [String: String] = [:]
+            if case .hash(let h)? = live(key, now: now) { fields = h } else { deadlines[key] = nil }
+            fields[field] = value
+            entries[key] = .hash(fields)
+        case .listPushTrimmed(let key, let value, let keep):
+            var items: [String] = []
+            if case .list(let l)? = live(key, now: now) { items = l } else { deadlines[key] = nil }
+            items.insert(value, at: 0)
+            if items.count > keep { items.removeLast(items.count - keep) }
+            entries[key] = .list(items)
+        }
+    }
+
+    mutating func expireAt(_ key: String, _ deadline: Int64) {
+        guard entries[key] != nil else { return }
+        deadlines[key] = deadline
+    }
+
+    /// Applies one recovered log record (see `LogRecord`) without logging it again.
+    mutating func replay(_ parts: [String], now: Int64) throws(MeteringStorageError) {
+        guard let name = parts.first else { throw MeteringStorageError("empty log record") }
+        func require(_ n: Int) throws(MeteringStorageError) {
+            guard parts.count >= n else { throw MeteringStorageError("log record \(name) has \(parts.count - 1) arguments") }
+        }
+        func integer(_ s: String) throws(MeteringStorageError) -> Int64 {
+            guard let v = Int64(s) else { throw MeteringStorageError("log record \(name) has a non-integer argument") }
+            return v
+        }
+        logging = false
+        defer { logging = true }
+        switch name {
+        case "SETPXAT":
+            try require(4)
+            entries[parts[1]] = .string(parts[2])
+            deadlines[parts[1]] = try integer(parts[3])
+        case "PEXPIREAT":
+            try require(3)
+            expireAt(parts[1], try integer(parts[2]))
+        case "RPUSH":
+            try require(2)
+            var items: [String] = []
+            if case .list(let l)? = entries[parts[1]] { items = l }
+            items.append(contentsOf: parts.dropFirst(2))
+            entries[parts[1]] = .list(items)
+        default:
+            execute(try LogRecord.decode(parts), now: now)
+        }
+    }
+}
