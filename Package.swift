@@ -66,7 +66,7 @@ let package = Package(
         ], swiftSettings: strict),
         // L5
         .target(name: "PorticoServer", dependencies: [
-            "PorticoCore", "PorticoStore", "PorticoSQLite", "PorticoPostgres", "PorticoAdmin",
+            "PorticoCore", "PorticoStore", "PorticoSQLite", "PorticoPostgres", "PorticoAdmin", "PorticoMetering", "PorticoMeteringStore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

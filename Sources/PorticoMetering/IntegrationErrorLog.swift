@@ -22,10 +22,10 @@ public struct IntegrationErrorLog: Sendable {
             ]
         }
         context.append(("extensions", .object(JSONObject(extensions.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))))
-        let entry: JSONValue = .object([
-            "code": .string(code), "message": .string(message), "timestamp": .string(Self.format(clock())),
-            "context_info": .object(JSONObject(context)),
-        ])
+        let entry: JSONValue = .object(JSONObject([
+            ("code", .string(code)), ("message", .string(message)), ("timestamp", .string(Self.format(clock()))),
+            ("context_info", .object(JSONObject(context))),
+        ]))
         try await storage.apply([.listPushTrimmed(ApisonatorKeys.integrationErrors(serviceID), entry.serializedString, keep: Self.capacity)])
     }
 

@@ -21,7 +21,7 @@ public struct InternalAPI: Sendable {
 
     struct Failure: Error {
         var status: Int
-        var body: JSONValue
+        var body: JSONObject
     }
 
     static func notFound(_ message: String = "Not found") -> Failure { Failure(status: 404, body: ["status": "not_found", "error": .string(message)]) }
@@ -37,7 +37,7 @@ public struct InternalAPI: Sendable {
         }
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: true).dropFirst().map { Self.percentDecoded(String($0)) }
         do {
-            var body: JSONValue = .object([:])
+            var body: JSONValue = .object(JSONObject())
             if !request.body.isEmpty {
                 do { body = try JSONParser.parse(request.body) } catch {
                     throw Failure(status: 400, body: ["status": "error", "error": .string("request body is not JSON: \(error.description)")])
@@ -78,7 +78,7 @@ public struct InternalAPI: Sendable {
 
     // MARK: routing
 
-    func route(_ method: String, _ s: [String], body: JSONValue, query: RackParameters) async throws -> (Int, JSONValue) {
+    func route(_ method: String, _ s: [String], body: JSONValue, query: RackParameters) async throws -> (Int, JSONObject) {
         switch (method, s.count, s.first) {
         case ("GET", 1, "check.json"): return (200, ["status": "ok"])
         case ("GET", 1, "status"): return (200, ["status": "ok", "version": .object(["backend": .string(ServiceManagementAPI.backendVersion)])])
@@ -112,17 +112,17 @@ public struct InternalAPI: Sendable {
     // MARK: services
 
     static func json(_ s: MeteredService, isDefault: Bool) -> JSONValue {
-        ["id": .string(s.id), "state": .string(s.state), "provider_key": .string(s.providerKey), "backend_version": .string(s.backendVersion),
-         "referrer_filters_required": .bool(s.referrerFiltersRequired), "default_service": .bool(isDefault)]
+        .object(["id": .string(s.id), "state": .string(s.state), "provider_key": .string(s.providerKey), "backend_version": .string(s.backendVersion),
+         "referrer_filters_required": .bool(s.referrerFiltersRequired), "default_service": .bool(isDefault)])
     }
 
-    func getService(_ id: String) async throws -> (Int, JSONValue) {
+    func getService(_ id: String) async throws -> (Int, JSONObject) {
         guard let service = try await configuration.service(id: id) else { throw Failure(status: 404, body: ["error": "not_found"]) }
         let isDefault = try await configuration.defaultServiceID(providerKey: service.providerKey) == id
         return (200, ["status": "found", "service": Self.json(service, isDefault: isDefault)])
     }
 
-    func saveService(_ pathID: String?, body: JSONValue, created: Bool) async throws -> (Int, JSONValue) {
+    func saveService(_ pathID: String?, body: JSONValue, created: Bool) async throws -> (Int, JSONObject) {
         guard let attrs = body["service"]?.objectValue else { throw Self.missing("service") }
         guard let id = pathID ?? Self.text(attrs["id"]), !id.isEmpty else {
             throw Failure(status: 400, body: ["status": "error", "error": "service id is missing"])
@@ -141,7 +141,7 @@ public struct InternalAPI: Sendable {
         return (created ? 201 : 200, ["service": Self.json(service, isDefault: isDefault), "status": created ? "created" : "ok"])
     }
 
-    func deleteService(_ id: String) async throws -> (Int, JSONValue) {
+    func deleteService(_ id: String) async throws -> (Int, JSONObject) {
         switch try await configuration.deleteService(id: id, reassignDefault: false) {
         case .deleted: return (200, ["status": "deleted"])
         case .notFound: throw Self.notFound("Service not found")
@@ -150,7 +150,7 @@ public struct InternalAPI: Sendable {
         }
     }
 
-    func changeProviderKey(_ old: String, body: JSONValue) async throws -> (Int, JSONValue) {
+    func changeProviderKey(_ old: String, body: JSONValue) async throws -> (Int, JSONObject) {
         let new = Self.text(body["new_key"]) ?? ""
         switch try await configuration.changeProviderKey(from: old, to: new) {
         case .changed: return (200, ["status": "ok"])
@@ -162,7 +162,7 @@ public struct InternalAPI: Sendable {
 
     // MARK: service tokens
 
-    func serviceTokens(_ method: String, _ rest: [String], body: JSONValue) async throws -> (Int, JSONValue) {
+    func serviceTokens(_ method: String, _ rest: [String], body: JSONValue) async throws -> (Int, JSONObject) {
         switch (method, rest.count) {
         case ("HEAD", 2), ("GET", 2):
             return try await configuration.serviceTokenIsValid(rest[0], serviceID: rest[1]) ? (200, [:]) : (404, [:])
@@ -199,11 +199,11 @@ public struct InternalAPI: Sendable {
     // MARK: applications
 
     static func json(_ a: MeteredApplication) -> JSONValue {
-        ["service_id": .string(a.serviceID), "id": .string(a.id), "state": .string(a.state), "plan_id": .string(a.planID),
-         "plan_name": .string(a.planName), "redirect_url": .optional(a.redirectURL)]
+        .object(["service_id": .string(a.serviceID), "id": .string(a.id), "state": .string(a.state), "plan_id": .string(a.planID),
+         "plan_name": .string(a.planName), "redirect_url": .optional(a.redirectURL)])
     }
 
-    func applications(_ method: String, _ sid: String, _ rest: [String], body: JSONValue) async throws -> (Int, JSONValue) {
+    func applications(_ method: String, _ sid: String, _ rest: [String], body: JSONValue) async throws -> (Int, JSONObject) {
         switch (method, rest.count) {
         case ("GET", 2) where rest[0] == "key":
             guard let id = try await configuration.applicationID(serviceID: sid, userKey: rest[1]) else { throw Self.notFound("application key not found") }
@@ -246,7 +246,7 @@ public struct InternalAPI: Sendable {
             guard try await configuration.application(serviceID: sid, id: aid) != nil else { throw Self.notFound("application not found") }
             let keys = try await configuration.applicationKeys(serviceID: sid, applicationID: aid)
             return (200, ["status": "found", "application_keys": .array(keys.map {
-                ["service_id": .string(sid), "app_id": .string(aid), "value": .string($0)]
+                .object(["service_id": .string(sid), "app_id": .string(aid), "value": .string($0)])
             })])
         case ("POST", "keys", 2):
             let value = Self.text(body["application_key"]?["value"]) ?? Self.randomHex(16)
@@ -280,15 +280,15 @@ public struct InternalAPI: Sendable {
 
     /// `PUT /services/{sid}/applications/batch`: applications with their user_key, keys and referrer filters
     /// (the given keys and filters replace the stored ones).
-    func batch(_ sid: String, body: JSONValue) async throws -> (Int, JSONValue) {
+    func batch(_ sid: String, body: JSONValue) async throws -> (Int, JSONObject) {
         guard let list = body["applications"]?.arrayValue else { throw Self.missing("applications") }
         var results: [JSONValue] = []
         var failures: [JSONValue] = []
         for item in list {
             guard let id = Self.text(item["id"]), !id.isEmpty, let state = Self.text(item["state"]) else {
                 let error = "application id and state are required"
-                results.append(["status": "error", "id": .optional(Self.text(item["id"])), "error": .string(error)])
-                failures.append(["id": .optional(Self.text(item["id"])), "error": .string(error)])
+                results.append(.object(["status": "error", "id": .optional(Self.text(item["id"])), "error": .string(error)]))
+                failures.append(.object(["id": .optional(Self.text(item["id"])), "error": .string(error)]))
                 continue
             }
             let existed = try await configuration.application(serviceID: sid, id: id) != nil
@@ -314,15 +314,15 @@ public struct InternalAPI: Sendable {
                 try await configuration.addReferrerFilters(serviceID: sid, applicationID: id, wanted)
                 json["referrer_filters"] = .array(wanted.map { .string($0) })
             }
-            results.append(["status": existed ? "modified" : "created", "application": .object(json)])
+            results.append(.object(["status": existed ? "modified" : "created", "application": .object(json)]))
         }
         var reply: JSONObject = ["status": "completed", "total": .int(Int64(list.count)), "successful": .int(Int64(list.count - failures.count)),
                                  "failed": .int(Int64(failures.count)), "applications": .array(results)]
         if !failures.isEmpty { reply["failures"] = .array(failures) }
-        return (200, .object(reply))
+        return (200, reply)
     }
 
-    func utilization(_ sid: String, _ aid: String) async throws -> (Int, JSONValue) {
+    func utilization(_ sid: String, _ aid: String) async throws -> (Int, JSONObject) {
         guard try await configuration.service(id: sid) != nil else { throw Self.notFound("service not found") }
         guard let app = try await configuration.application(serviceID: sid, id: aid) else { throw Self.notFound("application not found") }
         let hierarchy = try await configuration.metrics(serviceID: sid)
@@ -332,19 +332,19 @@ public struct InternalAPI: Sendable {
             ApisonatorKeys.applicationUsage(sid, app: aid, metric: $0.metricID, $0.period, at: now)
         })
         let rows: [JSONValue] = zip(limits, values).map { limit, value in
-            ["period": .string(limit.period.rawValue), "metric_name": .string(hierarchy.metric(id: limit.metricID)?.name ?? limit.metricID),
-             "max_value": .int(limit.maxValue), "current_value": .int(value.flatMap { Int64($0) } ?? 0)]
+            .object(["period": .string(limit.period.rawValue), "metric_name": .string(hierarchy.metric(id: limit.metricID)?.name ?? limit.metricID),
+             "max_value": .int(limit.maxValue), "current_value": .int(value.flatMap { Int64($0) } ?? 0)])
         }
         return (200, ["status": "found", "utilization": .array(rows)])
     }
 
     // MARK: metrics, limits, alerts, errors
 
-    func metrics(_ method: String, _ sid: String, _ rest: [String], body: JSONValue) async throws -> (Int, JSONValue) {
+    func metrics(_ method: String, _ sid: String, _ rest: [String], body: JSONValue) async throws -> (Int, JSONObject) {
         guard rest.count == 1 else { throw Self.notFound() }
         let id = rest[0]
         func json(_ m: MeteredMetric) -> JSONValue {
-            ["service_id": .string(sid), "id": .string(m.id), "parent_id": .optional(m.parentID), "name": .string(m.name)]
+            .object(["service_id": .string(sid), "id": .string(m.id), "parent_id": .optional(m.parentID), "name": .string(m.name)])
         }
         switch method {
         case "GET":
@@ -369,7 +369,7 @@ public struct InternalAPI: Sendable {
     }
 
     /// `/services/{sid}/plans/{pid}/usagelimits/{mid}/{period}`
-    func usageLimits(_ method: String, _ sid: String, _ rest: [String], body: JSONValue) async throws -> (Int, JSONValue) {
+    func usageLimits(_ method: String, _ sid: String, _ rest: [String], body: JSONValue) async throws -> (Int, JSONObject) {
         guard rest.count == 4, rest[1] == "usagelimits" else { throw Self.notFound() }
         let (pid, mid) = (rest[0], rest[2])
         guard let period = LimitPeriod(rawValue: rest[3]) else {
@@ -403,17 +403,17 @@ public struct InternalAPI: Sendable {
         }
     }
 
-    func alertLimits(_ method: String, _ sid: String, _ rest: [String], body: JSONValue) async throws -> (Int, JSONValue) {
+    func alertLimits(_ method: String, _ sid: String, _ rest: [String], body: JSONValue) async throws -> (Int, JSONObject) {
         switch (method, rest.count) {
         case ("GET", 0):
             let levels = try await configuration.alertLevels(serviceID: sid)
-            return (200, ["status": "found", "alert_limits": .array(levels.map { ["service_id": .string(sid), "value": .int(Int64($0))] })])
+            return (200, ["status": "found", "alert_limits": .array(levels.map { .object(["service_id": .string(sid), "value": .int(Int64($0))]) })])
         case ("POST", 0):
             guard let value = body["alert_limit"]?["value"].flatMap({ Self.integer($0) }), MeteringConfiguration.alertLevelsAllowed.contains(Int(value)) else {
                 throw Failure(status: 400, body: ["status": "bad_request", "error": "alert limit is invalid"])
             }
             try await configuration.addAlertLevel(serviceID: sid, Int(value))
-            return (201, ["status": "created", "alert_limit": ["service_id": .string(sid), "value": .int(value)]])
+            return (201, ["status": "created", "alert_limit": .object(["service_id": .string(sid), "value": .int(value)])])
         case ("DELETE", 1):
             guard let level = Int(rest[0]), try await configuration.removeAlertLevel(serviceID: sid, level) else { throw Self.notFound("alert limit not found") }
             return (200, ["status": "deleted"])
@@ -422,7 +422,7 @@ public struct InternalAPI: Sendable {
         }
     }
 
-    func integrationErrors(_ method: String, _ sid: String, _ rest: [String], query: RackParameters) async throws -> (Int, JSONValue) {
+    func integrationErrors(_ method: String, _ sid: String, _ rest: [String], query: RackParameters) async throws -> (Int, JSONObject) {
         guard rest.isEmpty else { throw Self.notFound() }
         guard try await configuration.service(id: sid) != nil else { throw Self.notFound("service not found") }
         switch method {

@@ -71,8 +71,8 @@ public struct MeteringResponse: Sendable {
         return xml(failure.status, body, noBody: noBody, securityPolicy: false)
     }
 
-    static func json(_ status: Int, _ value: JSONValue) -> MeteringResponse {
-        MeteringResponse(status: status, headers: [("Content-Type", "application/json")], body: value.serialized())
+    static func json(_ status: Int, _ object: JSONObject) -> MeteringResponse {
+        MeteringResponse(status: status, headers: [("Content-Type", "application/json")], body: JSONValue.object(object).serialized())
     }
 }
 

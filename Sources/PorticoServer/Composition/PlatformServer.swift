@@ -66,8 +66,9 @@ public enum PlatformServer {
     /// `portico serve`.
     public static func serve(_ configuration: PorticoConfiguration, registry: PrometheusCollectorRegistry) async throws {
         let logger = Logger(label: "portico")
-        let opened = try await AdminStoreFactory.open(configuration, logger: logger)
-        let readiness = ReadinessState(expected: ["admin"])
+        let runsAdmin = configuration.role == .all || configuration.role == .admin
+        let runsMetering = configuration.role == .all || configuration.role == .metering
+        let readiness = ReadinessState(expected: Set((runsAdmin ? ["admin"] : []) + (runsMetering ? ["metering"] : [])))
 
         var management = Application(
             responder: ManagementResponder(readiness: readiness, registry: registry),
@@ -75,16 +76,25 @@ public enum PlatformServer {
             logger: Logger(label: "portico.management"))
         management.logger.logLevel = .warning
 
-        let platform = AdminRoleService(configuration: configuration, opened: opened, readiness: readiness, logger: logger)
-        var services: [any Service] = []
-        if let pool = opened.service { services.append(pool) }
-        services.append(management)
-        services.append(platform)
+        var services: [any Service] = [management]
+        let metering = runsMetering ? try EmbeddedMetering(configuration: configuration, logger: logger) : nil
+        if let metering {
+            services.append(MeteringRoleService(configuration: configuration, metering: metering, readiness: readiness,
+                                                logger: Logger(label: "portico.metering")))
+        }
+        var opened: OpenedAdminStore?
+        if runsAdmin {
+            let store = try await AdminStoreFactory.open(configuration, logger: logger)
+            opened = store
+            if let pool = store.service { services.insert(pool, at: 0) }
+            services.append(AdminRoleService(configuration: configuration, opened: store, readiness: readiness,
+                                             meteringSync: metering.map { InProcessMeteringSync(configuration: $0.configuration) }, logger: logger))
+        }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
-        logger.info("portico.starting", metadata: ["store": .string(opened.description), "role": .string(configuration.role.rawValue)])
+        logger.info("portico.starting", metadata: ["store": .string(opened?.description ?? "none"), "role": .string(configuration.role.rawValue)])
         try await group.run()
-        await opened.close()
+        await opened?.close()
         logger.info("portico.stopped")
     }
 }
@@ -94,6 +104,8 @@ struct AdminRoleService: Service {
     let configuration: PorticoConfiguration
     let opened: OpenedAdminStore
     let readiness: ReadinessState
+    /// In `serve` with every role: admin's writes reach metering before the API call returns.
+    let meteringSync: InProcessMeteringSync?
     let logger: Logger
 
     func run() async throws {
@@ -106,7 +118,15 @@ struct AdminRoleService: Service {
         if outcome.created {
             try report(outcome.generated, settings: settings)
         }
-        let environment = AdminEnvironment(settings: settings, store: opened.store, masterAccountID: outcome.masterAccountID,
+        var store: any RecordStore = opened.store
+        if let meteringSync {
+            let syncing = SyncingRecordStore(base: opened.store, sync: meteringSync, masterAccountID: outcome.masterAccountID,
+                                             logger: Logger(label: "portico.admin.sync"))
+            try await syncing.publishAll()
+            logger.info("admin.metering_configuration_published")
+            store = syncing
+        }
+        let environment = AdminEnvironment(settings: settings, store: store, masterAccountID: outcome.masterAccountID,
                                            clock: { PlatformServer.now() })
         let api = AdminAPI(environment: environment, logger: Logger(label: "portico.admin"))
         let readiness = self.readiness

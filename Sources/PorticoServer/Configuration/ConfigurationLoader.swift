@@ -37,6 +37,8 @@ public enum ConfigurationLoader {
         Setting(name: "admin-access-token", environment: ["ADMIN_ACCESS_TOKEN"]),
         Setting(name: "admin-email", environment: ["ADMIN_EMAIL"]),
         Setting(name: "tenant-name", environment: ["TENANT_NAME"]),
+        Setting(name: "internal-api-user", environment: ["CONFIG_INTERNAL_API_USER"]),
+        Setting(name: "internal-api-password", environment: ["CONFIG_INTERNAL_API_PASSWORD"]),
     ]
 
     /// Where each effective value came from, for `portico config check`.
@@ -73,7 +75,7 @@ public enum ConfigurationLoader {
             if let role = PorticoConfiguration.Role(rawValue: v) {
                 c.role = role
                 if !PorticoConfiguration.availableRoles.contains(role) {
-                    problems.append(Problem(setting: "role", message: "the \(v) role is not available in this version of portico yet; use all or admin"))
+                    problems.append(Problem(setting: "role", message: "the \(v) role is not available in this version of portico yet; use all, admin or metering"))
                 }
             } else {
                 problems.append(Problem(setting: "role", message: "must be one of all, admin, metering, gateway (got \(v))"))
@@ -134,6 +136,12 @@ public enum ConfigurationLoader {
                 problems.append(Problem(setting: name, message: "must be at least 16 characters so it cannot be guessed"))
             }
         }
+        let internalUser = raw["internal-api-user"].flatMap { $0.isEmpty ? nil : $0 }
+        let internalPassword = raw["internal-api-password"].flatMap { $0.isEmpty ? nil : $0 }
+        if internalUser != nil || internalPassword != nil {
+            c.internalAPIUser = internalUser ?? ""
+            c.internalAPIPassword = internalPassword ?? ""
+        }
         return Loaded(configuration: c, problems: problems, sources: sources)
     }
 
@@ -156,6 +164,8 @@ public enum ConfigurationLoader {
             ("master-access-token", redacted(c.seed.masterAccessToken)), ("admin-user", c.seed.adminUser),
             ("admin-password", redacted(c.seed.adminPassword)), ("admin-access-token", redacted(c.seed.adminAccessToken)),
             ("admin-email", c.seed.adminEmail ?? "admin@\(c.seed.tenantName).\(c.wildcardDomain)"), ("tenant-name", c.seed.tenantName),
+            ("internal-api-user", c.internalAPIUser ?? "(internal API open on the metering port)"),
+            ("internal-api-password", c.internalAPIPassword == nil ? "(not set)" : "***"),
         ]
         return values.map { "\($0.0) = \($0.1)  (\(loaded.sources[$0.0] ?? "default"))" }
     }

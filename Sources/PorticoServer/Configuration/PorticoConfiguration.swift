@@ -1,4 +1,5 @@
 import PorticoAdmin
+import PorticoMetering
 
 /// The effective configuration of a `portico` process, built once at start-up.
 /// Precedence: command-line flags > environment (including 3scale's names) > defaults.
@@ -21,12 +22,22 @@ public struct PorticoConfiguration: Sendable {
     public var masterDomain = "master"
     public var logLevel = "info"
     public var seed = PlatformSeed.Inputs()
+    /// Basic-auth credentials of metering's internal API (3scale's `CONFIG_INTERNAL_API_USER`/`_PASSWORD`).
+    public var internalAPIUser: String?
+    public var internalAPIPassword: String?
 
     public init() {}
 
     public var sqlitePath: String { dataDirectory + "/portico.db" }
     public var credentialsPath: String { dataDirectory + "/credentials" }
 
-    /// Roles this build can run. Metering and gateway arrive with their own issues.
-    public static let availableRoles: Set<Role> = [.all, .admin]
+    /// Roles this build can run. The gateway arrives with its own issue.
+    public static let availableRoles: Set<Role> = [.all, .admin, .metering]
+}
+
+extension PorticoConfiguration {
+    var internalAPICredentials: InternalAPI.Credentials? {
+        guard let user = internalAPIUser, let password = internalAPIPassword else { return nil }
+        return InternalAPI.Credentials(user: user, password: password)
+    }
 }

@@ -66,3 +66,8 @@ enum RecordCoding {
         }
     }
 }
+
+extension RawRecord {
+    /// Decodes the row as a record of its table.
+    public func decoded<R: StoredRecord>(as type: R.Type) throws -> R { try RecordCoding.decode(self) }
+}

@@ -1,0 +1,120 @@
+import Logging
+import PorticoCore
+import PorticoStore
+
+/// Wraps the admin store so every committed write to a table metering cares about is pushed to metering
+/// before the call that made it returns — whichever route made it. Writes inside a transaction are pushed
+/// after the commit, so a rolled-back change never reaches metering.
+///
+/// A failed push does not undo the admin write (the database is the source of truth); it is logged, and the
+/// next start of `serve` pushes the whole configuration again.
+public struct SyncingRecordStore: RecordStore {
+    let base: any RecordStore
+    let publisher: MeteringPublisher
+    let logger: Logger
+    /// Set inside a transaction: changes wait here until the commit.
+    let pending: PendingChanges?
+
+    public init(base: any RecordStore, sync: any MeteringSync, masterAccountID: Int64, logger: Logger) {
+        self.base = base
+        self.publisher = MeteringPublisher(store: base, sync: sync, masterAccountID: masterAccountID)
+        self.logger = logger
+        self.pending = nil
+    }
+
+    private init(base: any RecordStore, publisher: MeteringPublisher, logger: Logger, pending: PendingChanges) {
+        self.base = base
+        self.publisher = publisher
+        self.logger = logger
+        self.pending = pending
+    }
+
+    /// Pushes the whole configuration (start-up).
+    public func publishAll() async throws { try await publisher.publishAll() }
+
+    final class PendingChanges: @unchecked Sendable {
+        // Appended to only by the transaction body, which runs one step at a time; read after it returns.
+        var changes: [RecordChange] = []
+    }
+
+    private func record(_ change: RecordChange) async {
+        if let pending {
+            pending.changes.append(change)
+            return
+        }
+        await push([change])
+    }
+
+    private func push(_ changes: [RecordChange]) async {
+        for change in changes {
+            do {
+                try await publisher.publish(change)
+            } catch {
+                logger.error("admin.metering_sync_failed", metadata: [
+                    "table": .string(change.table.name), "error": .string("\(error)"),
+                    "hint": "metering may run on stale configuration until the next start of portico serve",
+                ])
+            }
+        }
+    }
+
+    public func insert(_ table: RecordTable, tenantID: Int64, scope: String, lookupKey: String?, data: [UInt8]) async throws -> Int64 {
+        let id = try await base.insert(table, tenantID: tenantID, scope: scope, lookupKey: lookupKey, data: data)
+        if MeteringPublisher.tables.contains(table) {
+            await record(RecordChange(table: table, tenantID: tenantID, old: nil,
+                                      new: RawRecord(id: id, tenantID: tenantID, scope: scope, lookupKey: lookupKey, data: data)))
+        }
+        return id
+    }
+
+    public func update(_ table: RecordTable, id: Int64, tenantID: Int64, scope: String, lookupKey: String?, data: [UInt8]) async throws -> Bool {
+        guard MeteringPublisher.tables.contains(table) else {
+            return try await base.update(table, id: id, tenantID: tenantID, scope: scope, lookupKey: lookupKey, data: data)
+        }
+        let old = try await base.fetch(table, tenantID: tenantID, ids: [id]).first
+        let found = try await base.update(table, id: id, tenantID: tenantID, scope: scope, lookupKey: lookupKey, data: data)
+        if found {
+            await record(RecordChange(table: table, tenantID: tenantID, old: old,
+                                      new: RawRecord(id: id, tenantID: tenantID, scope: scope, lookupKey: lookupKey, data: data)))
+        }
+        return found
+    }
+
+    public func delete(_ table: RecordTable, tenantID: Int64, id: Int64) async throws -> Bool {
+        guard MeteringPublisher.tables.contains(table) else { return try await base.delete(table, tenantID: tenantID, id: id) }
+        let old = try await base.fetch(table, tenantID: tenantID, ids: [id]).first
+        let deleted = try await base.delete(table, tenantID: tenantID, id: id)
+        if deleted, let old { await record(RecordChange(table: table, tenantID: tenantID, old: old, new: nil)) }
+        return deleted
+    }
+
+    public func fetch(_ table: RecordTable, tenantID: Int64, ids: [Int64]) async throws -> [RawRecord] {
+        try await base.fetch(table, tenantID: tenantID, ids: ids)
+    }
+
+    public func fetch(_ table: RecordTable, tenantID: Int64, filter: RecordFilter, page: PageRequest?) async throws -> [RawRecord] {
+        try await base.fetch(table, tenantID: tenantID, filter: filter, page: page)
+    }
+
+    public func count(_ table: RecordTable, tenantID: Int64, filter: RecordFilter) async throws -> Int {
+        try await base.count(table, tenantID: tenantID, filter: filter)
+    }
+
+    public func fetchAcrossTenants(_ table: RecordTable, lookupKey: String) async throws -> [RawRecord] {
+        try await base.fetchAcrossTenants(table, lookupKey: lookupKey)
+    }
+
+    public func withTransaction<T: Sendable>(_ body: @Sendable (any RecordStore) async throws -> T) async throws -> T {
+        // Inside a transaction of ours, the outermost commit publishes; otherwise collect for this one.
+        let collected = pending ?? PendingChanges()
+        let sync = publisher.sync
+        let masterAccountID = publisher.masterAccountID
+        let logger = self.logger
+        let value = try await base.withTransaction { tx in
+            try await body(SyncingRecordStore(base: tx, publisher: MeteringPublisher(store: tx, sync: sync, masterAccountID: masterAccountID),
+                                              logger: logger, pending: collected))
+        }
+        if pending == nil { await push(collected.changes) }
+        return value
+    }
+}
