@@ -96,6 +96,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "PorticoEndToEndTests", swiftSettings: strict),
-        .testTarget(name: "PorticoMeteringStoreTests", dependencies: ["PorticoCore", "PorticoMeteringStore"], swiftSettings: strict),
+        .testTarget(name: "PorticoMeteringStoreTests", dependencies: ["PorticoCore", "PorticoMeteringStore", "PorticoRedis"], swiftSettings: strict),
+        .testTarget(name: "PorticoMeteringTests", dependencies: [
+            "PorticoCore", "PorticoMeteringStore", "PorticoMetering",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
     ]
 )

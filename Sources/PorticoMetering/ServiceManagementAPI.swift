@@ -70,7 +70,8 @@ public struct ServiceManagementAPI: Sendable {
 
     private func authorization(_ request: MeteringRequest, _ endpoint: Endpoint) async -> MeteringResponse {
         var params = RackParameters()
-        var extensions = Extensions()
+        // The header alone decides no_body for requests whose parameters do not parse.
+        var extensions = Extensions(header: request.options, parameters: params)
         do {
             do { try params.merge(request.query[...]) } catch { throw MeteringFailure.badRequest(error.message) }
             extensions = Extensions(header: request.options, parameters: params)
@@ -102,7 +103,7 @@ public struct ServiceManagementAPI: Sendable {
 
     private func report(_ request: MeteringRequest) async -> MeteringResponse {
         var params = RackParameters()
-        let extensions = Extensions(header: request.options, parameters: params)
+        var extensions = Extensions(header: request.options, parameters: params)
         do {
             let type = (request.contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters() } ?? ""
             guard type.isEmpty || type == "application/x-www-form-urlencoded" || type == "multipart/form-data" else {
@@ -115,7 +116,7 @@ public struct ServiceManagementAPI: Sendable {
                 try params.merge(request.query[...])
                 try params.merge(request.body[...])
             } catch { throw MeteringFailure.badRequest(error.message) }
-            let extensions = Extensions(header: request.options, parameters: params)
+            extensions = Extensions(header: request.options, parameters: params)
             let authorizer = Authorizer(configuration: configuration, counters: counters, now: clock())
             let providerKey = try await authorizer.resolveProviderKey(params)
             if params.containsInvalidUTF8 { throw MeteringFailure.notValidData }
@@ -140,7 +141,7 @@ public struct ServiceManagementAPI: Sendable {
             }
             return MeteringResponse.xml(202, "", noBody: true)
         } catch let failure as MeteringFailure {
-            await recordIntegrationError(failure, params: params, request: request, extensions: extensions)
+            // Synchronous report errors are the caller's to see; only asynchronous ones go to the error log.
             return MeteringResponse.error(failure, noBody: extensions.noBody)
         } catch {
             logger.error("metering.storage_failure", metadata: ["error": .string("\(error)")])

@@ -5,7 +5,14 @@ public enum ServiceManagementXML {
     public static let contentType = "application/vnd.3scale-v2.0+xml"
     static let declaration = #"<?xml version="1.0" encoding="UTF-8"?>"#
 
-    public static func escape(_ s: String) -> String {
+    /// Escapes an attribute value (quotes included).
+    public static func escape(_ s: String) -> String { escape(s, quotes: true) }
+
+    /// Escapes text content as Ruby's Builder does: only `&`, `<` and `>`, so messages such as
+    /// `user key "k" is invalid` keep their quotes byte for byte.
+    public static func escapeText(_ s: String) -> String { escape(s, quotes: false) }
+
+    static func escape(_ s: String, quotes: Bool) -> String {
         var out = ""
         out.reserveCapacity(s.utf8.count)
         for c in s.unicodeScalars {
@@ -13,8 +20,8 @@ public enum ServiceManagementXML {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
+            case "\"" where quotes: out += "&quot;"
+            case "'" where quotes: out += "&apos;"
             default: out.unicodeScalars.append(c)
             }
         }
@@ -23,7 +30,7 @@ public enum ServiceManagementXML {
 
     /// `<error code="…">message</error>`
     public static func error(code: String, message: String) -> String {
-        declaration + #"<error code=""# + escape(code) + #"">"# + escape(message) + "</error>"
+        declaration + #"<error code=""# + escape(code) + #"">"# + escapeText(message) + "</error>"
     }
 
     public struct UsageReport: Sendable, Equatable {
@@ -86,13 +93,13 @@ public enum ServiceManagementXML {
 
         public func render() -> String {
             var x = ServiceManagementXML.declaration + "<status><authorized>\(authorized)</authorized>"
-            if !authorized, let reason { x += "<reason>\(escape(reason))</reason>" }
+            if !authorized, let reason { x += "<reason>\(escapeText(reason))</reason>" }
             if let app = application {
-                x += "<application><id>\(escape(app.id))</id>"
-                x += app.key.map { "<key>\(escape($0))</key>" } ?? "<key/>"
-                x += "<\(app.redirectElementName)>\(escape(app.redirectURL ?? ""))</\(app.redirectElementName)></application>"
+                x += "<application><id>\(escapeText(app.id))</id>"
+                x += app.key.map { "<key>\(escapeText($0))</key>" } ?? "<key/>"
+                x += "<\(app.redirectElementName)>\(escapeText(app.redirectURL ?? ""))</\(app.redirectElementName)></application>"
             }
-            x += "<plan>\(escape(plan))</plan>"
+            x += "<plan>\(escapeText(plan))</plan>"
             if !reports.isEmpty {
                 x += "<usage_reports>"
                 for r in reports {
