@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+/// The metering role of the real `portico serve` over real HTTP: admin changes reach metering before the
+/// admin call returns, limits are exact, reports apply within a second, counts survive a clean stop and a
+/// crash (at most the last second is lost).
+@Suite(.serialized) struct MeteringProcessTests {
+    typealias E = ServeProcessTests
+    static let token = "metering-e2e-token-0123456789"
+
+    static func curl(_ arguments: [String]) throws -> (Int, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        p.arguments = ["-s", "-o", "-", "-w", "\n%{http_code}"] + arguments
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    static func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    struct Platform {
+        var running: ServeProcessTests.Running
+        var admin: String { "http://127.0.0.1:\(running.ports["admin"]!)" }
+        var metering: String { "http://127.0.0.1:\(running.ports["metering"]!)" }
+    }
+
+    static func start(_ dir: String) async throws -> Platform {
+        let r = try E.start(dataDir: dir, environment: ["ADMIN_ACCESS_TOKEN": token])
+        try await E.waitReady(r)
+        return Platform(running: r)
+    }
+
+    static func currentValue(_ xml: String, period: String) -> Int? {
+        guard let range = xml.range(of: #"period="\#(period)">"#) else { return nil }
+        let rest = xml[range.upperBound...]
+        guard let open = rest.range(of: "<current_value>"), let close = rest.range(of: "</current_value>") else { return nil }
+        return Int(rest[open.upperBound..<close.lowerBound])
+    }
+
+    @Test func adminChangesMeterExactlyAndCountsSurviveStopAndCrash() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-metering-e2e-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var p = try await Self.start(dir)
+        let credentials = try String(contentsOfFile: dir + "/credentials", encoding: .utf8)
+        let providerKey = try #require(credentials.split(separator: "\n").first { $0.hasPrefix("PROVIDER_KEY=") }?.dropFirst("PROVIDER_KEY=".count))
+
+        let apps = try Self.json(try Self.curl(["\(p.admin)/admin/api/applications.json?access_token=\(Self.token)"]).1)
+        let app = try #require(((apps["applications"] as? [[String: Any]])?.first?["application"]) as? [String: Any])
+        let userKey = try #require(app["user_key"] as? String)
+        let planID = try #require(app["plan_id"] as? Int)
+        let metrics = try Self.json(try Self.curl(["\(p.admin)/admin/api/services/\(app["service_id"]!)/metrics.json?access_token=\(Self.token)"]).1)
+        let hitsID = try #require((((metrics["metrics"] as? [[String: Any]])?.first { ($0["metric"] as? [String: Any])?["system_name"] as? String == "hits" })?["metric"] as? [String: Any])?["id"] as? Int)
+
+        // A limit created through the admin API applies to the very next call.
+        let created = try Self.curl(["-X", "POST", "\(p.admin)/admin/api/application_plans/\(planID)/metrics/\(hitsID)/limits.json",
+                                     "-d", "access_token=\(Self.token)&period=day&value=3"])
+        #expect(created.0 == 201)
+        let authrep = "\(p.metering)/transactions/authrep.xml?provider_key=\(providerKey)&user_key=\(userKey)&usage%5Bhits%5D=1"
+        let statuses = try (0..<4).map { _ in try Self.curl([authrep]).0 }
+        #expect(statuses == [200, 200, 200, 409])
+
+        // Raising the limit is visible at once too; a report is applied within a second.
+        let limits = try Self.json(try Self.curl(["\(p.admin)/admin/api/application_plans/\(planID)/metrics/\(hitsID)/limits.json?access_token=\(Self.token)"]).1)
+        let limitID = try #require(((limits["limits"] as? [[String: Any]])?.first?["limit"] as? [String: Any])?["id"] as? Int)
+        #expect(try Self.curl(["-X", "PUT", "\(p.admin)/admin/api/application_plans/\(planID)/metrics/\(hitsID)/limits/\(limitID).json",
+                               "-d", "access_token=\(Self.token)&value=100"]).0 == 200)
+        let report = try Self.curl(["-X", "POST", "\(p.metering)/transactions.xml", "-d",
+                                    "provider_key=\(providerKey)&transactions[0][user_key]=\(userKey)&transactions[0][usage][hits]=10"])
+        #expect(report.0 == 202)
+        let authorize = "\(p.metering)/transactions/authorize.xml?provider_key=\(providerKey)&user_key=\(userKey)"
+        var seen = 0
+        for _ in 0..<10 where seen != 13 {
+            seen = Self.currentValue(try Self.curl([authorize]).1, period: "day") ?? -1
+            if seen != 13 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(seen == 13)
+
+        // A suspended application is refused by metering as soon as admin answers.
+        #expect(try Self.curl(["-X", "PUT", "\(p.admin)/admin/api/accounts/\(app["account_id"]!)/applications/\(app["id"]!)/suspend.json",
+                               "-d", "access_token=\(Self.token)"]).0 == 200)
+        let suspended = try Self.curl([authorize])
+        #expect(suspended.0 == 409 && suspended.1.contains("application is not active"))
+        #expect(try Self.curl(["-X", "PUT", "\(p.admin)/admin/api/accounts/\(app["account_id"]!)/applications/\(app["id"]!)/resume.json",
+                               "-d", "access_token=\(Self.token)"]).0 == 200)
+
+        // Clean stop: nothing lost.
+        #expect(E.stop(p.running) == 0)
+        p = try await Self.start(dir)
+        #expect(Self.currentValue(try Self.curl(["\(p.metering)/transactions/authorize.xml?provider_key=\(providerKey)&user_key=\(userKey)"]).1,
+                                  period: "day") == 13)
+
+        // Crash: counts older than a second survive SIGKILL.
+        #expect(try Self.curl(["\(p.metering)/transactions/authrep.xml?provider_key=\(providerKey)&user_key=\(userKey)&usage%5Bhits%5D=2"]).0 == 200)
+        try await Task.sleep(for: .milliseconds(1500))
+        kill(p.running.process.processIdentifier, SIGKILL)
+        p.running.process.waitUntilExit()
+        p = try await Self.start(dir)
+        #expect(Self.currentValue(try Self.curl(["\(p.metering)/transactions/authorize.xml?provider_key=\(providerKey)&user_key=\(userKey)"]).1,
+                                  period: "day") == 15)
+        #expect(E.stop(p.running) == 0)
+    }
+}
