@@ -198,15 +198,6 @@ struct Authorizer: Sendable {
     }
 }
 
-/// Compares secrets in time that depends only on their lengths.
-func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8), y = Array(b.utf8)
-    guard x.count == y.count else { return false }
-    var diff: UInt8 = 0
-    for i in 0..<x.count { diff |= x[i] ^ y[i] }
-    return diff == 0
-}
-
 /// Referrer filters: the filter is literal text where `*` matches any sequence, matched against the whole
 /// referrer (apisonator's default, anchored matching).
 enum ReferrerFilter {

@@ -302,16 +302,12 @@ public struct InternalAPI: Sendable {
             }
             if let keys = item["application_keys"]?.arrayValue {
                 let wanted = keys.compactMap { Self.text($0) }
-                let current = try await configuration.applicationKeys(serviceID: sid, applicationID: id)
-                try await configuration.removeApplicationKeys(serviceID: sid, applicationID: id, current.filter { !wanted.contains($0) })
-                try await configuration.addApplicationKeys(serviceID: sid, applicationID: id, wanted)
+                try await configuration.replaceApplicationKeys(serviceID: sid, applicationID: id, wanted)
                 json["application_keys"] = .array(wanted.map { .string($0) })
             }
             if let filters = item["referrer_filters"]?.arrayValue {
                 let wanted = filters.compactMap { Self.text($0) }
-                let current = try await configuration.referrerFilters(serviceID: sid, applicationID: id)
-                try await configuration.removeReferrerFilters(serviceID: sid, applicationID: id, current.filter { !wanted.contains($0) })
-                try await configuration.addReferrerFilters(serviceID: sid, applicationID: id, wanted)
+                try await configuration.replaceReferrerFilters(serviceID: sid, applicationID: id, wanted)
                 json["referrer_filters"] = .array(wanted.map { .string($0) })
             }
             results.append(.object(["status": existed ? "modified" : "created", "application": .object(json)]))

@@ -41,7 +41,7 @@ public struct ReportProcessor: Sendable {
     /// Applies a job. Domain problems are recorded as integration errors and the job completes; storage
     /// failures throw, so the caller can retry the job.
     public func process(_ job: ReportJob) async throws {
-        let now = clockForJob()
+        let now = clock()
         do {
             let writes = try await validate(job, now: now)
             guard !writes.isEmpty else { return }
@@ -52,8 +52,6 @@ public struct ReportProcessor: Sendable {
             }
         }
     }
-
-    private func clockForJob() -> Timestamp { clock() }
 
     func validate(_ job: ReportJob, now: Timestamp) async throws -> [UsageWrite] {
         guard let service = try await configuration.service(id: job.serviceID) else { return [] }

@@ -278,26 +278,41 @@ public final class MeteringConfiguration: Sendable {
     }
 
     public func addApplicationKeys(serviceID sid: String, applicationID aid: String, _ values: [String]) async throws {
-        guard !values.isEmpty else { return }
-        try await storage.apply([.setAdd(ApisonatorKeys.applicationKeys(sid, aid), values)])
-        invalidate(serviceID: sid, providerKey: nil)
+        try await changeSet(ApisonatorKeys.applicationKeys(sid, aid), adding: values, removing: [], serviceID: sid)
     }
 
     public func removeApplicationKeys(serviceID sid: String, applicationID aid: String, _ values: [String]) async throws {
-        guard !values.isEmpty else { return }
-        try await storage.apply([.setRemove(ApisonatorKeys.applicationKeys(sid, aid), values)])
-        invalidate(serviceID: sid, providerKey: nil)
+        try await changeSet(ApisonatorKeys.applicationKeys(sid, aid), adding: [], removing: values, serviceID: sid)
+    }
+
+    /// Makes the application's keys exactly `keys`.
+    public func replaceApplicationKeys(serviceID sid: String, applicationID aid: String, _ keys: [String]) async throws {
+        let current = try await applicationKeys(serviceID: sid, applicationID: aid)
+        try await changeSet(ApisonatorKeys.applicationKeys(sid, aid), adding: keys.filter { !current.contains($0) },
+                            removing: current.filter { !keys.contains($0) }, serviceID: sid)
     }
 
     public func addReferrerFilters(serviceID sid: String, applicationID aid: String, _ values: [String]) async throws {
-        guard !values.isEmpty else { return }
-        try await storage.apply([.setAdd(ApisonatorKeys.applicationReferrerFilters(sid, aid), values)])
-        invalidate(serviceID: sid, providerKey: nil)
+        try await changeSet(ApisonatorKeys.applicationReferrerFilters(sid, aid), adding: values, removing: [], serviceID: sid)
     }
 
     public func removeReferrerFilters(serviceID sid: String, applicationID aid: String, _ values: [String]) async throws {
-        guard !values.isEmpty else { return }
-        try await storage.apply([.setRemove(ApisonatorKeys.applicationReferrerFilters(sid, aid), values)])
+        try await changeSet(ApisonatorKeys.applicationReferrerFilters(sid, aid), adding: [], removing: values, serviceID: sid)
+    }
+
+    /// Makes the application's referrer filters exactly `filters`.
+    public func replaceReferrerFilters(serviceID sid: String, applicationID aid: String, _ filters: [String]) async throws {
+        let current = try await referrerFilters(serviceID: sid, applicationID: aid)
+        try await changeSet(ApisonatorKeys.applicationReferrerFilters(sid, aid), adding: filters.filter { !current.contains($0) },
+                            removing: current.filter { !filters.contains($0) }, serviceID: sid)
+    }
+
+    private func changeSet(_ key: String, adding: [String], removing: [String], serviceID sid: String) async throws {
+        var commands: [StorageCommand] = []
+        if !removing.isEmpty { commands.append(.setRemove(key, removing)) }
+        if !adding.isEmpty { commands.append(.setAdd(key, adding)) }
+        guard !commands.isEmpty else { return }
+        try await storage.apply(commands)
         invalidate(serviceID: sid, providerKey: nil)
     }
 
@@ -416,9 +431,8 @@ public final class MeteringConfiguration: Sendable {
 }
 
 struct ConfigurationCache: Sendable {
-    struct Entry: @unchecked Sendable {
-        // Only Sendable values are stored (see `store`), so sharing them across threads is safe.
-        var value: Any
+    struct Entry: Sendable {
+        var value: any Sendable
         var expires: Int64?
     }
     /// A bound on memory: when full, the cache starts over (configuration reads are cheap to repeat).

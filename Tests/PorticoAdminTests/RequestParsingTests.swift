@@ -65,9 +65,9 @@ import Testing
     }
 
     @Test func secretsCompareInConstantTimeShape() {
-        #expect(Secrets.constantTimeEquals("abc", "abc"))
-        #expect(!Secrets.constantTimeEquals("abc", "abd"))
-        #expect(!Secrets.constantTimeEquals("abc", "abcd"))
+        #expect(constantTimeEquals("abc", "abc"))
+        #expect(!constantTimeEquals("abc", "abd"))
+        #expect(!constantTimeEquals("abc", "abcd"))
         #expect(Secrets.tokenDigest("x").count == 96)
     }
 

@@ -98,7 +98,7 @@ struct Authenticator: Sendable {
         let digest = Secrets.tokenDigest(value)
         let store = environment.store
         for token in try await store.findAcrossTenants(AccessToken.self, lookupKey: digest) {
-            guard Secrets.constantTimeEquals(token.valueDigest, digest) else { continue }
+            guard constantTimeEquals(token.valueDigest, digest) else { continue }
             if let expiry = token.expiresAt, expiry <= environment.clock() { continue }
             guard let user = try await store.find(User.self, tenantID: token.tenantID, id: token.userID), user.state != .suspended,
                 let tenant = try await tenantAccount(id: token.tenantID)
@@ -111,7 +111,7 @@ struct Authenticator: Sendable {
 
     private func principalForProviderKey(_ value: String) async throws -> Principal? {
         for account in try await environment.store.findAcrossTenants(Account.self, lookupKey: value) where account.kind != .buyer {
-            guard let key = account.providerKey, Secrets.constantTimeEquals(key, value) else { continue }
+            guard let key = account.providerKey, constantTimeEquals(key, value) else { continue }
             return Principal(tenant: account, user: nil, token: nil)
         }
         return nil

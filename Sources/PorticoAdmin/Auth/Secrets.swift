@@ -1,8 +1,9 @@
 import Crypto
 import _CryptoExtras
 import Foundation
+import PorticoCore
 
-/// Generation, digests and comparison of secrets. Randomness comes from the system CSPRNG.
+/// Generation and digests of secrets (comparison is `constantTimeEquals` in PorticoCore). Randomness comes from the system CSPRNG.
 public enum Secrets {
     /// `byteCount` random bytes as lower-case hex.
     public static func randomHex(byteCount: Int) -> String {
@@ -16,16 +17,6 @@ public enum Secrets {
     /// How token values are kept: only their SHA-384, like porta's `SHA384$<hex>`.
     public static func tokenDigest(_ value: String) -> String {
         hex(Array(SHA384.hash(data: Array(value.utf8))))
-    }
-
-    /// Compares two secrets in time that depends only on their lengths.
-    public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
-        for i in 0..<max(x.count, y.count) {
-            difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
-        }
-        return difference == 0
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
@@ -55,7 +46,7 @@ public enum PasswordHasher {
         guard parts.count == 4, parts[0] == "pbkdf2-sha512", let rounds = Int(parts[1]), rounds > 0,
             let derived = try? derive(password, salt: parts[2], rounds: rounds)
         else { return false }
-        return Secrets.constantTimeEquals(derived, parts[3])
+        return constantTimeEquals(derived, parts[3])
     }
 
     private static func derive(_ password: String, salt: String, rounds: Int) throws -> String {

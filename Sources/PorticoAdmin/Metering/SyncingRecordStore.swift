@@ -1,6 +1,7 @@
 import Logging
 import PorticoCore
 import PorticoStore
+import Synchronization
 
 /// Wraps the admin store so every committed write to a table metering cares about is pushed to metering
 /// before the call that made it returns — whichever route made it. Writes inside a transaction are pushed
@@ -32,14 +33,13 @@ public struct SyncingRecordStore: RecordStore {
     /// Pushes the whole configuration (start-up).
     public func publishAll() async throws { try await publisher.publishAll() }
 
-    final class PendingChanges: @unchecked Sendable {
-        // Appended to only by the transaction body, which runs one step at a time; read after it returns.
-        var changes: [RecordChange] = []
+    final class PendingChanges: Sendable {
+        let changes = Mutex<[RecordChange]>([])
     }
 
     private func record(_ change: RecordChange) async {
         if let pending {
-            pending.changes.append(change)
+            pending.changes.withLock { $0.append(change) }
             return
         }
         await push([change])
@@ -114,7 +114,7 @@ public struct SyncingRecordStore: RecordStore {
             try await body(SyncingRecordStore(base: tx, publisher: MeteringPublisher(store: tx, sync: sync, masterAccountID: masterAccountID),
                                               logger: logger, pending: collected))
         }
-        if pending == nil { await push(collected.changes) }
+        if pending == nil { await push(collected.changes.withLock { $0 }) }
         return value
     }
 }

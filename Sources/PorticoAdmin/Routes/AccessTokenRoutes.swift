@@ -35,7 +35,7 @@ enum AccessTokenRoutes {
         let tokens = try await call.store.list(AccessToken.self, tenantID: call.tenantID, scope: RecordScope.user(owner.id))
         if let id = Int64(key), let token = tokens.first(where: { $0.id == id }) { return token }
         let digest = Secrets.tokenDigest(key)
-        guard let token = tokens.first(where: { Secrets.constantTimeEquals($0.valueDigest, digest) }) else { throw AdminError.notFound }
+        guard let token = tokens.first(where: { constantTimeEquals($0.valueDigest, digest) }) else { throw AdminError.notFound }
         return token
     }
 

@@ -211,9 +211,9 @@ extension EmbeddedMeteringStorage.State {
             entries[key] = nil
             deadlines[key] = nil
         case .incrementBy(let key, let n):
-            let current = live(key, now: now).map { EmbeddedMeteringStorage.integer($0) } ?? 0
-            if live(key, now: now) == nil { deadlines[key] = nil }
-            entries[key] = .integer(current &+ n)
+            let existing = live(key, now: now)
+            if existing == nil { deadlines[key] = nil }
+            entries[key] = .integer(EmbeddedMeteringStorage.integer(existing) &+ n)
         case .expire(let key, let seconds):
             expireAt(key, now + seconds * 1000)
         case .setAdd(let key, let members):

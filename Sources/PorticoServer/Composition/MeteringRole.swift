@@ -144,14 +144,10 @@ struct InProcessMeteringSync: MeteringSync {
     }
     func deleteUserKey(serviceID: String, userKey: String) async throws { try await configuration.deleteUserKey(serviceID: serviceID, userKey: userKey) }
     func replaceApplicationKeys(serviceID: String, applicationID: String, keys: [String]) async throws {
-        let current = try await configuration.applicationKeys(serviceID: serviceID, applicationID: applicationID)
-        try await configuration.removeApplicationKeys(serviceID: serviceID, applicationID: applicationID, current.filter { !keys.contains($0) })
-        try await configuration.addApplicationKeys(serviceID: serviceID, applicationID: applicationID, keys.filter { !current.contains($0) })
+        try await configuration.replaceApplicationKeys(serviceID: serviceID, applicationID: applicationID, keys)
     }
     func replaceReferrerFilters(serviceID: String, applicationID: String, filters: [String]) async throws {
-        let current = try await configuration.referrerFilters(serviceID: serviceID, applicationID: applicationID)
-        try await configuration.removeReferrerFilters(serviceID: serviceID, applicationID: applicationID, current.filter { !filters.contains($0) })
-        try await configuration.addReferrerFilters(serviceID: serviceID, applicationID: applicationID, filters.filter { !current.contains($0) })
+        try await configuration.replaceReferrerFilters(serviceID: serviceID, applicationID: applicationID, filters)
     }
     func saveMetric(serviceID: String, id: String, name: String, parentID: String?) async throws {
         try await configuration.saveMetric(serviceID: serviceID, MeteredMetric(id: id, name: name, parentID: parentID))
