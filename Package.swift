@@ -34,7 +34,10 @@ let package = Package(
         ], swiftSettings: strict),
         // L1
         .target(name: "PorticoStore", dependencies: ["PorticoCore"], swiftSettings: strict),
-        .target(name: "PorticoMeteringStore", dependencies: ["PorticoCore", "PorticoRedis"], swiftSettings: strict),
+        .target(name: "PorticoMeteringStore", dependencies: [
+            "PorticoCore", "PorticoRedis",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         // L2
         .target(name: "PorticoSQLite", dependencies: [
             "PorticoCore", "PorticoStore",
@@ -66,7 +69,7 @@ let package = Package(
         ], swiftSettings: strict),
         // L5
         .target(name: "PorticoServer", dependencies: [
-            "PorticoCore", "PorticoStore", "PorticoSQLite", "PorticoPostgres", "PorticoAdmin", "PorticoMetering", "PorticoMeteringStore",
+            "PorticoCore", "PorticoStore", "PorticoSQLite", "PorticoPostgres", "PorticoAdmin", "PorticoMetering", "PorticoMeteringStore", "PorticoRedis",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -82,6 +85,10 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "PorticoTesting", dependencies: [
             "PorticoCore", "PorticoStore",
+        ], swiftSettings: strict),
+        .testTarget(name: "PorticoRedisTests", dependencies: [
+            "PorticoCore", "PorticoRedis", "PorticoMeteringStore", "PorticoTesting",
+            .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
         // Tests
         .testTarget(name: "PorticoCoreTests", dependencies: ["PorticoCore"], swiftSettings: strict),

@@ -24,6 +24,8 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "postgresql:// URL of the admin database (DATABASE_URL; default the embedded SQLite file).") var databaseUrl: String?
     @Option(help: "Domain tenant hosts live under (WILDCARD_DOMAIN; default localhost).") var wildcardDomain: String?
     @Option(help: "Log level (LOG_LEVEL; default info).") var logLevel: String?
+    @Option(help: "redis:// URL of metering's counters (REDIS_STORAGE_URL; default the embedded store).") var redisStorageUrl: String?
+    @Option(help: "redis:// URL of metering's report queue (REDIS_QUEUES_URL; default the storage Redis).") var redisQueuesUrl: String?
 
     var flags: [String: String] {
         var f: [String: String] = [:]
@@ -31,6 +33,7 @@ struct SettingOptions: ParsableArguments {
             ("data-dir", dataDir), ("role", role), ("bind", bind), ("admin-port", adminPort), ("metering-port", meteringPort),
             ("gateway-port", gatewayPort), ("staging-port", stagingPort), ("management-port", managementPort),
             ("database-url", databaseUrl), ("wildcard-domain", wildcardDomain), ("log-level", logLevel),
+            ("redis-storage-url", redisStorageUrl), ("redis-queues-url", redisQueuesUrl),
         ]
         for (k, v) in pairs { if let v { f[k] = v } }
         return f

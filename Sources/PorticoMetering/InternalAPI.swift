@@ -105,6 +105,10 @@ public struct InternalAPI: Sendable {
         case "plans": return try await usageLimits(method, sid, tail, body: body)
         case "alert_limits": return try await alertLimits(method, sid, tail, body: body)
         case "errors": return try await integrationErrors(method, sid, tail, query: query)
+        case "stats" where method == "DELETE" && tail.isEmpty:
+            // Only marks the service; the cron deletes its statistics (apisonator's deferred deletion).
+            try await configuration.storage.apply([.setAdd(ApisonatorKeys.servicesMarkedForStatsDeletion, [sid])])
+            return (200, ["status": "to_be_deleted"])
         default: throw Self.notFound()
         }
     }

@@ -117,7 +117,7 @@ public struct MeteringFailure: Error, Sendable, Equatable {
     }
     static func badRequest(_ message: String) -> MeteringFailure { MeteringFailure(400, "bad_request", message) }
     static func storageUnavailable(_ detail: String) -> MeteringFailure {
-        MeteringFailure(503, "storage_unavailable", "metering storage is unavailable (\(detail)); nothing was counted, retry later")
+        MeteringFailure(503, "storage_unavailable", "metering storage is unavailable (\(detail)); retry later")
     }
 
     init(_ usage: UsageError) {

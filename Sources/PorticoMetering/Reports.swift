@@ -9,14 +9,23 @@ public struct ReportJob: Sendable, Equatable {
     public var enqueuedAt: Timestamp
     public var flatUsage: Bool
     public var extensions: [String: String]
+    /// Set on jobs that travel through Redis: the job is applied at most once even if it is queued again.
+    public var id: String?
 
-    public init(serviceID: String, transactions: [ParameterValue], enqueuedAt: Timestamp, flatUsage: Bool, extensions: [String: String]) {
+    public init(serviceID: String, transactions: [ParameterValue], enqueuedAt: Timestamp, flatUsage: Bool, extensions: [String: String],
+                id: String? = nil) {
         self.serviceID = serviceID
         self.transactions = transactions
         self.enqueuedAt = enqueuedAt
         self.flatUsage = flatUsage
         self.extensions = extensions
+        self.id = id
     }
+
+    /// The marker that records a job with an id as applied, kept for a day (failed jobs are re-queued within
+    /// minutes by the cron).
+    static func appliedMarkerKey(_ id: String) -> String { "portico/report_job:\(id)/applied" }
+    static let appliedMarkerSeconds: Int64 = 86_400
 }
 
 /// Where accepted reports wait for the worker: in process for the embedded store, apisonator's Resque list on
@@ -45,7 +54,14 @@ public struct ReportProcessor: Sendable {
         do {
             let writes = try await validate(job, now: now)
             guard !writes.isEmpty else { return }
-            try await configuration.storage.apply(writes.map { .usage($0) })
+            if let id = job.id {
+                // Counts and the applied marker are written in one atomic step, and only if the marker is absent.
+                let marker = ReportJob.appliedMarkerKey(id)
+                _ = try await configuration.storage.checkAndApply([CounterGuard(key: marker, maxValue: 0, change: nil)],
+                                                                  writes.map { .usage($0) } + [.setExpiring(marker, "1", seconds: ReportJob.appliedMarkerSeconds)])
+            } else {
+                try await configuration.storage.apply(writes.map { .usage($0) })
+            }
         } catch let failure as MeteringFailure {
             if let code = failure.code {
                 try await errors.record(serviceID: job.serviceID, code: code, message: failure.message, request: nil, extensions: job.extensions)
@@ -135,6 +151,89 @@ public final class InProcessReportQueue: ReportQueue, Sendable {
                     if attempt >= 5 { break }
                     try? await Task.sleep(for: .milliseconds(100 * attempt))
                 }
+            }
+        }
+    }
+}
+
+/// The report queue on Redis: jobs go to apisonator's Resque list, where any Portico metering process (or an
+/// apisonator worker) applies them.
+public struct RedisReportQueue: ReportQueue {
+    let queue: RedisJobQueue
+    let newID: @Sendable () -> String
+
+    public init(queue: RedisJobQueue, newID: @escaping @Sendable () -> String) {
+        self.queue = queue
+        self.newID = newID
+    }
+
+    public func enqueue(_ job: ReportJob) async throws {
+        var job = job
+        job.id = job.id ?? newID()
+        do {
+            try await queue.push(ReportJobCodec.encode(job))
+        } catch {
+            throw MeteringStorageError("cannot queue the report: \(error)")
+        }
+    }
+}
+
+/// Applies jobs from the Redis queue, one at a time. A job whose processing fails on storage goes to Resque's
+/// failed list (the cron re-queues it); one that cannot be decoded goes there too, so nothing disappears
+/// silently. While Redis is down the loop backs off and, once it is back, first puts back what it held.
+public struct RedisReportWorker: Sendable {
+    let queue: RedisJobQueue
+    let processor: ReportProcessor
+    let clock: @Sendable () -> Timestamp
+    let logger: Logger
+
+    public init(queue: RedisJobQueue, processor: ReportProcessor, clock: @escaping @Sendable () -> Timestamp, logger: Logger) {
+        self.queue = queue
+        self.processor = processor
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func run() async {
+        var holdsJobs = true
+        var failing = false
+        var lastHeartbeat: Int64?
+        defer { queue.close() }
+        while !Task.isCancelled {
+            do {
+                let now = clock().secondsSinceEpoch
+                if lastHeartbeat.map({ now - $0 >= 10 }) ?? true {
+                    try await queue.heartbeat()
+                    lastHeartbeat = now
+                }
+                if holdsJobs {
+                    let moved = try await queue.recoverAbandoned(includingOwn: true)
+                    if moved > 0 { logger.info("metering.jobs_requeued", metadata: ["count": .stringConvertible(moved)]) }
+                    holdsJobs = false
+                }
+                if failing {
+                    logger.info("metering.worker_recovered")
+                    failing = false
+                }
+                guard let payload = try await queue.reserve(timeoutSeconds: 1) else { continue }
+                holdsJobs = true
+                guard let job = ReportJobCodec.decode(payload) else {
+                    try await queue.fail(payload, error: "not a report job Portico can decode", at: clock())
+                    holdsJobs = false
+                    continue
+                }
+                do {
+                    try await processor.process(job)
+                    try await queue.complete(payload)
+                } catch {
+                    logger.error("metering.report_failed", metadata: ["error": .string("\(error)"), "service_id": .string(job.serviceID)])
+                    try await queue.fail(payload, error: "\(error)", at: clock())
+                }
+                holdsJobs = false
+            } catch {
+                if !failing { logger.error("metering.worker_unavailable", metadata: ["error": .string("\(error)")]) }
+                failing = true
+                try? await Task.sleep(for: .milliseconds(500))
             }
         }
     }

@@ -58,4 +58,10 @@ public enum ApisonatorKeys {
     public static let notifyQueue = "resque:queue:main"
     public static let failedJobs = "resque:failed"
     public static func integrationErrors(_ sid: String) -> String { encode("errors/service_id:\(sid)") }
+
+    /// Services whose statistics the cron must delete (`DELETE /internal/services/{id}/stats`).
+    public static let servicesMarkedForStatsDeletion = "set_with_services_marked_for_deletion"
+
+    /// The prefix of every statistics key of a service, application and response-code counters included.
+    public static func serviceStatsPrefix(_ sid: String) -> String { "stats/{service:\(encode(sid))}/" }
 }

@@ -6,20 +6,40 @@ import PorticoAdmin
 import PorticoCore
 import PorticoMetering
 import PorticoMeteringStore
+import PorticoRedis
 import ServiceLifecycle
+
+/// What the metering role runs on: the Service Management API over a configuration layer, plus background
+/// duties (report worker, cron, persistence) that `run()` performs until `stop()`.
+protocol MeteringRuntime: Sendable {
+    var configuration: MeteringConfiguration { get }
+    var api: ServiceManagementAPI { get }
+    /// Runs the background duties; returns after `stop()` once queued work is applied and state is saved.
+    func run() async
+    func stop()
+}
+
+extension MeteringRuntime {
+    static func cronIntervals(_ c: PorticoConfiguration) -> (Duration, Duration) {
+        (.seconds(c.rescheduleJobsSeconds), .seconds(c.deleteStatsSeconds))
+    }
+}
 
 /// The metering role on the embedded store: storage recovered from `<data-dir>/metering`, the configuration
 /// layer, the in-process report worker and the Service Management API.
-final class EmbeddedMetering: Sendable {
+final class EmbeddedMetering: MeteringRuntime {
     let storage: EmbeddedMeteringStorage
     let persistence: EmbeddedPersistence
     let configuration: MeteringConfiguration
     let reports: InProcessReportQueue
     let api: ServiceManagementAPI
+    let cron: MeteringCron
+    let logger: Logger
 
     static func milliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     init(configuration c: PorticoConfiguration, logger: Logger) throws {
+        self.logger = logger
         storage = EmbeddedMeteringStorage(clockMilliseconds: { EmbeddedMetering.milliseconds() })
         try DataDirectory.prepare(c.dataDirectory)
         persistence = EmbeddedPersistence(directory: c.dataDirectory + "/metering", storage: storage)
@@ -32,19 +52,13 @@ final class EmbeddedMetering: Sendable {
         reports = InProcessReportQueue(processor: ReportProcessor(configuration: configuration, clock: clock), logger: Logger(label: "portico.metering.worker"))
         api = ServiceManagementAPI(configuration: configuration, reports: reports, internalCredentials: c.internalAPICredentials, clock: clock,
                                    logger: Logger(label: "portico.metering"))
+        let (reschedule, deleteStats) = Self.cronIntervals(c)
+        cron = MeteringCron(storage: storage, queue: nil, rescheduleInterval: reschedule, deleteStatsInterval: deleteStats,
+                            logger: Logger(label: "portico.metering.cron"))
     }
-}
 
-/// Serves the Service Management API and the internal API on the metering port; flushes the embedded store
-/// every second and, on a clean stop, applies queued reports and writes a final snapshot.
-struct MeteringRoleService: Service {
-    let configuration: PorticoConfiguration
-    let metering: EmbeddedMetering
-    let readiness: ReadinessState
-    let logger: Logger
-
-    func run() async throws {
-        let persistence = metering.persistence
+    func run() async {
+        let persistence = self.persistence
         let logger = self.logger
         let flusher = Task {
             var failing = false
@@ -61,7 +75,104 @@ struct MeteringRoleService: Service {
                 }
             }
         }
-        let worker = Task { await metering.reports.run() }
+        let cron = Task { await self.cron.run() }
+        await reports.run()
+        cron.cancel()
+        flusher.cancel()
+        await flusher.value
+        do {
+            try persistence.flush()
+            try persistence.compact()
+        } catch {
+            logger.error("metering.final_snapshot_failed", metadata: ["error": .string(error.description)])
+        }
+    }
+
+    func stop() { reports.finish() }
+}
+
+/// The metering role on Redis (`REDIS_STORAGE_URL`, `REDIS_QUEUES_URL`): apisonator's key layout and Resque
+/// queue, so any number of metering processes (and an existing 3scale backend) share counters and jobs.
+final class RedisMetering: MeteringRuntime {
+    let storageClient: RedisClient
+    let queuesClient: RedisClient
+    let configuration: MeteringConfiguration
+    let queue: RedisJobQueue
+    let api: ServiceManagementAPI
+    let worker: RedisReportWorker
+    let cron: MeteringCron
+    let logger: Logger
+    private let stopped: AsyncStream<Void>
+    private let stopper: AsyncStream<Void>.Continuation
+
+    /// Configuration written by other processes (another metering replica's internal API) is seen within this.
+    static let sharedCacheTTLMilliseconds: Int64 = 1000
+    static let minimumVersion = (6, 2)
+
+    init(configuration c: PorticoConfiguration, storage: RedisEndpoint, queues: RedisEndpoint, logger: Logger) {
+        self.logger = logger
+        storageClient = RedisClient(endpoint: storage, poolSize: 2, logger: Logger(label: "portico.redis.storage"))
+        queuesClient = storage == queues ? storageClient : RedisClient(endpoint: queues, poolSize: 1, logger: Logger(label: "portico.redis.queues"))
+        let meteringStorage = RedisMeteringStorage(client: storageClient)
+        configuration = MeteringConfiguration(storage: meteringStorage, cacheTTLMilliseconds: Self.sharedCacheTTLMilliseconds,
+                                              clockMilliseconds: { EmbeddedMetering.milliseconds() })
+        queue = RedisJobQueue(client: queuesClient, workerID: UUID().uuidString.lowercased())
+        let clock: @Sendable () -> Timestamp = { PlatformServer.now() }
+        let reports = RedisReportQueue(queue: queue, newID: { UUID().uuidString.lowercased() })
+        api = ServiceManagementAPI(configuration: configuration, reports: reports, internalCredentials: c.internalAPICredentials, clock: clock,
+                                   logger: Logger(label: "portico.metering"))
+        worker = RedisReportWorker(queue: queue, processor: ReportProcessor(configuration: configuration, clock: clock), clock: clock,
+                                   logger: Logger(label: "portico.metering.worker"))
+        let (reschedule, deleteStats) = Self.cronIntervals(c)
+        cron = MeteringCron(storage: meteringStorage, queue: queue, rescheduleInterval: reschedule, deleteStatsInterval: deleteStats,
+                            logger: Logger(label: "portico.metering.cron"))
+        (stopped, stopper) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    /// Refuses a Redis older than 6.2 (BLMOVE, LMOVE); an unreachable one is only logged, since calls fail with
+    /// 503 and recover by themselves once it is back.
+    func checkVersion() async throws {
+        for (name, client) in [("REDIS_STORAGE_URL", storageClient), ("REDIS_QUEUES_URL", queuesClient)] {
+            let info: RESPValue
+            do { info = try await client.command(["INFO", "server"]) } catch {
+                logger.error("metering.redis_unreachable_at_start", metadata: ["setting": .string(name), "error": .string("\(error)")])
+                continue
+            }
+            let text = info.string ?? ""
+            guard let line = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first(where: { $0.hasPrefix("redis_version:") }) else { continue }
+            let version = line.dropFirst("redis_version:".count)
+            let parts = version.split(separator: ".").compactMap { Int($0) }
+            if parts.count >= 2, (parts[0], parts[1]) < Self.minimumVersion {
+                throw ServerError("\(name) points at Redis \(version) (\(client.endpoint)); Portico metering needs Redis 6.2 or newer. Upgrade Redis or point \(name) at a newer server.")
+            }
+        }
+    }
+
+    func run() async {
+        let worker = Task { await self.worker.run() }
+        let cron = Task { await self.cron.run() }
+        for await _ in stopped { break }
+        worker.cancel()
+        cron.cancel()
+        await worker.value
+        storageClient.close()
+        queuesClient.close()
+    }
+
+    func stop() { stopper.finish() }
+}
+
+/// Serves the Service Management API and the internal API on the metering port while the runtime's
+/// background duties run; on a clean stop, lets them finish their work.
+struct MeteringRoleService: Service {
+    let configuration: PorticoConfiguration
+    let metering: any MeteringRuntime
+    let readiness: ReadinessState
+    let logger: Logger
+
+    func run() async throws {
+        let metering = self.metering
+        let background = Task { await metering.run() }
         let readiness = self.readiness
         let app = Application(
             responder: MeteringHTTPResponder(api: metering.api),
@@ -72,22 +183,12 @@ struct MeteringRoleService: Service {
         do {
             try await app.run()
         } catch {
-            await stop(worker: worker, flusher: flusher)
+            metering.stop()
+            await background.value
             throw error
         }
-        await stop(worker: worker, flusher: flusher)
-    }
-
-    private func stop(worker: Task<Void, Never>, flusher: Task<Void, Never>) async {
-        metering.reports.finish()
-        await worker.value
-        flusher.cancel()
-        do {
-            try metering.persistence.flush()
-            try metering.persistence.compact()
-        } catch {
-            logger.error("metering.final_snapshot_failed", metadata: ["error": .string(error.description)])
-        }
+        metering.stop()
+        await background.value
     }
 }
 

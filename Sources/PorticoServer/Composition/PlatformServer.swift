@@ -63,6 +63,15 @@ public enum PlatformServer {
         }
     }
 
+    /// The metering runtime the configuration selects: Redis when `REDIS_STORAGE_URL` is set, else embedded.
+    static func openMetering(_ c: PorticoConfiguration, logger: Logger) async throws -> any MeteringRuntime {
+        guard let storage = c.redisStorage else { return try EmbeddedMetering(configuration: c, logger: logger) }
+        let redis = RedisMetering(configuration: c, storage: storage, queues: c.redisQueues ?? storage, logger: logger)
+        try await redis.checkVersion()
+        logger.info("metering.store", metadata: ["storage": .string(storage.description), "queues": .string((c.redisQueues ?? storage).description)])
+        return redis
+    }
+
     /// `portico serve`.
     public static func serve(_ configuration: PorticoConfiguration, registry: PrometheusCollectorRegistry) async throws {
         let logger = Logger(label: "portico")
@@ -77,7 +86,7 @@ public enum PlatformServer {
         management.logger.logLevel = .warning
 
         var services: [any Service] = [management]
-        let metering = runsMetering ? try EmbeddedMetering(configuration: configuration, logger: logger) : nil
+        let metering = runsMetering ? try await openMetering(configuration, logger: logger) : nil
         if let metering {
             services.append(MeteringRoleService(configuration: configuration, metering: metering, readiness: readiness,
                                                 logger: Logger(label: "portico.metering")))

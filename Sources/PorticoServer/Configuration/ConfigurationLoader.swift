@@ -1,6 +1,7 @@
 import PorticoCore
 import PorticoAdmin
 import PorticoPostgres
+import PorticoRedis
 
 /// Builds `PorticoConfiguration` from flags and environment, reporting every problem at once.
 public enum ConfigurationLoader {
@@ -39,6 +40,22 @@ public enum ConfigurationLoader {
         Setting(name: "tenant-name", environment: ["TENANT_NAME"]),
         Setting(name: "internal-api-user", environment: ["CONFIG_INTERNAL_API_USER"]),
         Setting(name: "internal-api-password", environment: ["CONFIG_INTERNAL_API_PASSWORD"]),
+        Setting(name: "redis-storage-url", environment: ["REDIS_STORAGE_URL", "CONFIG_REDIS_PROXY"]),
+        Setting(name: "redis-storage-username", environment: ["REDIS_STORAGE_USERNAME", "CONFIG_REDIS_USERNAME"]),
+        Setting(name: "redis-storage-password", environment: ["REDIS_STORAGE_PASSWORD", "CONFIG_REDIS_PASSWORD"]),
+        Setting(name: "redis-storage-sentinel-hosts", environment: ["REDIS_STORAGE_SENTINEL_HOSTS", "CONFIG_REDIS_SENTINEL_HOSTS"]),
+        Setting(name: "redis-storage-sentinel-role", environment: ["REDIS_STORAGE_SENTINEL_ROLE", "CONFIG_REDIS_SENTINEL_ROLE"]),
+        Setting(name: "redis-storage-sentinel-username", environment: ["REDIS_STORAGE_SENTINEL_USERNAME", "CONFIG_REDIS_SENTINEL_USERNAME"]),
+        Setting(name: "redis-storage-sentinel-password", environment: ["REDIS_STORAGE_SENTINEL_PASSWORD", "CONFIG_REDIS_SENTINEL_PASSWORD"]),
+        Setting(name: "redis-queues-url", environment: ["REDIS_QUEUES_URL", "CONFIG_QUEUES_MASTER_NAME"]),
+        Setting(name: "redis-queues-username", environment: ["REDIS_QUEUES_USERNAME", "CONFIG_QUEUES_USERNAME"]),
+        Setting(name: "redis-queues-password", environment: ["REDIS_QUEUES_PASSWORD", "CONFIG_QUEUES_PASSWORD"]),
+        Setting(name: "redis-queues-sentinel-hosts", environment: ["REDIS_QUEUES_SENTINEL_HOSTS", "CONFIG_QUEUES_SENTINEL_HOSTS"]),
+        Setting(name: "redis-queues-sentinel-role", environment: ["REDIS_QUEUES_SENTINEL_ROLE", "CONFIG_QUEUES_SENTINEL_ROLE"]),
+        Setting(name: "redis-queues-sentinel-username", environment: ["REDIS_QUEUES_SENTINEL_USERNAME", "CONFIG_QUEUES_SENTINEL_USERNAME"]),
+        Setting(name: "redis-queues-sentinel-password", environment: ["REDIS_QUEUES_SENTINEL_PASSWORD", "CONFIG_QUEUES_SENTINEL_PASSWORD"]),
+        Setting(name: "reschedule-jobs-frequency", environment: ["RESCHEDULE_JOBS_FREQ", "CONFIG_RESCHEDULE_JOBS_FREQ"]),
+        Setting(name: "delete-stats-frequency", environment: ["DELETE_STATS_FREQ", "CONFIG_DELETE_STATS_FREQ"]),
     ]
 
     /// Where each effective value came from, for `portico config check`.
@@ -142,7 +159,38 @@ public enum ConfigurationLoader {
             c.internalAPIUser = internalUser ?? ""
             c.internalAPIPassword = internalPassword ?? ""
         }
+        c.redisStorage = redisEndpoint("redis-storage", raw, &problems)
+        c.redisQueues = redisEndpoint("redis-queues", raw, &problems)
+        if c.redisQueues != nil, c.redisStorage == nil {
+            problems.append(Problem(setting: "redis-queues-url", message: "is set without redis-storage-url (REDIS_STORAGE_URL); set both, or neither for the embedded store"))
+        }
+        for (name, path) in [("reschedule-jobs-frequency", \PorticoConfiguration.rescheduleJobsSeconds), ("delete-stats-frequency", \.deleteStatsSeconds)] {
+            guard let v = raw[name], !v.isEmpty else { continue }
+            if let seconds = Int64(v), seconds >= 1 { c[keyPath: path] = seconds } else {
+                problems.append(Problem(setting: name, message: "must be a whole number of seconds, at least 1 (got \(v))"))
+            }
+        }
         return Loaded(configuration: c, problems: problems, sources: sources)
+    }
+
+    /// One Redis store from its URL, credentials and sentinel settings (`prefix` is `redis-storage` or `redis-queues`).
+    static func redisEndpoint(_ prefix: String, _ raw: [String: String], _ problems: inout [Problem]) -> RedisEndpoint? {
+        guard let url = raw[prefix + "-url"], !url.isEmpty else { return nil }
+        do {
+            var endpoint = try RedisEndpoint.parse(url)
+            if let user = raw[prefix + "-username"], !user.isEmpty { endpoint.username = user }
+            if let password = raw[prefix + "-password"], !password.isEmpty { endpoint.password = password }
+            if let hosts = raw[prefix + "-sentinel-hosts"], !hosts.isEmpty {
+                try endpoint.useSentinels(hosts, username: raw[prefix + "-sentinel-username"], password: raw[prefix + "-sentinel-password"])
+                if let role = raw[prefix + "-sentinel-role"], !role.isEmpty, role != "master" {
+                    problems.append(Problem(setting: prefix + "-sentinel-role", message: "must be master: metering writes counters (got \(role))"))
+                }
+            }
+            return endpoint
+        } catch {
+            problems.append(Problem(setting: prefix + "-url", message: error.description))
+            return nil
+        }
     }
 
     /// `name = value (source)` lines with secrets redacted.
@@ -166,6 +214,9 @@ public enum ConfigurationLoader {
             ("admin-email", c.seed.adminEmail ?? "admin@\(c.seed.tenantName).\(c.wildcardDomain)"), ("tenant-name", c.seed.tenantName),
             ("internal-api-user", c.internalAPIUser ?? "(internal API open on the metering port)"),
             ("internal-api-password", c.internalAPIPassword == nil ? "(not set)" : "***"),
+            ("redis-storage-url", c.redisStorage?.description ?? "(embedded store in \(c.dataDirectory)/metering)"),
+            ("redis-queues-url", c.redisQueues?.description ?? (c.redisStorage == nil ? "(in process)" : "(the storage Redis)")),
+            ("reschedule-jobs-frequency", "\(c.rescheduleJobsSeconds) s"), ("delete-stats-frequency", "\(c.deleteStatsSeconds) s"),
         ]
         return values.map { "\($0.0) = \($0.1)  (\(loaded.sources[$0.0] ?? "default"))" }
     }

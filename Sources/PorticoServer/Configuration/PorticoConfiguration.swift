@@ -1,5 +1,6 @@
 import PorticoAdmin
 import PorticoMetering
+import PorticoRedis
 
 /// The effective configuration of a `portico` process, built once at start-up.
 /// Precedence: command-line flags > environment (including 3scale's names) > defaults.
@@ -25,6 +26,13 @@ public struct PorticoConfiguration: Sendable {
     /// Basic-auth credentials of metering's internal API (3scale's `CONFIG_INTERNAL_API_USER`/`_PASSWORD`).
     public var internalAPIUser: String?
     public var internalAPIPassword: String?
+    /// Metering's counters on Redis (`REDIS_STORAGE_URL`); nil means the embedded store in the data directory.
+    public var redisStorage: RedisEndpoint?
+    /// The report queue (`REDIS_QUEUES_URL`); nil means the storage Redis.
+    public var redisQueues: RedisEndpoint?
+    /// apisonator's `RESCHEDULE_JOBS_FREQ` and `DELETE_STATS_FREQ`, in seconds.
+    public var rescheduleJobsSeconds: Int64 = 300
+    public var deleteStatsSeconds: Int64 = 86_400
 
     public init() {}
 
