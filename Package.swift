@@ -102,7 +102,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
-        .testTarget(name: "PorticoEndToEndTests", swiftSettings: strict),
+        .testTarget(name: "PorticoEndToEndTests", dependencies: ["PorticoTesting"], swiftSettings: strict),
         .testTarget(name: "PorticoMeteringStoreTests", dependencies: ["PorticoCore", "PorticoMeteringStore", "PorticoRedis"], swiftSettings: strict),
         .testTarget(name: "PorticoMeteringTests", dependencies: [
             "PorticoCore", "PorticoMeteringStore", "PorticoMetering",

@@ -26,7 +26,8 @@ public final class RedisServerProcess: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "", "--appendonly", "yes",
-                       "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning"] + extraArguments
+                       "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning",
+                       "--proc-title-template", "portico-test-redis {port}"] + extraArguments
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()

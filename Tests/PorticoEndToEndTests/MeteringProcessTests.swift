@@ -31,32 +31,46 @@ import Testing
         var metering: String { "http://127.0.0.1:\(running.ports["metering"]!)" }
     }
 
-    static func start(_ dir: String) async throws -> Platform {
-        let r = try E.start(dataDir: dir, environment: ["ADMIN_ACCESS_TOKEN": token])
+    static func start(_ dir: String, environment: [String: String] = [:]) async throws -> Platform {
+        let r = try E.start(dataDir: dir, environment: environment.merging(["ADMIN_ACCESS_TOKEN": token]) { a, _ in a })
         try await E.waitReady(r)
         return Platform(running: r)
     }
 
     static func currentValue(_ xml: String, period: String) -> Int? {
-        guard let range = xml.range(of: #"period="\#(period)">"#) else { return nil }
+        guard let range = xml.range(of: #"period="\#(period)"[^>]*>"#, options: .regularExpression) else { return nil }
         let rest = xml[range.upperBound...]
         guard let open = rest.range(of: "<current_value>"), let close = rest.range(of: "</current_value>") else { return nil }
         return Int(rest[open.upperBound..<close.lowerBound])
+    }
+
+    struct SeededApplication {
+        var providerKey: String
+        var userKey: String
+        var planID: Int
+        var hitsID: Int
+        var app: [String: Any]
+    }
+
+    /// The provider key and the seeded application with its plan and `hits` metric, read through the admin API.
+    static func seededApplication(_ p: Platform, dataDir: String) throws -> SeededApplication {
+        let credentials = try String(contentsOfFile: dataDir + "/credentials", encoding: .utf8)
+        let providerKey = try #require(credentials.split(separator: "\n").first { $0.hasPrefix("PROVIDER_KEY=") }?.dropFirst("PROVIDER_KEY=".count))
+        let apps = try json(try curl(["\(p.admin)/admin/api/applications.json?access_token=\(token)"]).1)
+        let app = try #require(((apps["applications"] as? [[String: Any]])?.first?["application"]) as? [String: Any])
+        let metrics = try json(try curl(["\(p.admin)/admin/api/services/\(app["service_id"]!)/metrics.json?access_token=\(token)"]).1)
+        let hits = (metrics["metrics"] as? [[String: Any]])?.first { ($0["metric"] as? [String: Any])?["system_name"] as? String == "hits" }
+        return SeededApplication(providerKey: String(providerKey), userKey: try #require(app["user_key"] as? String),
+                                 planID: try #require(app["plan_id"] as? Int),
+                                 hitsID: try #require((hits?["metric"] as? [String: Any])?["id"] as? Int), app: app)
     }
 
     @Test func adminChangesMeterExactlyAndCountsSurviveStopAndCrash() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-metering-e2e-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var p = try await Self.start(dir)
-        let credentials = try String(contentsOfFile: dir + "/credentials", encoding: .utf8)
-        let providerKey = try #require(credentials.split(separator: "\n").first { $0.hasPrefix("PROVIDER_KEY=") }?.dropFirst("PROVIDER_KEY=".count))
-
-        let apps = try Self.json(try Self.curl(["\(p.admin)/admin/api/applications.json?access_token=\(Self.token)"]).1)
-        let app = try #require(((apps["applications"] as? [[String: Any]])?.first?["application"]) as? [String: Any])
-        let userKey = try #require(app["user_key"] as? String)
-        let planID = try #require(app["plan_id"] as? Int)
-        let metrics = try Self.json(try Self.curl(["\(p.admin)/admin/api/services/\(app["service_id"]!)/metrics.json?access_token=\(Self.token)"]).1)
-        let hitsID = try #require((((metrics["metrics"] as? [[String: Any]])?.first { ($0["metric"] as? [String: Any])?["system_name"] as? String == "hits" })?["metric"] as? [String: Any])?["id"] as? Int)
+        let seeded = try Self.seededApplication(p, dataDir: dir)
+        let (providerKey, userKey, planID, hitsID, app) = (seeded.providerKey, seeded.userKey, seeded.planID, seeded.hitsID, seeded.app)
 
         // A limit created through the admin API applies to the very next call.
         let created = try Self.curl(["-X", "POST", "\(p.admin)/admin/api/application_plans/\(planID)/metrics/\(hitsID)/limits.json",

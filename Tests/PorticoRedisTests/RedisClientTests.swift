@@ -91,7 +91,7 @@ struct RedisClientTests {
         try "port \(sentinelPort)\nbind 127.0.0.1\nsentinel monitor portico-master 127.0.0.1 \(master.port) 1\n".write(toFile: config, atomically: true, encoding: .utf8)
         let sentinel = Process()
         sentinel.executableURL = URL(fileURLWithPath: RedisServerProcess.executable!)
-        sentinel.arguments = [config, "--sentinel"]
+        sentinel.arguments = [config, "--sentinel", "--proc-title-template", "portico-test-redis sentinel {port}"]
         sentinel.standardOutput = FileHandle.nullDevice
         sentinel.standardError = FileHandle.nullDevice
         try sentinel.run()
