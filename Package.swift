@@ -55,7 +55,7 @@ let package = Package(
         ], swiftSettings: strict),
         // L3
         .target(name: "PorticoAdmin", dependencies: [
-            "PorticoCore", "PorticoStore",
+            "PorticoCore", "PorticoStore", "PorticoMeteringStore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -97,7 +97,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "PorticoAdminTests", dependencies: [
-            "PorticoCore", "PorticoStore", "PorticoAdmin", "PorticoTesting",
+            "PorticoCore", "PorticoStore", "PorticoAdmin", "PorticoTesting", "PorticoMeteringStore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import Logging
 import PorticoAdmin
 import PorticoCore
+import PorticoMeteringStore
 import PorticoStore
 
 /// A seeded platform on the in-memory store, driven through `AdminAPI` exactly as the HTTP server drives it.
@@ -13,7 +14,7 @@ struct TestPlatform {
     let store: MemoryRecordStore
     let settings: AdminSettings
 
-    static func make() async throws -> TestPlatform {
+    static func make(counters: (any MeteringStorage)? = nil) async throws -> TestPlatform {
         let store = MemoryRecordStore()
         let settings = AdminSettings()
         var inputs = PlatformSeed.Inputs()
@@ -23,7 +24,7 @@ struct TestPlatform {
         inputs.adminPassword = "admin-password"
         let clock: @Sendable () -> Timestamp = { Timestamp(secondsSinceEpoch: 1_700_000_000) }
         let outcome = try await PlatformSeed.run(store: store, inputs: inputs, settings: settings, now: clock())
-        let env = AdminEnvironment(settings: settings, store: store, masterAccountID: outcome.masterAccountID, clock: clock)
+        let env = AdminEnvironment(settings: settings, store: store, masterAccountID: outcome.masterAccountID, clock: clock, counters: counters)
         return TestPlatform(api: AdminAPI(environment: env, logger: Logger(label: "test")), store: store, settings: settings)
     }
 

@@ -95,6 +95,8 @@ import Testing
             if seen != 13 { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(seen == 13)
+        let stats = try Self.json(try Self.curl(["\(p.admin)/stats/applications/\(app["id"]!)/usage.json?access_token=\(Self.token)&metric_name=hits&period=day"]).1)
+        #expect(stats["total"] as? Int == 13)
 
         // A suspended application is refused by metering as soon as admin answers.
         #expect(try Self.curl(["-X", "PUT", "\(p.admin)/admin/api/accounts/\(app["account_id"]!)/applications/\(app["id"]!)/suspend.json",

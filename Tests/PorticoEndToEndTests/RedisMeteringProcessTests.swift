@@ -76,6 +76,10 @@ struct RedisMeteringProcessTests {
         #expect(seen == 15, "\(last)")
         #expect(try Self.redisCLI(redis.port, 1, ["LLEN", "resque:queue:priority"]) == "0")
 
+        // The Analytics API reads the same counters.
+        let stats = try M.json(try M.curl(["\(p.admin)/stats/services/\(serviceID)/usage.json?access_token=\(M.token)&metric_name=hits&period=day"]).1)
+        #expect(stats["total"] as? Int == 15)
+
         // Redis goes away: calls fail with the API's XML error, and nothing is counted.
         redis.stop()
         let down = try M.curl([authrep])

@@ -14,5 +14,6 @@ enum AdminRoutes {
         ProviderRoutes.register(into: &r)
         PortalRoutes.register(into: &r)
         MasterRoutes.register(into: &r)
+        StatsRoutes.register(into: &r)
     }
 }

@@ -5,6 +5,8 @@ import Metrics
 import NIOCore
 import PorticoAdmin
 import PorticoCore
+import PorticoMeteringStore
+import PorticoRedis
 import PorticoStore
 import Prometheus
 import ServiceLifecycle
@@ -96,8 +98,12 @@ public enum PlatformServer {
             let store = try await AdminStoreFactory.open(configuration, logger: logger)
             opened = store
             if let pool = store.service { services.insert(pool, at: 0) }
+            // Analytics read metering's counters: in process, or on metering's Redis when admin runs alone.
+            let counters: (any MeteringStorage)? = metering?.configuration.storage
+                ?? configuration.redisStorage.map { RedisMeteringStorage(client: RedisClient(endpoint: $0, poolSize: 1, logger: Logger(label: "portico.redis.stats"))) }
             services.append(AdminRoleService(configuration: configuration, opened: store, readiness: readiness,
-                                             meteringSync: metering.map { InProcessMeteringSync(configuration: $0.configuration) }, logger: logger))
+                                             meteringSync: metering.map { InProcessMeteringSync(configuration: $0.configuration) }, counters: counters,
+                                             logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
@@ -115,6 +121,7 @@ struct AdminRoleService: Service {
     let readiness: ReadinessState
     /// In `serve` with every role: admin's writes reach metering before the API call returns.
     let meteringSync: InProcessMeteringSync?
+    let counters: (any MeteringStorage)?
     let logger: Logger
 
     func run() async throws {
@@ -136,7 +143,7 @@ struct AdminRoleService: Service {
             store = syncing
         }
         let environment = AdminEnvironment(settings: settings, store: store, masterAccountID: outcome.masterAccountID,
-                                           clock: { PlatformServer.now() })
+                                           clock: { PlatformServer.now() }, counters: counters)
         let api = AdminAPI(environment: environment, logger: Logger(label: "portico.admin"))
         let readiness = self.readiness
         let app = Application(
