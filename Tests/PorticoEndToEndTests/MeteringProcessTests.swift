@@ -123,3 +123,44 @@ import Testing
         #expect(E.stop(p.running) == 0)
     }
 }
+
+/// `--role admin` and `--role metering` as separate processes: admin pushes configuration through metering's
+/// internal API (`BACKEND_URL`, Basic credentials), including everything it had before metering started.
+@Suite(.serialized) struct SplitRolesProcessTests {
+    typealias M = MeteringProcessTests
+
+    @Test func adminAloneKeepsAMeteringProcessInSync() async throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("portico-split-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let credentials = ["CONFIG_INTERNAL_API_USER": "porta", "CONFIG_INTERNAL_API_PASSWORD": "internal-secret"]
+        // Admin first, metering later: admin publishes its configuration once metering answers.
+        let meteringPorts = ServeProcessTests.freePorts()
+        var adminEnvironment = credentials
+        adminEnvironment["PORTICO_ROLE"] = "admin"
+        adminEnvironment["BACKEND_URL"] = "http://127.0.0.1:\(meteringPorts["metering"]!)"
+        let admin = try await M.start(base + "/admin", environment: adminEnvironment)
+        defer { _ = ServeProcessTests.stop(admin.running) }
+        let seeded = try M.seededApplication(admin, dataDir: base + "/admin")
+
+        let metering = try ServeProcessTests.start(dataDir: base + "/metering", ports: meteringPorts,
+                                                   environment: credentials.merging(["PORTICO_ROLE": "metering"]) { a, _ in a })
+        defer { _ = ServeProcessTests.stop(metering) }
+        try await ServeProcessTests.waitReady(metering)
+        let meteringURL = "http://127.0.0.1:\(meteringPorts["metering"]!)"
+        let authorize = "\(meteringURL)/transactions/authorize.xml?provider_key=\(seeded.providerKey)&user_key=\(seeded.userKey)"
+        var status = 0
+        for _ in 0..<100 where status != 200 {
+            status = try M.curl([authorize]).0
+            if status != 200 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(status == 200)
+
+        // A change made now reaches metering before the admin call returns.
+        #expect(try M.curl(["-X", "POST", "\(admin.admin)/admin/api/application_plans/\(seeded.planID)/metrics/\(seeded.hitsID)/limits.json",
+                            "-d", "access_token=\(M.token)&period=day&value=1"]).0 == 201)
+        let authrep = "\(meteringURL)/transactions/authrep.xml?provider_key=\(seeded.providerKey)&user_key=\(seeded.userKey)&usage%5Bhits%5D=1"
+        #expect(try [M.curl([authrep]).0, M.curl([authrep]).0] == [200, 409])
+        // The internal API is closed to callers without the credentials.
+        #expect(try M.curl(["\(meteringURL)/internal/services/\(seeded.app["service_id"]!)"]).0 == 401)
+    }
+}

@@ -32,8 +32,7 @@ import Testing
         return p
     }
 
-    static func start(dataDir: String, environment: [String: String] = [:]) throws -> Running {
-        let ports = freePorts()
+    static func start(dataDir: String, ports: [String: Int] = freePorts(), environment: [String: String] = [:]) throws -> Running {
         let p = process(["serve", "--data-dir", dataDir, "--bind", "127.0.0.1", "--admin-port", "\(ports["admin"]!)",
                          "--metering-port", "\(ports["metering"]!)", "--gateway-port", "\(ports["gateway"]!)",
                          "--staging-port", "\(ports["staging"]!)", "--management-port", "\(ports["management"]!)"], environment: environment)

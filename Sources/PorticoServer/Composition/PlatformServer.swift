@@ -101,9 +101,11 @@ public enum PlatformServer {
             // Analytics read metering's counters: in process, or on metering's Redis when admin runs alone.
             let counters: (any MeteringStorage)? = metering?.configuration.storage
                 ?? configuration.redisStorage.map { RedisMeteringStorage(client: RedisClient(endpoint: $0, poolSize: 1, logger: Logger(label: "portico.redis.stats"))) }
+            // In process when metering runs here; over metering's internal API when admin runs alone with BACKEND_URL.
+            let sync: (any MeteringSync)? = metering.map { InProcessMeteringSync(configuration: $0.configuration) }
+                ?? configuration.meteringURL.map { HTTPMeteringSync(baseURL: $0, user: configuration.internalAPIUser, password: configuration.internalAPIPassword) }
             services.append(AdminRoleService(configuration: configuration, opened: store, readiness: readiness,
-                                             meteringSync: metering.map { InProcessMeteringSync(configuration: $0.configuration) }, counters: counters,
-                                             logger: logger))
+                                             meteringSync: sync, syncInProcess: metering != nil, counters: counters, logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
@@ -119,8 +121,9 @@ struct AdminRoleService: Service {
     let configuration: PorticoConfiguration
     let opened: OpenedAdminStore
     let readiness: ReadinessState
-    /// In `serve` with every role: admin's writes reach metering before the API call returns.
-    let meteringSync: InProcessMeteringSync?
+    /// Admin's writes reach metering before the API call returns: in process in `serve`, over HTTP when split.
+    let meteringSync: (any MeteringSync)?
+    let syncInProcess: Bool
     let counters: (any MeteringStorage)?
     let logger: Logger
 
@@ -138,9 +141,28 @@ struct AdminRoleService: Service {
         if let meteringSync {
             let syncing = SyncingRecordStore(base: opened.store, sync: meteringSync, masterAccountID: outcome.masterAccountID,
                                              logger: Logger(label: "portico.admin.sync"))
-            try await syncing.publishAll()
-            logger.info("admin.metering_configuration_published")
             store = syncing
+            if syncInProcess {
+                try await syncing.publishAll()
+                logger.info("admin.metering_configuration_published")
+            } else {
+                // A separate metering process may start after admin: publish everything as soon as it answers.
+                let logger = self.logger
+                Task {
+                    var attempt = 0
+                    while !Task.isCancelled {
+                        do {
+                            try await syncing.publishAll()
+                            logger.info("admin.metering_configuration_published", metadata: ["metering_url": .string(configuration.meteringURL ?? "")])
+                            return
+                        } catch {
+                            if attempt == 0 { logger.error("admin.metering_publish_failed", metadata: ["error": .string("\(error)"), "retry": "every 5 s"]) }
+                            attempt += 1
+                            try? await Task.sleep(for: .seconds(5))
+                        }
+                    }
+                }
+            }
         }
         let environment = AdminEnvironment(settings: settings, store: store, masterAccountID: outcome.masterAccountID,
                                            clock: { PlatformServer.now() }, counters: counters)

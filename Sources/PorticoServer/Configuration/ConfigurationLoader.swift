@@ -54,6 +54,7 @@ public enum ConfigurationLoader {
         Setting(name: "redis-queues-sentinel-role", environment: ["REDIS_QUEUES_SENTINEL_ROLE", "CONFIG_QUEUES_SENTINEL_ROLE"]),
         Setting(name: "redis-queues-sentinel-username", environment: ["REDIS_QUEUES_SENTINEL_USERNAME", "CONFIG_QUEUES_SENTINEL_USERNAME"]),
         Setting(name: "redis-queues-sentinel-password", environment: ["REDIS_QUEUES_SENTINEL_PASSWORD", "CONFIG_QUEUES_SENTINEL_PASSWORD"]),
+        Setting(name: "metering-url", environment: ["PORTICO_METERING_URL", "BACKEND_URL"]),
         Setting(name: "reschedule-jobs-frequency", environment: ["RESCHEDULE_JOBS_FREQ", "CONFIG_RESCHEDULE_JOBS_FREQ"]),
         Setting(name: "delete-stats-frequency", environment: ["DELETE_STATS_FREQ", "CONFIG_DELETE_STATS_FREQ"]),
     ]
@@ -159,6 +160,11 @@ public enum ConfigurationLoader {
             c.internalAPIUser = internalUser ?? ""
             c.internalAPIPassword = internalPassword ?? ""
         }
+        if let v = raw["metering-url"], !v.isEmpty {
+            if (v.hasPrefix("http://") || v.hasPrefix("https://")), v.count > 8 { c.meteringURL = v } else {
+                problems.append(Problem(setting: "metering-url", message: "must be an http:// or https:// URL of the metering port (got \(v))"))
+            }
+        }
         c.redisStorage = redisEndpoint("redis-storage", raw, &problems)
         c.redisQueues = redisEndpoint("redis-queues", raw, &problems)
         if c.redisQueues != nil, c.redisStorage == nil {
@@ -216,6 +222,7 @@ public enum ConfigurationLoader {
             ("internal-api-password", c.internalAPIPassword == nil ? "(not set)" : "***"),
             ("redis-storage-url", c.redisStorage?.description ?? "(embedded store in \(c.dataDirectory)/metering)"),
             ("redis-queues-url", c.redisQueues?.description ?? (c.redisStorage == nil ? "(in process)" : "(the storage Redis)")),
+            ("metering-url", c.meteringURL ?? (c.role == .admin ? "(not set: admin alone does not sync metering)" : "(in process)")),
             ("reschedule-jobs-frequency", "\(c.rescheduleJobsSeconds) s"), ("delete-stats-frequency", "\(c.deleteStatsSeconds) s"),
         ]
         return values.map { "\($0.0) = \($0.1)  (\(loaded.sources[$0.0] ?? "default"))" }

@@ -30,6 +30,9 @@ public struct PorticoConfiguration: Sendable {
     public var redisStorage: RedisEndpoint?
     /// The report queue (`REDIS_QUEUES_URL`); nil means the storage Redis.
     public var redisQueues: RedisEndpoint?
+    /// Base URL of a separate metering process (or apisonator) that `--role admin` keeps in sync through its
+    /// internal API (porta's `BACKEND_URL`).
+    public var meteringURL: String?
     /// apisonator's `RESCHEDULE_JOBS_FREQ` and `DELETE_STATS_FREQ`, in seconds.
     public var rescheduleJobsSeconds: Int64 = 300
     public var deleteStatsSeconds: Int64 = 86_400
