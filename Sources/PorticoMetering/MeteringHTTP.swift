@@ -116,8 +116,9 @@ public struct MeteringFailure: Error, Sendable, Equatable {
             : MeteringFailure(403, "usage_value_invalid", "usage value \"\(value)\" for metric \"\(metric)\" is invalid")
     }
     static func badRequest(_ message: String) -> MeteringFailure { MeteringFailure(400, "bad_request", message) }
-    static func storageUnavailable(_ detail: String) -> MeteringFailure {
-        MeteringFailure(503, "storage_unavailable", "metering storage is unavailable (\(detail)); retry later")
+    /// The cause (host names, file paths) goes to the log, not to API callers.
+    static var storageUnavailable: MeteringFailure {
+        MeteringFailure(503, "storage_unavailable", "metering storage is unavailable; retry later")
     }
 
     init(_ usage: UsageError) {

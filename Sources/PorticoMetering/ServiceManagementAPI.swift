@@ -82,7 +82,7 @@ public struct ServiceManagementAPI: Sendable {
             return MeteringResponse.error(failure, noBody: extensions.noBody)
         } catch {
             logger.error("metering.storage_failure", metadata: ["error": .string("\(error)")])
-            return MeteringResponse.error(.storageUnavailable("\(error)"), noBody: extensions.noBody)
+            return MeteringResponse.error(.storageUnavailable, noBody: extensions.noBody)
         }
     }
 
@@ -145,7 +145,7 @@ public struct ServiceManagementAPI: Sendable {
             return MeteringResponse.error(failure, noBody: extensions.noBody)
         } catch {
             logger.error("metering.storage_failure", metadata: ["error": .string("\(error)")])
-            return MeteringResponse.error(.storageUnavailable("\(error)"), noBody: extensions.noBody)
+            return MeteringResponse.error(.storageUnavailable, noBody: extensions.noBody)
         }
     }
 }

@@ -3,7 +3,11 @@ import PorticoCore
 /// apisonator's Redis key layout (reference/service-management-api.md §8), so Portico metering can serve an
 /// existing 3scale backend Redis unchanged. Every key passes through apisonator's encoder (spaces -> `+`).
 public enum ApisonatorKeys {
-    static func encode(_ s: String) -> String { String(s.map { $0 == " " ? "+" : $0 }) }
+    /// apisonator's key encoder: spaces become `+`. Most keys have none, so they are returned as they are.
+    static func encode(_ s: String) -> String {
+        guard s.utf8.contains(UInt8(ascii: " ")) else { return s }
+        return String(decoding: s.utf8.map { $0 == UInt8(ascii: " ") ? UInt8(ascii: "+") : $0 }, as: UTF8.self)
+    }
 
     // MARK: configuration (§8.1)
     public static func serviceProviderKey(_ sid: String) -> String { encode("service/id:\(sid)/provider_key") }

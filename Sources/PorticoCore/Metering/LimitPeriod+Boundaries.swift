@@ -51,21 +51,36 @@ extension LimitPeriod {
         return "\(rawValue):\(LimitPeriod.compact(start(containing: t)))"
     }
 
+    /// Built as bytes: it is computed for every counter key of every transaction.
     static func compact(_ t: Timestamp) -> String {
         let days = floorDiv(t.secondsSinceEpoch, 86_400)
         let (y, m, d) = Timestamp.civil(fromDays: days)
         let sod = t.secondsSinceEpoch - days * 86_400
-        func pad(_ v: Int64, _ w: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, w - s.count)) + s
+        var digits: [UInt8] = []
+        digits.reserveCapacity(16)
+        if y < 0 || y > 9999 {
+            digits.append(contentsOf: String(y).utf8)
+        } else {
+            append(y, width: 4, to: &digits)
         }
-        var text = pad(y, 4) + pad(m, 2) + pad(d, 2) + pad(sod / 3600, 2) + pad(sod % 3600 / 60, 2) + pad(sod % 60, 2)
+        for (v, w) in [(m, 2), (d, 2), (sod / 3600, 2), (sod % 3600 / 60, 2), (sod % 60, 2)] { append(v, width: w, to: &digits) }
         var removed = 0
-        while removed < 6, text.hasSuffix("0") {
-            text.removeLast()
+        while removed < 6, digits.last == UInt8(ascii: "0") {
+            digits.removeLast()
             removed += 1
         }
-        return text
+        return String(decoding: digits, as: UTF8.self)
+    }
+
+    private static func append(_ value: Int64, width: Int, to out: inout [UInt8]) {
+        var divisor: Int64 = 1
+        for _ in 1..<width { divisor *= 10 }
+        var v = value
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
+            v %= divisor
+            divisor /= 10
+        }
     }
 
     /// `2010-05-15 00:00:00 +0000`, the time format of the Service Management API.
