@@ -115,6 +115,10 @@ struct Authorizer: Sendable {
             let check = try await counters.checkAndApply(guards, commands)
             stored = check.values
             authorized = check.applied
+            if check.applied, !commands.isEmpty {
+                // An alert that cannot be recorded must not fail the call that counted.
+                _ = try? await UtilizationAlerts(configuration: configuration).check(serviceID: service.id, applicationID: app.id, now: now)
+            }
         } else {
             stored = keysByLimit.isEmpty ? [] : try await counters.get(keysByLimit).map { $0.flatMap { Int64($0) } ?? 0 }
             authorized = true

@@ -86,6 +86,7 @@ public struct InternalAPI: Sendable {
         }
         guard let root = s.first else { throw Self.notFound() }
         if root == "service_tokens" { return try await serviceTokens(method, Array(s.dropFirst()), body: body) }
+        if root == "events" { return try await events(method, Array(s.dropFirst()), query: query) }
         guard root == "services" else { throw Self.notFound() }
         let rest = Array(s.dropFirst())
         switch (method, rest.count) {
@@ -336,6 +337,26 @@ public struct InternalAPI: Sendable {
              "max_value": .int(limit.maxValue), "current_value": .int(value.flatMap { Int64($0) } ?? 0)])
         }
         return (200, ["status": "found", "utilization": .array(rows)])
+    }
+
+    // MARK: events
+
+    func events(_ method: String, _ rest: [String], query: RackParameters) async throws -> (Int, JSONObject) {
+        let events = MeteringEvents(storage: configuration.storage)
+        switch (method, rest.count) {
+        case ("GET", 0):
+            return (200, ["status": "found", "events": .array(try await events.list())])
+        case ("DELETE", 0):
+            guard let upTo = query.string("upto_id").flatMap({ Int64($0) }) else {
+                throw Failure(status: 400, body: ["status": "bad_request", "error": "upto_id is missing or not a number"])
+            }
+            return (200, ["status": "deleted", "num_events": .int(Int64(try await events.delete(upTo: upTo)))])
+        case ("DELETE", 1):
+            guard let id = Int64(rest[0]), try await events.delete(id: id) > 0 else { throw Self.notFound("event not found") }
+            return (200, ["status": "deleted"])
+        default:
+            throw Self.notFound()
+        }
     }
 
     // MARK: metrics, limits, alerts, errors

@@ -62,6 +62,11 @@ public struct ReportProcessor: Sendable {
             } else {
                 try await configuration.storage.apply(writes.map { .usage($0) })
             }
+            let alerts = UtilizationAlerts(configuration: configuration)
+            var checked: Set<String> = []
+            for write in writes where checked.insert(write.applicationID).inserted {
+                _ = try? await alerts.check(serviceID: write.serviceID, applicationID: write.applicationID, now: now)
+            }
         } catch let failure as MeteringFailure {
             if let code = failure.code {
                 try await errors.record(serviceID: job.serviceID, code: code, message: failure.message, request: nil, extensions: job.extensions)

@@ -68,4 +68,12 @@ public enum ApisonatorKeys {
 
     /// The prefix of every statistics key of a service, application and response-code counters included.
     public static func serviceStatsPrefix(_ sid: String) -> String { "stats/{service:\(encode(sid))}/" }
+
+    // MARK: events and alerts (§8.7)
+    public static let eventsID = "events/id"
+    public static let eventsQueue = "events/queue"
+    public static let alertsCurrentID = "alerts/current_id"
+    public static func alertNotified(_ sid: String, app: String, level: Int) -> String {
+        encode("alerts/service_id:\(sid)/app_id:\(app)/\(level)/already_notified")
+    }
 }

@@ -149,8 +149,9 @@ public final class MeteringConfiguration: Sendable {
         }
     }
 
+    /// Cached: every authrep and report checks it to decide whether utilization alerts are wanted.
     public func alertLevels(serviceID sid: String) async throws -> [Int] {
-        try await storage.members(ApisonatorKeys.alertLevels(sid)).compactMap { Int($0) }.sorted()
+        try await cached("alert_levels", serviceID: sid) { try await storage.members(ApisonatorKeys.alertLevels(sid)).compactMap { Int($0) }.sorted() }
     }
 
     // MARK: writes (the internal API's operations)
@@ -365,11 +366,13 @@ public final class MeteringConfiguration: Sendable {
 
     public func addAlertLevel(serviceID sid: String, _ level: Int) async throws {
         try await storage.apply([.setAdd(ApisonatorKeys.alertLevels(sid), [String(level)])])
+        invalidate(serviceID: sid, providerKey: nil)
     }
 
     public func removeAlertLevel(serviceID sid: String, _ level: Int) async throws -> Bool {
         guard try await alertLevels(serviceID: sid).contains(level) else { return false }
         try await storage.apply([.setRemove(ApisonatorKeys.alertLevels(sid), [String(level)])])
+        invalidate(serviceID: sid, providerKey: nil)
         return true
     }
 

@@ -108,7 +108,9 @@ import Testing
         _ = try p1.recover()
         try await first.apply([.set("config", "x"), .setAdd("members", ["a", "b"]), .incrementBy("n", 5), .listPushTrimmed("errors", "e1", keep: 2)])
         try p1.flush()
-        try await first.apply([.incrementBy("n", 2), .setRemove("members", ["a"])])
+        try await first.apply([.incrementBy("n", 2), .setRemove("members", ["a"]), .sortedSetAdd("events", score: 2, member: "e2"),
+                               .sortedSetAdd("events", score: 1, member: "e1"), .sortedSetAdd("events", score: 3, member: "e3"),
+                               .sortedSetRemoveByScore("events", min: 3, max: 3)])
         try p1.flush()
         // A crash in the middle of a write leaves half a record at the end of the log.
         let log = dir + "/log.resp"
@@ -126,6 +128,7 @@ import Testing
         let third = EmbeddedMeteringStorage(clockMilliseconds: { 3_000 })
         _ = try EmbeddedPersistence(directory: dir, storage: third).recover()
         #expect(try await third.get(["n"]) == ["7"])
+        #expect(try await third.sortedSetMembers("events").map(\.member) == ["e1", "e2"])
     }
 
     @Test func corruptLogIsReportedNotSilentlyDropped() throws {

@@ -72,3 +72,58 @@ import Testing
         #expect(try await f.storage.members(ApisonatorKeys.servicesMarkedForStatsDeletion).isEmpty)
     }
 }
+
+@Suite struct AlertTests {
+    func internalCall(_ f: MeteringFixture, _ method: String, _ target: String, json: String? = nil) async -> (Int, JSONValue?) {
+        let r = await f.api.handle(MeteringRequest(method: method, target: target, contentType: json == nil ? nil : "application/json",
+                                                   body: Array((json ?? "").utf8), options: nil))
+        return (r.status, try? JSONParser.parse(r.body))
+    }
+
+    /// An hourly limit of 10: the 5th hit crosses 50 %, the 10th 100 %; each enabled level alerts once per
+    /// application per day, skipped levels (80, 90) are not back-filled, and porta acknowledges events.
+    @Test func utilizationAlertsAreQueuedAsEventsOncePerLevel() async throws {
+        let f = try await MeteringFixture()
+        for level in [50, 100] {
+            #expect(await internalCall(f, "POST", "/internal/services/1001/alert_limits/", json: #"{"alert_limit":{"value":\#(level)}}"#).0 == 201)
+        }
+        let authrep = "/transactions/authrep.xml?provider_key=pk&service_id=1001&app_id=app&app_key=secret&usage%5Bhits%5D=1"
+        for _ in 0..<4 { #expect(await f.get(authrep).status == 200) }
+        #expect(await internalCall(f, "GET", "/internal/events/").1?["events"]?.arrayValue?.count == 0)
+        #expect(await f.get(authrep).status == 200)  // 5/10 of the hourly limit: 50 %
+        for _ in 0..<5 { #expect(await f.get(authrep).status == 200) }  // 10/10: 100 %
+        let events = try #require(await internalCall(f, "GET", "/internal/events/").1?["events"]?.arrayValue)
+        #expect(events.count == 2)
+        #expect(events.map { $0["type"]?.stringValue } == ["alert", "alert"])
+        #expect(events.map { $0["object"]?["utilization"]?.int } == [50, 100])
+        #expect(events[1]["object"]?["limit"]?.stringValue == "hits per hour: 10/10")
+        #expect(events[1]["object"]?["application_id"]?.stringValue == "app")
+        #expect(events[0]["timestamp"]?.stringValue == "2010-05-15 22:59:59 UTC")
+        // Rejected calls count nothing and raise nothing new; a report past the limit does not repeat 100 %.
+        #expect(await f.get(authrep).status == 409)
+        try await f.processor.process(ReportJob(serviceID: "1001", transactions: [.hash(["app_id": .string("app"), "usage": .hash(["hits": .string("1")], order: ["hits"])], order: ["app_id", "usage"])],
+                                                enqueuedAt: MeteringFixture.now, flatUsage: false, extensions: [:]))
+        #expect(await internalCall(f, "GET", "/internal/events/").1?["events"]?.arrayValue?.count == 2)
+        // porta deletes what it has read.
+        let firstID = try #require(events[0]["id"]?.int)
+        #expect(await internalCall(f, "DELETE", "/internal/events/\(firstID)").0 == 200)
+        #expect(await internalCall(f, "DELETE", "/internal/events/\(firstID)").0 == 404)
+        let upTo = await internalCall(f, "DELETE", "/internal/events/?upto_id=\(firstID + 10)")
+        #expect(upTo.1?["num_events"]?.int == 1)
+        #expect(await internalCall(f, "GET", "/internal/events/").1?["events"]?.arrayValue?.count == 0)
+    }
+
+    @Test func levelsAreBinnedAsIn3scale() {
+        #expect(UtilizationAlerts.level(forPercent: 49.9) == 0)
+        #expect(UtilizationAlerts.level(forPercent: 50) == 50)
+        #expect(UtilizationAlerts.level(forPercent: 95) == 90)
+        #expect(UtilizationAlerts.level(forPercent: 1000) == 300)
+    }
+}
+
+extension JSONValue {
+    var int: Int64? {
+        if case .int(let i) = self { return i }
+        return nil
+    }
+}

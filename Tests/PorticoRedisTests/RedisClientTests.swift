@@ -180,6 +180,11 @@ struct RedisMeteringStorageTests {
         #expect((1...180).contains(ttl))
         #expect(try await storage.get([ApisonatorKeys.applicationUsage("7", app: "a b", metric: "1", .eternity, at: now)]) == ["3"])
         #expect(try await storage.members("stats/{service:7}/cinstances") == ["a b"])
+        // The events queue is a sorted set, read lowest score first.
+        try await storage.apply([.sortedSetAdd("events/queue", score: 2, member: "b"), .sortedSetAdd("events/queue", score: 1, member: "a"),
+                                 .sortedSetAdd("events/queue", score: 3, member: "c"), .sortedSetRemoveByScore("events/queue", min: 3, max: 10)])
+        #expect(try await storage.sortedSetMembers("events/queue").map(\.member) == ["a", "b"])
+        #expect(try await storage.sortedSetMembers("events/queue").map(\.score) == [1, 2])
         // Statistics deletion finds keys with glob characters in their names literally.
         try await storage.apply([.set("stats/{service:7*}/x", "1")])
         #expect(try await storage.keys(prefix: "stats/{service:7*}/") == ["stats/{service:7*}/x"])

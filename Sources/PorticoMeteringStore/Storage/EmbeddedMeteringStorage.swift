@@ -12,6 +12,8 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
         case set(Set<String>)
         case hash([String: String])
         case list([String])
+        /// member → score
+        case sortedSet([String: Int64])
     }
 
     struct State: Sendable {
@@ -66,6 +68,14 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
         return state.withLock { s in
             if case .list(let items)? = s.live(key, now: now) { return items.count }
             return 0
+        }
+    }
+
+    public func sortedSetMembers(_ key: String) async throws -> [(member: String, score: Int64)] {
+        let now = clockMilliseconds()
+        return state.withLock { s in
+            guard case .sortedSet(let members)? = s.live(key, now: now) else { return [] }
+            return members.map { (member: $0.key, score: $0.value) }.sorted { ($0.score, $0.member) < ($1.score, $1.member) }
         }
     }
 
@@ -133,6 +143,8 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
                 case .hash(let fields):
                     for (f, v) in fields { RESPEncoder.encodeCommand(["HSET", key, f, v], into: &out) }
                 case .list(let items): RESPEncoder.encodeCommand(["RPUSH", key] + items, into: &out)
+                case .sortedSet(let members):
+                    for (member, score) in members { RESPEncoder.encodeCommand(["ZADD", key, String(score), member], into: &out) }
                 }
                 if let deadline = s.deadlines[key] { RESPEncoder.encodeCommand(["PEXPIREAT", key, String(deadline)], into: &out) }
             }
@@ -236,6 +248,15 @@ extension EmbeddedMeteringStorage.State {
             items.insert(value, at: 0)
             if items.count > keep { items.removeLast(items.count - keep) }
             entries[key] = .list(items)
+        case .sortedSetAdd(let key, let score, let member):
+            var members: [String: Int64] = [:]
+            if case .sortedSet(let m)? = live(key, now: now) { members = m } else { deadlines[key] = nil }
+            members[member] = score
+            entries[key] = .sortedSet(members)
+        case .sortedSetRemoveByScore(let key, let min, let max):
+            guard case .sortedSet(var members)? = live(key, now: now) else { return }
+            members = members.filter { $0.value < min || $0.value > max }
+            entries[key] = members.isEmpty ? nil : .sortedSet(members)
         }
     }
 

@@ -15,6 +15,8 @@ enum LogRecord {
         case .setRemove(let k, let members): RESPEncoder.encodeCommand(["SREM", k] + members, into: &out)
         case .hashSet(let k, let f, let v): RESPEncoder.encodeCommand(["HSET", k, f, v], into: &out)
         case .listPushTrimmed(let k, let v, let keep): RESPEncoder.encodeCommand(["LPUSHTRIM", k, v, String(keep)], into: &out)
+        case .sortedSetAdd(let k, let score, let member): RESPEncoder.encodeCommand(["ZADD", k, String(score), member], into: &out)
+        case .sortedSetRemoveByScore(let k, let min, let max): RESPEncoder.encodeCommand(["ZREMRANGEBYSCORE", k, String(min), String(max)], into: &out)
         case .usage(let w):
             var parts = ["USAGE", w.serviceID, w.applicationID, String(w.timestamp.secondsSinceEpoch), w.responseCode.map(String.init) ?? ""]
             for (metric, value) in w.values {
@@ -46,6 +48,8 @@ enum LogRecord {
         case "SREM": return .setRemove(try arg(1), Array(parts.dropFirst(2)))
         case "HSET": return .hashSet(try arg(1), field: try arg(2), value: try arg(3))
         case "LPUSHTRIM": return .listPushTrimmed(try arg(1), try arg(2), keep: Int(try int(3)))
+        case "ZADD": return .sortedSetAdd(try arg(1), score: try int(2), member: try arg(3))
+        case "ZREMRANGEBYSCORE": return .sortedSetRemoveByScore(try arg(1), min: try int(2), max: try int(3))
         case "USAGE":
             let code = try arg(4)
             var values: [(metricID: String, value: UsageValue)] = []

@@ -15,6 +15,10 @@ public enum StorageCommand: Sendable, Equatable {
     case hashSet(String, field: String, value: String)
     /// LPUSH then LTRIM to the newest `keep` entries.
     case listPushTrimmed(String, String, keep: Int)
+    /// ZADD of one member (the events queue, scored by event id).
+    case sortedSetAdd(String, score: Int64, member: String)
+    /// ZREMRANGEBYSCORE with inclusive bounds.
+    case sortedSetRemoveByScore(String, min: Int64, max: Int64)
     case usage(UsageWrite)
 }
 
@@ -88,6 +92,8 @@ public protocol MeteringStorage: Sendable {
     /// LRANGE with inclusive bounds; negative indexes count from the end.
     func listRange(_ key: String, start: Int, stop: Int) async throws -> [String]
     func listLength(_ key: String) async throws -> Int
+    /// Every member of a sorted set with its score, lowest score first.
+    func sortedSetMembers(_ key: String) async throws -> [(member: String, score: Int64)]
     /// Applies the writes in order; the embedded store applies them atomically.
     func apply(_ commands: [StorageCommand]) async throws
     /// Reads every guarded counter and, only if every guard admits its change, applies `commands` — all as

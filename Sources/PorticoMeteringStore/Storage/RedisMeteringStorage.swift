@@ -44,6 +44,15 @@ public final class RedisMeteringStorage: MeteringStorage, Sendable {
         Int(try await run(["LLEN", key]).integer ?? 0)
     }
 
+    public func sortedSetMembers(_ key: String) async throws -> [(member: String, score: Int64)] {
+        let reply = try await run(["ZRANGE", key, "0", "-1", "WITHSCORES"])
+        guard let items = reply.array, items.count % 2 == 0 else { throw unexpected("ZRANGE", reply) }
+        return stride(from: 0, to: items.count, by: 2).compactMap { i in
+            guard let member = items[i].string, let score = items[i + 1].string.flatMap({ Double($0) }) else { return nil }
+            return (member: member, score: Int64(score))
+        }
+    }
+
     public func keys(prefix: String) async throws -> [String] {
         var found: [String] = []
         var cursor = "0"
@@ -100,6 +109,8 @@ public final class RedisMeteringStorage: MeteringStorage, Sendable {
             case .listPushTrimmed(let k, let v, let keep):
                 out.append(["LPUSH", k, v])
                 out.append(["LTRIM", k, "0", String(keep - 1)])
+            case .sortedSetAdd(let k, let score, let member): out.append(["ZADD", k, String(score), member])
+            case .sortedSetRemoveByScore(let k, let min, let max): out.append(["ZREMRANGEBYSCORE", k, String(min), String(max)])
             case .usage(let write): out.append(contentsOf: redisCommands(CounterWrites.expand(write)))
             }
         }
