@@ -69,6 +69,7 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-metering-e2e-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var p = try await Self.start(dir)
+        defer { if p.running.process.isRunning { _ = ServeProcessTests.stop(p.running) } }
         let seeded = try Self.seededApplication(p, dataDir: dir)
         let (providerKey, userKey, planID, hitsID, app) = (seeded.providerKey, seeded.userKey, seeded.planID, seeded.hitsID, seeded.app)
 

@@ -41,6 +41,7 @@ struct RedisMeteringProcessTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let environment = ["REDIS_STORAGE_URL": redis.url + "/0", "REDIS_QUEUES_URL": redis.url + "/1"]
         var p = try await M.start(dir, environment: environment)
+        defer { if p.running.process.isRunning { _ = ServeProcessTests.stop(p.running) } }
         let seeded = try M.seededApplication(p, dataDir: dir)
         let serviceID = try #require(seeded.app["service_id"] as? Int)
         // Metering knows applications by their 3scale app id (not shown for user_key products), found by user_key.
