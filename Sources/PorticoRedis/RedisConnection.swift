@@ -136,10 +136,6 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var decoder = RESPDecoder()
     private var waiting = CircularBuffer<Waiting>()
     private var closed = false
-    private var context: ChannelHandlerContext?
-
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
