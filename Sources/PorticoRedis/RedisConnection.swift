@@ -150,8 +150,9 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         let timer = context.eventLoop.scheduleTask(in: request.timeout) {
             channel.close(promise: nil)
         }
-        waiting.append(Waiting(remaining: request.replyCount, replies: [], promise: request.promise, timer: timer))
-        waiting[waiting.index(before: waiting.endIndex)].replies.reserveCapacity(request.replyCount)
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(request.replyCount)
+        waiting.append(Waiting(remaining: request.replyCount, replies: replies, promise: request.promise, timer: timer))
         context.write(wrapOutboundOut(request.bytes), promise: promise)
     }
 

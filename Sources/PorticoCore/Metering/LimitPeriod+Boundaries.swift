@@ -63,7 +63,11 @@ extension LimitPeriod {
         } else {
             append(y, width: 4, to: &digits)
         }
-        for (v, w) in [(m, 2), (d, 2), (sod / 3600, 2), (sod % 3600 / 60, 2), (sod % 60, 2)] { append(v, width: w, to: &digits) }
+        append(m, width: 2, to: &digits)
+        append(d, width: 2, to: &digits)
+        append(sod / 3600, width: 2, to: &digits)
+        append(sod % 3600 / 60, width: 2, to: &digits)
+        append(sod % 60, width: 2, to: &digits)
         var removed = 0
         while removed < 6, digits.last == UInt8(ascii: "0") {
             digits.removeLast()

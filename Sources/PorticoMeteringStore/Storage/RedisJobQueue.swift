@@ -122,11 +122,8 @@ public final class RedisJobQueue: Sendable {
 
     /// Resque's `failed_at` format, `2025/04/23 17:01:02 UTC`.
     static func resqueTime(_ t: Timestamp) -> String {
-        let days = t.secondsSinceEpoch >= 0 ? t.secondsSinceEpoch / 86_400 : (t.secondsSinceEpoch - 86_399) / 86_400
-        let (year, month, day) = Timestamp.civil(fromDays: days)
-        let second = t.secondsSinceEpoch - days * 86_400
-        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : String(n) }
-        return "\(year)/\(two(month))/\(two(day)) \(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60)) UTC"
+        let iso = t.iso8601  // 2025-04-23T17:01:02Z
+        return String(iso.prefix(10).map { $0 == "-" ? "/" : $0 }) + " " + iso.dropFirst(11).prefix(8) + " UTC"
     }
 
     @discardableResult
