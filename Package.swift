@@ -68,9 +68,19 @@ let package = Package(
             "PorticoCore", "PorticoMeteringStore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        .target(name: "PorticoGateway", dependencies: [
+            "PorticoCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ], swiftSettings: strict),
         // L5
         .target(name: "PorticoServer", dependencies: [
             "PorticoCore", "PorticoStore", "PorticoSQLite", "PorticoPostgres", "PorticoAdmin", "PorticoMetering", "PorticoMeteringStore", "PorticoRedis",
+            "PorticoGateway",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -107,6 +117,10 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "PorticoEndToEndTests", dependencies: ["PorticoTesting"], swiftSettings: strict),
         .testTarget(name: "PorticoMeteringStoreTests", dependencies: ["PorticoCore", "PorticoMeteringStore", "PorticoRedis"], swiftSettings: strict),
+        .testTarget(name: "PorticoGatewayTests", dependencies: [
+            "PorticoCore", "PorticoGateway",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .testTarget(name: "PorticoMeteringTests", dependencies: [
             "PorticoCore", "PorticoMeteringStore", "PorticoMetering",
             .product(name: "Logging", package: "swift-log"),

@@ -15,10 +15,19 @@ struct ManagementResponder: HTTPResponder {
         }
         switch path {
         case "/status/live":
-            return json(.ok, #"{"status":"live"}"#)
+            return json(.ok, #"{"status":"live","success":true}"#)
         case "/status/ready":
+            // APIcast's answers while the gateway has no configuration, or none with services.
+            switch readiness.gatewayState {
+            case .notConfigured:
+                return json(.init(code: 412), #"{"status":"error","error":"not configured","success":false}"#)
+            case .noServices where readiness.isReady:
+                return json(.ok, #"{"status":"warning","warning":"no services","success":true}"#)
+            default:
+                break
+            }
             let roles = readiness.summary.map { "\"\($0.0)\":\($0.1 ? "true" : "false")" }.joined(separator: ",")
-            return json(readiness.isReady ? .ok : .serviceUnavailable, #"{"status":"\#(readiness.isReady ? "ready" : "starting")","roles":{\#(roles)}}"#)
+            return json(readiness.isReady ? .ok : .serviceUnavailable, #"{"status":"\#(readiness.isReady ? "ready" : "starting")","success":\#(readiness.isReady),"roles":{\#(roles)}}"#)
         case "/metrics":
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)

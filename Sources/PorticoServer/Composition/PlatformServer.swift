@@ -5,6 +5,8 @@ import Metrics
 import NIOCore
 import PorticoAdmin
 import PorticoCore
+import PorticoGateway
+import PorticoMetering
 import PorticoMeteringStore
 import PorticoRedis
 import PorticoStore
@@ -79,7 +81,8 @@ public enum PlatformServer {
         let logger = Logger(label: "portico")
         let runsAdmin = configuration.role == .all || configuration.role == .admin
         let runsMetering = configuration.role == .all || configuration.role == .metering
-        let readiness = ReadinessState(expected: Set((runsAdmin ? ["admin"] : []) + (runsMetering ? ["metering"] : [])))
+        let gatewayListeners = configuration.role == .all ? ["gateway-staging", "gateway-production"] : configuration.role == .gateway ? ["gateway"] : []
+        let readiness = ReadinessState(expected: Set((runsAdmin ? ["admin"] : []) + (runsMetering ? ["metering"] : []) + gatewayListeners))
 
         var management = Application(
             responder: ManagementResponder(readiness: readiness, registry: registry),
@@ -93,6 +96,14 @@ public enum PlatformServer {
             services.append(MeteringRoleService(configuration: configuration, metering: metering, readiness: readiness,
                                                 logger: Logger(label: "portico.metering")))
         }
+        var feed: InProcessGatewayFeed?
+        if let metering, configuration.role == .all {
+            let (service, inProcessFeed) = gatewaysInProcess(configuration, meteringAPI: metering.api, readiness: readiness)
+            services.append(service)
+            feed = inProcessFeed
+        } else if configuration.role == .gateway {
+            services.append(try await gatewayAlone(configuration, readiness: readiness, logger: logger))
+        }
         var opened: OpenedAdminStore?
         if runsAdmin {
             let store = try await AdminStoreFactory.open(configuration, logger: logger)
@@ -105,7 +116,7 @@ public enum PlatformServer {
             let sync: (any MeteringSync)? = metering.map { InProcessMeteringSync(configuration: $0.configuration) }
                 ?? configuration.meteringURL.map { HTTPMeteringSync(baseURL: $0, user: configuration.internalAPIUser, password: configuration.internalAPIPassword) }
             services.append(AdminRoleService(configuration: configuration, opened: store, readiness: readiness,
-                                             meteringSync: sync, syncInProcess: metering != nil, counters: counters, logger: logger))
+                                             meteringSync: sync, syncInProcess: metering != nil, counters: counters, gatewayFeed: feed, logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
@@ -113,6 +124,73 @@ public enum PlatformServer {
         try await group.run()
         await opened?.close()
         logger.info("portico.stopped")
+    }
+}
+
+extension PlatformServer {
+    /// `serve` with every role: a staging and a production listener fed by admin in process, metering in process.
+    static func gatewaysInProcess(_ c: PorticoConfiguration, meteringAPI: ServiceManagementAPI, readiness: ReadinessState) -> (GatewayRoleService, InProcessGatewayFeed) {
+        let staging = GatewayConfigurationStore()
+        let production = GatewayConfigurationStore()
+        readiness.watch(staging)
+        readiness.watch(production)
+        let metering = InProcessMeteringClient(api: meteringAPI)
+        let logger = Logger(label: "portico.gateway")
+        func gateway(_ store: GatewayConfigurationStore, _ environment: String) -> Gateway {
+            Gateway(store: store, settings: GatewayRoleService.settings(c, environment: environment), metering: metering,
+                    clockMilliseconds: { GatewayRoleService.milliseconds() }, logger: logger)
+        }
+        let service = GatewayRoleService(configuration: c, listeners: [
+            .init(name: "gateway-staging", port: c.stagingPort, gateway: gateway(staging, "staging")),
+            .init(name: "gateway-production", port: c.gatewayPort, gateway: gateway(production, "production")),
+        ], httpClient: GatewayRoleService.makeHTTPClient(), readiness: readiness, reload: nil, reloadSeconds: 0, logger: logger)
+        return (service, InProcessGatewayFeed(staging: staging, production: production, logger: logger))
+    }
+
+    /// `serve --role gateway`: one listener on the gateway port, configured the way APIcast is.
+    static func gatewayAlone(_ c: PorticoConfiguration, readiness: ReadinessState, logger: Logger) async throws -> GatewayRoleService {
+        let store = GatewayConfigurationStore()
+        readiness.watch(store)
+        let client = GatewayRoleService.makeHTTPClient()
+        let environment = c.gateway.deploymentEnvironment
+        let userAgent = GatewayRoleService.userAgent(environment: environment)
+        let gatewayLogger = Logger(label: "portico.gateway")
+        var lazy: LazyConfiguration?
+        var reload: (@Sendable () async -> Void)?
+        if let file = c.gateway.configFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ServerError("THREESCALE_CONFIG_FILE \(file) cannot be read; check the path and its permissions")
+            }
+            do {
+                store.replace(try GatewayConfiguration.parse(try JSONParser.parse(Array(data))))
+            } catch {
+                throw ServerError("THREESCALE_CONFIG_FILE \(file) is not a usable configuration: \(error)")
+            }
+        } else if let endpoint = c.gateway.portalEndpoint {
+            let loader = try PortalConfigurationLoader(endpoint: endpoint, environment: environment, client: client, userAgent: userAgent)
+            if c.gateway.effectiveLoader == .lazy {
+                lazy = LazyConfiguration(cacheSeconds: c.gateway.effectiveCacheSeconds, load: { try await loader.load(host: $0) })
+                store.replace(.empty)  // lazy counts as configured from the start, as in APIcast
+            } else {
+                do {
+                    store.replace(try await loader.load())
+                } catch {
+                    throw ServerError("could not load the gateway configuration at boot: \(error)")
+                }
+                reload = {
+                    do { store.replace(try await loader.load()) } catch {
+                        gatewayLogger.error("gateway.configuration_reload_failed", metadata: ["error": .string("\(error)"), "kept": "the previous configuration"])
+                    }
+                }
+            }
+        }
+        for problem in store.configuration.rejected { logger.error("gateway.product_rejected", metadata: ["problem": .string(problem)]) }
+        logger.info("gateway.configuration_loaded", metadata: ["products": .stringConvertible(store.configuration.products.count)])
+        let gateway = Gateway(store: store, settings: GatewayRoleService.settings(c, environment: environment),
+                              metering: HTTPMeteringClient(client: client, userAgent: userAgent), lazy: lazy,
+                              clockMilliseconds: { GatewayRoleService.milliseconds() }, logger: gatewayLogger)
+        return GatewayRoleService(configuration: c, listeners: [.init(name: "gateway", port: c.gatewayPort, gateway: gateway)], httpClient: client,
+                                  readiness: readiness, reload: reload, reloadSeconds: c.gateway.effectiveCacheSeconds, logger: gatewayLogger)
     }
 }
 
@@ -125,6 +203,8 @@ struct AdminRoleService: Service {
     let meteringSync: (any MeteringSync)?
     let syncInProcess: Bool
     let counters: (any MeteringStorage)?
+    /// Gateways in this process: loaded before admin serves, then told about every deployment.
+    let gatewayFeed: InProcessGatewayFeed?
     let logger: Logger
 
     func run() async throws {
@@ -163,6 +243,10 @@ struct AdminRoleService: Service {
                     }
                 }
             }
+        }
+        if let gatewayFeed {
+            try await gatewayFeed.loadAll(store: opened.store, masterAccountID: outcome.masterAccountID)
+            store = DeploymentObservingRecordStore(base: store, observer: gatewayFeed)
         }
         let environment = AdminEnvironment(settings: settings, store: store, masterAccountID: outcome.masterAccountID,
                                            clock: { PlatformServer.now() }, counters: counters)

@@ -1,3 +1,4 @@
+import PorticoGateway
 import Synchronization
 
 /// Which started roles are serving; `/status/ready` is 200 only when all of them are.
@@ -11,4 +12,16 @@ public final class ReadinessState: Sendable {
 
     public var isReady: Bool { state.withLock { !$0.expected.isEmpty && $0.expected.isSubset(of: $0.serving) } }
     public var summary: [(String, Bool)] { state.withLock { s in s.expected.sorted().map { ($0, s.serving.contains($0)) } } }
+
+    /// The configuration stores of this process's gateway listeners (APIcast's readiness rules apply to them).
+    private let gatewayStores = Mutex<[GatewayConfigurationStore]>([])
+    public func watch(_ store: GatewayConfigurationStore) { gatewayStores.withLock { $0.append(store) } }
+
+    public enum GatewayState: Sendable { case none, notConfigured, noServices, configured }
+    public var gatewayState: GatewayState {
+        let stores = gatewayStores.withLock { $0 }
+        if stores.isEmpty { return .none }
+        if stores.contains(where: { !$0.isLoaded }) { return .notConfigured }
+        return stores.allSatisfy { $0.configuration.products.isEmpty } ? .noServices : .configured
+    }
 }

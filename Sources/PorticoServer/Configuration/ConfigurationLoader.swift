@@ -57,6 +57,18 @@ public enum ConfigurationLoader {
         Setting(name: "metering-url", environment: ["PORTICO_METERING_URL", "BACKEND_URL"]),
         Setting(name: "reschedule-jobs-frequency", environment: ["RESCHEDULE_JOBS_FREQ", "CONFIG_RESCHEDULE_JOBS_FREQ"]),
         Setting(name: "delete-stats-frequency", environment: ["DELETE_STATS_FREQ", "CONFIG_DELETE_STATS_FREQ"]),
+        Setting(name: "portal-endpoint", environment: ["THREESCALE_PORTAL_ENDPOINT"]),
+        Setting(name: "config-file", environment: ["THREESCALE_CONFIG_FILE"]),
+        Setting(name: "deployment-env", environment: ["THREESCALE_DEPLOYMENT_ENV"]),
+        Setting(name: "configuration-loader", environment: ["APICAST_CONFIGURATION_LOADER"]),
+        Setting(name: "configuration-cache", environment: ["APICAST_CONFIGURATION_CACHE"]),
+        Setting(name: "path-routing", environment: ["APICAST_PATH_ROUTING", "APICAST_PATH_ROUTING_ENABLED"]),
+        Setting(name: "path-routing-only", environment: ["APICAST_PATH_ROUTING_ONLY"]),
+        Setting(name: "backend-cache-handler", environment: ["APICAST_BACKEND_CACHE_HANDLER"]),
+        Setting(name: "response-codes", environment: ["APICAST_RESPONSE_CODES"]),
+        Setting(name: "backend-endpoint-override", environment: ["BACKEND_ENDPOINT_OVERRIDE"]),
+        Setting(name: "gateway-access-log", environment: ["PORTICO_GATEWAY_ACCESS_LOG"]),
+        Setting(name: "gateway-max-body-bytes", environment: ["PORTICO_GATEWAY_MAX_BODY_BYTES"]),
     ]
 
     /// Where each effective value came from, for `portico config check`.
@@ -176,7 +188,64 @@ public enum ConfigurationLoader {
                 problems.append(Problem(setting: name, message: "must be a whole number of seconds, at least 1 (got \(v))"))
             }
         }
+        loadGateway(raw, into: &c, &problems)
         return Loaded(configuration: c, problems: problems, sources: sources)
+    }
+
+    static func flag(_ v: String) -> Bool? {
+        switch v.lowercased() {
+        case "1", "true", "yes", "on", "t", "y": return true
+        case "0", "false", "no", "off", "f", "n", "": return false
+        default: return nil
+        }
+    }
+
+    static func loadGateway(_ raw: [String: String], into c: inout PorticoConfiguration, _ problems: inout [Problem]) {
+        var g = GatewayRoleSettings()
+        if let v = raw["portal-endpoint"], !v.isEmpty {
+            if v.hasPrefix("http://") || v.hasPrefix("https://") { g.portalEndpoint = v } else {
+                problems.append(Problem(setting: "portal-endpoint", message: "must be an http(s):// URL such as https://TOKEN@provider-admin.example.com"))
+            }
+        }
+        if let v = raw["config-file"], !v.isEmpty { g.configFile = v }
+        if let v = raw["deployment-env"], !v.isEmpty { g.deploymentEnvironment = v == "sandbox" ? "staging" : v }
+        if let v = raw["configuration-loader"], !v.isEmpty {
+            if let loader = GatewayRoleSettings.Loader(rawValue: v) { g.loader = loader } else {
+                problems.append(Problem(setting: "configuration-loader", message: "must be boot or lazy (got \(v))"))
+            }
+        }
+        if let v = raw["configuration-cache"], !v.isEmpty {
+            if let seconds = Int(v) { g.cacheSeconds = seconds } else {
+                problems.append(Problem(setting: "configuration-cache", message: "must be a whole number of seconds (got \(v))"))
+            }
+        }
+        for (name, path) in [("path-routing", \GatewayRoleSettings.pathRouting), ("path-routing-only", \.pathRoutingOnly),
+                             ("response-codes", \.reportResponseCodes), ("gateway-access-log", \.accessLog)] {
+            guard let v = raw[name] else { continue }
+            if let b = flag(v) { g[keyPath: path] = b } else { problems.append(Problem(setting: name, message: "must be true or false (got \(v))")) }
+        }
+        if let v = raw["backend-cache-handler"], !v.isEmpty {
+            if ["strict", "resilient"].contains(v) { g.cacheHandler = v } else {
+                problems.append(Problem(setting: "backend-cache-handler", message: "must be strict or resilient (got \(v))"))
+            }
+        }
+        if let v = raw["backend-endpoint-override"], !v.isEmpty {
+            if v.hasPrefix("http://") || v.hasPrefix("https://") { g.backendEndpointOverride = v } else {
+                problems.append(Problem(setting: "backend-endpoint-override", message: "must be an http(s):// URL of the Service Management API"))
+            }
+        }
+        if let v = raw["gateway-max-body-bytes"], !v.isEmpty {
+            if let n = Int64(v), n >= 0 { g.maximumBodyBytes = n } else {
+                problems.append(Problem(setting: "gateway-max-body-bytes", message: "must be a number of bytes, 0 for no limit (got \(v))"))
+            }
+        }
+        if c.role == .gateway, g.configFile == nil, g.portalEndpoint == nil {
+            problems.append(Problem(setting: "portal-endpoint", message: "a gateway running alone needs THREESCALE_PORTAL_ENDPOINT or THREESCALE_CONFIG_FILE"))
+        }
+        if c.role == .gateway, g.effectiveLoader == .boot, g.effectiveCacheSeconds == 0, g.configFile == nil {
+            problems.append(Problem(setting: "configuration-cache", message: "the boot loader with APICAST_CONFIGURATION_CACHE=0 would never load a configuration; use lazy or a positive cache"))
+        }
+        c.gateway = g
     }
 
     /// One Redis store from its URL, credentials and sentinel settings (`prefix` is `redis-storage` or `redis-queues`).
@@ -197,6 +266,12 @@ public enum ConfigurationLoader {
             problems.append(Problem(setting: prefix + "-url", message: error.description))
             return nil
         }
+    }
+
+    /// A URL with its userinfo (the access token) replaced.
+    static func redactedURL(_ url: String) -> String {
+        guard let scheme = url.firstRange(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
+        return String(url[..<scheme.upperBound]) + "***" + String(url[at...])
     }
 
     /// `name = value (source)` lines with secrets redacted.
@@ -224,6 +299,12 @@ public enum ConfigurationLoader {
             ("redis-queues-url", c.redisQueues?.description ?? (c.redisStorage == nil ? "(in process)" : "(the storage Redis)")),
             ("metering-url", c.meteringURL ?? (c.role == .admin ? "(not set: admin alone does not sync metering)" : "(in process)")),
             ("reschedule-jobs-frequency", "\(c.rescheduleJobsSeconds) s"), ("delete-stats-frequency", "\(c.deleteStatsSeconds) s"),
+            ("portal-endpoint", c.gateway.portalEndpoint.map(redactedURL) ?? "(not set)"), ("config-file", c.gateway.configFile ?? "(not set)"),
+            ("deployment-env", c.gateway.deploymentEnvironment), ("configuration-loader", c.gateway.effectiveLoader.rawValue),
+            ("configuration-cache", "\(c.gateway.effectiveCacheSeconds) s"), ("path-routing", String(c.gateway.pathRouting)),
+            ("path-routing-only", String(c.gateway.pathRoutingOnly)), ("backend-cache-handler", c.gateway.cacheHandler),
+            ("response-codes", String(c.gateway.reportResponseCodes)), ("backend-endpoint-override", c.gateway.backendEndpointOverride ?? "(not set)"),
+            ("gateway-access-log", String(c.gateway.accessLog)), ("gateway-max-body-bytes", String(c.gateway.maximumBodyBytes)),
         ]
         return values.map { "\($0.0) = \($0.1)  (\(loaded.sources[$0.0] ?? "default"))" }
     }

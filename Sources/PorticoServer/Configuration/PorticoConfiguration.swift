@@ -37,13 +37,16 @@ public struct PorticoConfiguration: Sendable {
     public var rescheduleJobsSeconds: Int64 = 300
     public var deleteStatsSeconds: Int64 = 86_400
 
+    /// Gateway behaviour (APIcast's names): see `GatewayRoleSettings`.
+    public var gateway = GatewayRoleSettings()
+
     public init() {}
 
     public var sqlitePath: String { dataDirectory + "/portico.db" }
     public var credentialsPath: String { dataDirectory + "/credentials" }
 
-    /// Roles this build can run. The gateway arrives with its own issue.
-    public static let availableRoles: Set<Role> = [.all, .admin, .metering]
+    /// Roles this build can run.
+    public static let availableRoles: Set<Role> = [.all, .admin, .metering, .gateway]
 }
 
 extension PorticoConfiguration {
@@ -51,4 +54,36 @@ extension PorticoConfiguration {
         guard let user = internalAPIUser, let password = internalAPIPassword else { return nil }
         return InternalAPI.Credentials(user: user, password: password)
     }
+}
+
+/// How gateways load configuration and behave, under APIcast's environment names.
+public struct GatewayRoleSettings: Sendable {
+    public enum Loader: String, Sendable { case boot, lazy }
+    /// `THREESCALE_PORTAL_ENDPOINT`: `http(s)://<access token>@<admin host>[/path]`.
+    public var portalEndpoint: String?
+    /// `THREESCALE_CONFIG_FILE`: a JSON configuration document; wins over the portal endpoint.
+    public var configFile: String?
+    /// `THREESCALE_DEPLOYMENT_ENV`: which proxy-config environment a lone gateway serves.
+    public var deploymentEnvironment = "production"
+    /// `APICAST_CONFIGURATION_LOADER`; nil means APIcast's default for the environment.
+    public var loader: Loader?
+    /// `APICAST_CONFIGURATION_CACHE` seconds; nil means APIcast's default for the environment.
+    public var cacheSeconds: Int?
+    public var pathRouting = false
+    public var pathRoutingOnly = false
+    /// `APICAST_BACKEND_CACHE_HANDLER`: strict or resilient.
+    public var cacheHandler = "strict"
+    /// `APICAST_RESPONSE_CODES`.
+    public var reportResponseCodes = false
+    /// `BACKEND_ENDPOINT_OVERRIDE`.
+    public var backendEndpointOverride: String?
+    public var accessLog = true
+    /// Largest request body accepted, 0 for no limit.
+    public var maximumBodyBytes: Int64 = 0
+
+    public init() {}
+
+    /// APIcast's defaults: production boots and reloads every 300 s, staging loads lazily on every request.
+    public var effectiveLoader: Loader { loader ?? (deploymentEnvironment == "staging" ? .lazy : .boot) }
+    public var effectiveCacheSeconds: Int { cacheSeconds ?? (deploymentEnvironment == "staging" ? 0 : 300) }
 }

@@ -1,0 +1,85 @@
+import PorticoCore
+import Synchronization
+
+/// The products one gateway listener serves, indexed by host, replaced atomically as configuration changes.
+public struct GatewayConfiguration: Sendable {
+    public private(set) var products: [GatewayProduct]
+    /// Host → products listing it, in document order (the first wins unless path routing is on).
+    var byHost: [String: [Int]]
+    /// Products that could not be loaded, with the reason (logged, and counted in readiness).
+    public private(set) var rejected: [String]
+
+    public init(products: [GatewayProduct], rejected: [String] = []) {
+        var seen = Set<String>()
+        var kept: [GatewayProduct] = []
+        for p in products where seen.insert(p.id).inserted { kept.append(p) }
+        self.products = kept
+        self.rejected = rejected
+        byHost = [:]
+        for (index, p) in kept.enumerated() {
+            for host in p.hosts { byHost[host, default: []].append(index) }
+        }
+    }
+
+    public static let empty = GatewayConfiguration(products: [])
+
+    /// Parses an APIcast configuration document (`{"services": [...]}`) or a proxy-config envelope
+    /// (`{"proxy_configs": [{"proxy_config": {"content": …}}]}`, `{"proxy_config": …}`). Entries that fail to
+    /// parse are reported in `rejected`; a document that is not one of these shapes is an error.
+    public static func parse(_ document: JSONValue) throws(GatewayConfigurationError) -> GatewayConfiguration {
+        var services: [JSONValue]
+        if let list = document["services"]?.arrayValue {
+            services = list
+        } else if let list = document["proxy_configs"]?.arrayValue {
+            services = list.compactMap { $0["proxy_config"]?["content"] }
+        } else if let content = document["proxy_config"]?["content"] {
+            services = [content]
+        } else {
+            throw GatewayConfigurationError("the configuration has neither \"services\" nor \"proxy_configs\"")
+        }
+        services = services.filter { !$0.isNull }
+        var products: [GatewayProduct] = []
+        var rejected: [String] = []
+        for s in services {
+            do { products.append(try GatewayProduct(document: s)) } catch { rejected.append(error.description) }
+        }
+        return GatewayConfiguration(products: products, rejected: rejected)
+    }
+
+    /// Products for a Host header value (lower-cased, port stripped).
+    public func candidates(host: String) -> [GatewayProduct] {
+        (byHost[host] ?? []).map { products[$0] }
+    }
+
+    public func product(id: String) -> GatewayProduct? { products.first { $0.id == id } }
+
+    /// This configuration with one product replaced or added (keeping document order).
+    public func replacing(_ product: GatewayProduct) -> GatewayConfiguration {
+        var list = products
+        if let i = list.firstIndex(where: { $0.id == product.id }) { list[i] = product } else { list.append(product) }
+        return GatewayConfiguration(products: list, rejected: rejected)
+    }
+
+    public func removing(productID: String) -> GatewayConfiguration {
+        GatewayConfiguration(products: products.filter { $0.id != productID }, rejected: rejected)
+    }
+}
+
+/// Where a listener reads its current configuration; writers replace it whole.
+public final class GatewayConfigurationStore: Sendable {
+    private let current = Mutex<(GatewayConfiguration, loaded: Bool)>((.empty, false))
+
+    public init() {}
+
+    public var configuration: GatewayConfiguration { current.withLock { $0.0 } }
+    /// False until a first configuration was loaded (`/status/ready` answers 412 until then).
+    public var isLoaded: Bool { current.withLock { $0.loaded } }
+
+    public func replace(_ configuration: GatewayConfiguration) {
+        current.withLock { $0 = (configuration, true) }
+    }
+
+    public func update(_ change: (GatewayConfiguration) -> GatewayConfiguration) {
+        current.withLock { $0 = (change($0.0), true) }
+    }
+}

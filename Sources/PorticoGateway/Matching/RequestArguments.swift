@@ -1,0 +1,85 @@
+/// Decoded `name=value` arguments of a query string or an `application/x-www-form-urlencoded` body, in order.
+public struct RequestArguments: Sendable, Equatable {
+    public private(set) var pairs: [(name: String, value: String)]
+
+    public init() { pairs = [] }
+
+    public init(pairs: [(String, String)]) { self.pairs = pairs.map { (name: $0.0, value: $0.1) } }
+
+    public init<Bytes: Collection>(encoded: Bytes) where Bytes.Element == UInt8 {
+        pairs = []
+        for part in encoded.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            if let eq = part.firstIndex(of: UInt8(ascii: "=")) {
+                pairs.append((RequestArguments.decode(part[part.startIndex..<eq]), RequestArguments.decode(part[part.index(after: eq)...])))
+            } else {
+                pairs.append((RequestArguments.decode(part), ""))
+            }
+        }
+    }
+
+    public static func == (lhs: RequestArguments, rhs: RequestArguments) -> Bool {
+        lhs.pairs.elementsEqual(rhs.pairs) { $0.name == $1.name && $0.value == $1.value }
+    }
+
+    /// The last value of an argument (what a rule compares), exact name.
+    public func last(_ name: String) -> String? { pairs.last { $0.name == name }?.value }
+
+    /// The first value whose name matches case-insensitively (nginx's `$arg_name`).
+    public func first(caseInsensitive name: String) -> String? {
+        let lowered = name.lowercased()
+        return pairs.first { $0.name.lowercased() == lowered }?.value
+    }
+
+    /// These arguments with `overrides` taking precedence for the names they hold.
+    public func merged(overriddenBy overrides: RequestArguments) -> RequestArguments {
+        guard !overrides.pairs.isEmpty else { return self }
+        let names = Set(overrides.pairs.map(\.name))
+        var merged = RequestArguments()
+        merged.pairs = pairs.filter { !names.contains($0.name) } + overrides.pairs
+        return merged
+    }
+
+    /// Percent-decoding with `+` as space; invalid escapes stay as they are.
+    static func decode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = bytes.startIndex
+        while i != bytes.endIndex {
+            let b = bytes[i]
+            if b == UInt8(ascii: "+") {
+                out.append(UInt8(ascii: " "))
+            } else if b == UInt8(ascii: "%") {
+                let h = bytes.index(after: i)
+                if h != bytes.endIndex, bytes.index(after: h) != bytes.endIndex,
+                   let hi = RequestPath.hexValue(bytes[h]), let lo = RequestPath.hexValue(bytes[bytes.index(after: h)]) {
+                    out.append(hi << 4 | lo)
+                    i = bytes.index(after: bytes.index(after: h))
+                    continue
+                }
+                out.append(b)
+            } else {
+                out.append(b)
+            }
+            i = bytes.index(after: i)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `application/x-www-form-urlencoded` encoding of one value (RFC 3986 unreserved characters kept).
+    public static func encode(_ s: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(b)
+            default:
+                out.append(UInt8(ascii: "%"))
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 0x0F)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

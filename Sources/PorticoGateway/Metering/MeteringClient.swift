@@ -1,0 +1,101 @@
+/// How the gateway asks metering (the Service Management API) for a decision. The gateway owns this
+/// protocol; `PorticoServer` supplies an in-process implementation for `serve` and an HTTP one (pooled
+/// keep-alive connections) for a gateway running alone or against 3scale's backend.
+public protocol MeteringClient: Sendable {
+    func send(_ call: MeteringCall) async -> MeteringAnswer
+}
+
+/// One Service Management API call as APIcast makes it (reference/gateway.md §4.1).
+public struct MeteringCall: Sendable {
+    public enum Endpoint: String, Sendable {
+        case authrep = "/transactions/authrep.xml"
+        case oauthAuthrep = "/transactions/oauth_authrep.xml"
+        case authorize = "/transactions/authorize.xml"
+        case oauthAuthorize = "/transactions/oauth_authorize.xml"
+        case report = "/transactions.xml"
+
+        /// The label of `threescale_backend_calls`.
+        public var metricLabel: String {
+            switch self {
+            case .authrep, .oauthAuthrep: return "authrep"
+            case .authorize, .oauthAuthorize: return "auth"
+            case .report: return "report"
+            }
+        }
+    }
+
+    public var endpoint: Endpoint
+    /// The product's backend (`proxy.backend.endpoint`), e.g. `http://127.0.0.1:3001`.
+    public var baseURL: String
+    /// `proxy.backend.host`: the Host header to send, when set.
+    public var hostHeader: String?
+    /// Query parameters, in order (already decoded; the client encodes them).
+    public var query: [(String, String)]
+    /// Form body of a report.
+    public var form: [(String, String)]
+
+    /// `3scale-options`: rejection reason and limit headers, no body — what APIcast asks for.
+    public static let options = "rejection_reason_header=1&limit_headers=1&no_body=1"
+
+    public init(endpoint: Endpoint, baseURL: String, hostHeader: String? = nil, query: [(String, String)], form: [(String, String)] = []) {
+        self.endpoint = endpoint
+        self.baseURL = baseURL
+        self.hostHeader = hostHeader
+        self.query = query
+        self.form = form
+    }
+
+    public var encodedQuery: String {
+        query.map { RequestArguments.encode($0.0) + "=" + RequestArguments.encode($0.1) }.joined(separator: "&")
+    }
+
+    public var encodedForm: String {
+        form.map { RequestArguments.encode($0.0) + "=" + RequestArguments.encode($0.1) }.joined(separator: "&")
+    }
+}
+
+/// What the gateway uses of a Service Management API reply: the status and the `3scale-*` headers.
+public struct MeteringAnswer: Sendable, Equatable {
+    /// 0 when metering could not be reached.
+    public var status: Int
+    public var rejectionReason: String?
+    public var limitReset: String?
+    public var limitMaxValue: String?
+    public var limitRemaining: String?
+
+    public init(status: Int, rejectionReason: String? = nil, limitReset: String? = nil, limitMaxValue: String? = nil, limitRemaining: String? = nil) {
+        self.status = status
+        self.rejectionReason = rejectionReason
+        self.limitReset = limitReset
+        self.limitMaxValue = limitMaxValue
+        self.limitRemaining = limitRemaining
+    }
+
+    public static let unreachable = MeteringAnswer(status: 0)
+
+    public enum Outcome: Sendable, Equatable {
+        case authorized
+        case denied
+        /// No connection, or a status from 499 on: metering is not able to decide.
+        case unavailable
+    }
+
+    public var outcome: Outcome {
+        if status == 200 { return .authorized }
+        if status == 0 || status >= 499 { return .unavailable }
+        return .denied
+    }
+
+    /// `limits_exceeded` on a metric whose limit is 0 is a disabled metric: APIcast answers auth-failed.
+    public var isLimitsExceeded: Bool { rejectionReason == "limits_exceeded" && limitMaxValue != "0" }
+
+    /// The `threescale_backend_calls` status label.
+    public var statusClass: String {
+        switch status {
+        case 200..<300: return "2xx"
+        case 400..<500: return "4xx"
+        case 500..<600: return "5xx"
+        default: return "invalid_status"
+        }
+    }
+}

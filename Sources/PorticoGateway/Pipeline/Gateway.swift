@@ -1,0 +1,263 @@
+import Logging
+import Metrics
+import PorticoCore
+
+/// The gateway's request pipeline (reference/gateway.md §2): product selection, the policy chain's rewrite
+/// and access phases with the `apicast` policy's credentials, mapping rules and authorization, and the
+/// upstream to proxy to. It decides; `GatewayResponder` does the HTTP work.
+public final class Gateway: Sendable {
+    public let store: GatewayConfigurationStore
+    public let settings: GatewaySettings
+    let metering: any MeteringClient
+    public let cache: AuthorizationCache
+    public let batcher: ReportBatcher
+    public let deferred: DeferredReporter
+    let clock: @Sendable () -> Int64
+    let logger: Logger
+    let lazy: LazyConfiguration?
+
+    public init(store: GatewayConfigurationStore, settings: GatewaySettings, metering: any MeteringClient, lazy: LazyConfiguration? = nil,
+                clockMilliseconds: @escaping @Sendable () -> Int64, logger: Logger) {
+        self.lazy = lazy
+        self.store = store
+        self.settings = settings
+        self.metering = metering
+        self.cache = AuthorizationCache()
+        self.batcher = ReportBatcher(metering: metering, clockMilliseconds: clockMilliseconds, logger: logger)
+        self.deferred = DeferredReporter(metering: metering, cache: cache, clockMilliseconds: clockMilliseconds, logger: logger)
+        self.clock = clockMilliseconds
+        self.logger = logger
+    }
+
+    /// Picks the product for the request's host (and path, with path routing).
+    func selectProduct(_ request: GatewayRequest, in configuration: GatewayConfiguration) -> GatewayProduct? {
+        let candidates = configuration.candidates(host: request.host)
+        guard let first = candidates.first else { return nil }
+        guard settings.pathRouting || settings.pathRoutingOnly else { return first }
+        let subject = RequestPath.subject(request.path[...]) ?? request.path
+        if let routed = candidates.first(where: { !RuleMatch.evaluate($0.rules, method: request.method, path: subject, arguments: request.arguments).isEmpty }) {
+            return routed
+        }
+        return settings.pathRoutingOnly ? nil : first
+    }
+
+    public func decide(_ request: inout GatewayRequest) async -> GatewayDecision {
+        var actions = ResponseActions()
+        actions.accessLog = settings.accessLog
+        if let lazy { await lazy.refresh(host: request.host, store: store, nowMilliseconds: clock(), logger: logger) }
+        guard let product = selectProduct(request, in: store.configuration) else {
+            return GatewayDecision(action: .reply(.notFound), response: actions, product: nil)
+        }
+        func reply(_ r: LocalReply) -> GatewayDecision { GatewayDecision(action: .reply(r), response: actions, product: product) }
+        if !product.chain.loadFailures.isEmpty {
+            logger.error("gateway.policy_load_failed", metadata: ["service.id": .string(product.id), "failures": .string(product.chain.loadFailures.joined(separator: "; "))])
+            return reply(LocalReply(status: product.chain.failureStatus, headers: [("Content-Type", "text/plain; charset=utf-8")],
+                                    body: "Service Unavailable", reason: "policy_failed"))
+        }
+        let sources = { (r: GatewayRequest) in CredentialSources(query: r.arguments, form: r.form, header: { [index = r.headerIndex] in index[$0] }) }
+        var defaultCredentials: Credentials?
+        var credentials: Credentials?
+        var match = RuleMatch()
+        var route: (url: UpstreamURL, hostHeader: String?, ownerID: String?, path: String?)?
+
+        // rewrite
+        for policy in product.chain.policies {
+            switch policy {
+            case .cors(let cors):
+                let headers = cors.headers(header: { request.header($0) })
+                if CORSPolicy.isPreflight(method: request.method, header: { request.header($0) }) {
+                    return reply(LocalReply(status: 204, headers: headers, reason: "cors_preflight"))
+                }
+                actions.corsHeaders = headers
+            case .maintenance(let e):
+                return reply(.error(e, reason: "maintenance"))
+            case .echo(let status, _):
+                let line = "\(request.method) \(request.path)\(request.forwardedQuery.map { "?" + $0 } ?? "") HTTP/1.1\n"
+                return reply(LocalReply(status: status, headers: [("Content-Type", "text/plain")], body: line, reason: "echo"))
+            case .ipCheck(let check):
+                if !check.allows(check.clientAddress(peer: request.remoteAddress, header: { request.header($0) })) {
+                    return reply(LocalReply(status: 403, headers: [("Content-Type", "text/plain; charset=utf-8")], body: check.errorMessage, reason: "ip_check"))
+                }
+            case .headers(let h):
+                let snapshot = request
+                HeadersPolicy.apply(h.request, to: &request.headers, lookup: { snapshot.liquidValue($0, service: product) })
+                actions.headerCommands += h.response
+            case .urlRewriting(let rewriting):
+                let before = request.arguments
+                _ = rewriting.rewrite(path: &request.path, arguments: &request.arguments, method: request.method)
+                if request.arguments != before { request.rawQuery = nil }
+            case .upstream(let rules):
+                if route == nil, let rule = rules.first(where: { $0.regex.matches(request.path) }) { route = (rule.url, nil, nil, nil) }
+            case .defaultCredentials(let c):
+                defaultCredentials = c
+            case .apicast:
+                credentials = product.credentials.extract(from: sources(request)) ?? defaultCredentials
+                guard credentials != nil else { return reply(.error(product.authMissing, reason: "auth_missing")) }
+                let subject = RequestPath.subject(request.path[...]) ?? request.path
+                match = RuleMatch.evaluate(product.rules, method: request.method, path: subject, arguments: request.ruleArguments)
+            case .statusCodeOverwrite(let map):
+                actions.statusOverwrite = map
+            case .logging(let enabled):
+                actions.accessLog = enabled
+            default:
+                break
+            }
+        }
+
+        // access
+        for policy in product.chain.policies {
+            switch policy {
+            case .routing(let rules):
+                guard route == nil else { continue }
+                let snapshot = request
+                let lookup = { (name: String) in snapshot.liquidValue(name, service: product) }
+                if let rule = rules.first(where: { $0.holds(path: snapshot.path, header: { snapshot.header($0) }, arguments: snapshot.ruleArguments, lookup: lookup) }) {
+                    route = (rule.url, rule.hostHeader, rule.ownerID, rule.replacePath?.render(lookup))
+                }
+            case .apicast:
+                guard let credentials else { continue }
+                if let owner = route?.ownerID { match = match.cleaned(forBackend: owner) }
+                if isDebugRequest(request, product: product) { actions.extraHeaders += debugHeaders(product, credentials: credentials, match: match, request: request) }
+                guard !match.isEmpty else { return reply(.error(product.noMatch, reason: "no_match")) }
+                switch await authorize(product, credentials: credentials, match: match, request: request) {
+                case .denied(let denial): return reply(denial)
+                case .allowed(let later): actions.deferredAuthrep = later
+                }
+            default:
+                break
+            }
+        }
+
+        // content
+        let upstream: UpstreamURL
+        var hostHeader: String
+        var path = request.path
+        if let route {
+            upstream = route.url
+            hostHeader = route.hostHeader ?? upstream.hostHeader
+            if let replaced = route.path { path = replaced.isEmpty ? "/" : replaced }
+        } else if let api = product.apiBackend {
+            upstream = api
+            hostHeader = product.hostnameRewrite ?? upstream.hostHeader
+        } else {
+            return reply(LocalReply(status: 404, reason: "no_upstream"))
+        }
+        if hostHeader.isEmpty { hostHeader = upstream.hostHeader }
+        var added: [(String, String)] = []
+        if let address = request.remoteAddress {
+            added.append(("X-Real-IP", address))
+            let forwarded = request.header("x_forwarded_for").map { "\($0), \(address)" } ?? address
+            added.append(("X-Forwarded-For", forwarded))
+        }
+        added.append(("X-Forwarded-Proto", request.scheme))
+        added.append(("X-Forwarded-Host", request.header("host") ?? request.host))
+        if let secret = product.secretToken { added.append(("X-3scale-proxy-secret-token", secret)) }
+        let timeouts = product.chain.upstreamTimeouts
+        let plan = ProxyPlan(upstream: upstream, path: upstream.joinedPath(path), query: upstream.query ?? request.forwardedQuery, hostHeader: hostHeader,
+                             addedHeaders: added, connectTimeout: timeouts?.connect ?? settings.upstreamConnectTimeout,
+                             readTimeout: timeouts?.read ?? settings.upstreamReadTimeout, retries: product.chain.retries)
+        return GatewayDecision(action: .proxy(plan), response: actions, product: product)
+    }
+
+    // MARK: authorization
+
+    func isDebugRequest(_ request: GatewayRequest, product: GatewayProduct) -> Bool {
+        guard let given = request.header("x_3scale_debug"), !product.backendAuthenticationValue.isEmpty else { return false }
+        return constantTimeEquals(given, product.backendAuthenticationValue)
+    }
+
+    func debugHeaders(_ product: GatewayProduct, credentials: Credentials, match: RuleMatch, request: GatewayRequest) -> [(String, String)] {
+        [
+            ("X-3scale-matched-rules", match.matchedPatterns.joined(separator: ", ")),
+            ("X-3scale-credentials", credentials.debugDescription),
+            ("X-3scale-usage", match.encodedUsage),
+            ("X-3scale-hostname", request.host),
+            ("X-3scale-service-id", product.id),
+            ("X-3scale-service-name", product.systemName ?? ""),
+        ]
+    }
+
+    func meteringCall(_ endpoint: MeteringCall.Endpoint, product: GatewayProduct, credentials: Credentials, match: RuleMatch,
+                      request: GatewayRequest) -> MeteringCall {
+        var query: [(String, String)] = [(product.backendAuthenticationType, product.backendAuthenticationValue), ("service_id", product.id)]
+        query += credentials.meteringParameters
+        for u in match.usage { query.append(("usage[\(u.metric)]", String(u.delta))) }
+        if product.chain.sendsReferrer, let referrer = request.header("referer") { query.append(("referrer", referrer)) }
+        return MeteringCall(endpoint: endpoint, baseURL: settings.backendEndpointOverride ?? product.backendEndpoint ?? "",
+                            hostHeader: settings.backendEndpointOverride == nil ? product.backendHost : nil, query: query)
+    }
+
+    func cacheKey(_ product: GatewayProduct, _ credentials: Credentials, _ match: RuleMatch, _ request: GatewayRequest) -> String {
+        var key = "\(product.id):\(credentials.cacheKey):\(match.encodedUsage)"
+        if product.chain.sendsReferrer, let referrer = request.header("referer") { key += ":" + referrer }
+        return key
+    }
+
+    /// The gateway's reply to a denial, from the answer's `3scale-*` headers.
+    static func denial(_ answer: MeteringAnswer, product: GatewayProduct) -> LocalReply {
+        if answer.rejectionReason == "limits_exceeded" {
+            guard answer.limitMaxValue != "0" else { return .error(product.authFailed, reason: "disabled_metric") }
+            let retry = answer.limitReset.map { [("Retry-After", $0)] } ?? []
+            return .error(product.limitsExceeded, reason: "limits_exceeded", extraHeaders: retry)
+        }
+        return .error(product.authFailed, reason: answer.outcome == .unavailable ? "metering_unavailable" : "auth_failed")
+    }
+
+    func send(_ call: MeteringCall) async -> MeteringAnswer {
+        let answer = await metering.send(call)
+        Counter(label: "threescale_backend_calls", dimensions: [("endpoint", call.endpoint.metricLabel), ("status", answer.statusClass)]).increment()
+        return answer
+    }
+
+    func authorize(_ product: GatewayProduct, credentials: Credentials, match: RuleMatch, request: GatewayRequest) async -> AuthorizationOutcome {
+        let key = cacheKey(product, credentials, match, request)
+        let now = clock()
+        if let batch = product.chain.batcher {
+            return await authorizeBatched(product, batch: batch, key: key, credentials: credentials, match: match, request: request, now: now)
+        }
+        let mode = product.chain.cachingMode ?? settings.cacheMode
+        let call = meteringCall(product.isOIDC ? .oauthAuthrep : .authrep, product: product, credentials: credentials, match: match, request: request)
+        if mode != .none, let entry = cache.lookup(key, nowMilliseconds: now), entry.status == 200 {
+            return .allowed(DeferredAuthrep(call: call, cacheKey: key, mode: mode, ttlMilliseconds: nil, reportResponseCode: settings.reportResponseCodes))
+        }
+        let answer = await send(call)
+        if cache.handle(answer, key: key, mode: mode, ttlMilliseconds: nil, nowMilliseconds: now) { return .allowed(nil) }
+        var basis = answer
+        if answer.outcome == .unavailable, let cached = cache.lookup(key, nowMilliseconds: now) {
+            basis = MeteringAnswer(status: cached.status, rejectionReason: cached.rejectionReason, limitReset: cached.limitReset, limitMaxValue: cached.limitMaxValue)
+        }
+        return .denied(Self.denial(basis, product: product))
+    }
+
+    func authorizeBatched(_ product: GatewayProduct, batch: BatcherSettings, key: String, credentials: Credentials, match: RuleMatch,
+                          request: GatewayRequest, now: Int64) async -> AuthorizationOutcome {
+        let reportTarget = meteringCall(.report, product: product, credentials: credentials, match: RuleMatch(), request: request)
+        if let cached = batcher.cachedAuthorization(key, nowMilliseconds: now) {
+            guard cached.status == 200 else { return .denied(Self.denial(cached, product: product)) }
+            batcher.add(product: product, target: reportTarget, credentials: credentials, match: match, settings: batch, nowMilliseconds: now)
+            return .allowed(nil)
+        }
+        let answer = await send(meteringCall(product.isOIDC ? .oauthAuthorize : .authorize, product: product, credentials: credentials, match: match, request: request))
+        switch answer.outcome {
+        case .authorized:
+            batcher.cacheAuthorization(key, answer, ttlMilliseconds: batch.authsTTLSeconds * 1000, nowMilliseconds: now)
+            batcher.add(product: product, target: reportTarget, credentials: credentials, match: match, settings: batch, nowMilliseconds: now)
+            return .allowed(nil)
+        case .denied:
+            batcher.cacheAuthorization(key, answer, ttlMilliseconds: batch.authsTTLSeconds * 1000, nowMilliseconds: now)
+            return .denied(Self.denial(answer, product: product))
+        case .unavailable:
+            if product.chain.cachingMode != nil, cache.lookup(key, nowMilliseconds: now)?.status == 200 {
+                batcher.add(product: product, target: reportTarget, credentials: credentials, match: match, settings: batch, nowMilliseconds: now)
+                return .allowed(nil)
+            }
+            return .denied(Self.denial(answer, product: product))
+        }
+    }
+}
+
+/// The `apicast` policy's authorization verdict: allowed (maybe with an authrep to send after the response), or the reply to send.
+enum AuthorizationOutcome: Sendable {
+    case allowed(DeferredAuthrep?)
+    case denied(LocalReply)
+}

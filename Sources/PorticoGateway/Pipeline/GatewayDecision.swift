@@ -1,0 +1,64 @@
+/// A response the gateway writes itself.
+public struct LocalReply: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: String
+    /// Why the gateway answered (bounded set; access log and metrics label).
+    public var reason: String
+
+    public init(status: Int, headers: [(String, String)] = [], body: String = "", reason: String) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.reason = reason
+    }
+
+    static func error(_ e: ErrorReply, reason: String, extraHeaders: [(String, String)] = []) -> LocalReply {
+        LocalReply(status: e.status, headers: [("Content-Type", e.contentType)] + extraHeaders, body: e.body, reason: reason)
+    }
+
+    static let notFound = LocalReply(status: 404, reason: "no_service")
+}
+
+/// Where and how a request is forwarded.
+public struct ProxyPlan: Sendable {
+    public var upstream: UpstreamURL
+    public var path: String
+    public var query: String?
+    public var hostHeader: String
+    public var addedHeaders: [(String, String)]
+    public var connectTimeout: Double
+    public var readTimeout: Double
+    public var retries: Int
+}
+
+/// What happens to the response on the way out (header_filter) and after it (post_action).
+public struct ResponseActions: Sendable {
+    public var headerCommands: [HeadersPolicy.Command] = []
+    public var corsHeaders: [(String, String)] = []
+    public var statusOverwrite: [Int: Int] = [:]
+    public var extraHeaders: [(String, String)] = []
+    /// The authrep to make once the upstream answered (the request was authorized from cache).
+    public var deferredAuthrep: DeferredAuthrep?
+    public var accessLog = true
+}
+
+/// The pipeline's verdict for a request.
+public struct GatewayDecision: Sendable {
+    public enum Action: Sendable {
+        case reply(LocalReply)
+        case proxy(ProxyPlan)
+    }
+    public var action: Action
+    public var response: ResponseActions
+    public var product: GatewayProduct?
+}
+
+/// A cached-path authrep, sent after the upstream answered; its answer updates the cache.
+public struct DeferredAuthrep: Sendable {
+    public var call: MeteringCall
+    public var cacheKey: String
+    public var mode: AuthorizationCache.Mode
+    public var ttlMilliseconds: Int64?
+    public var reportResponseCode: Bool
+}

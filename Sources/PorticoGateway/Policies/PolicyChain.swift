@@ -1,0 +1,175 @@
+import PorticoCore
+
+/// A product's policy chain, loaded in order (reference/gateway.md §6). Policies the gateway does not
+/// implement, or whose configuration is invalid, are load failures: unlike APIcast, which drops them and
+/// serves the request without them (fail-open), Portico answers every request of that product with the
+/// `on_failed` status (503 by default) so a security policy is never silently skipped.
+public struct PolicyChain: Sendable {
+    public var policies: [Policy]
+    public var loadFailures: [String]
+
+    public init(entries: [JSONValue]) {
+        policies = []
+        loadFailures = []
+        for entry in entries {
+            guard var name = entry["name"]?.stringValue else {
+                loadFailures.append("a policy chain entry has no name")
+                continue
+            }
+            if entry["enabled"] == .bool(false) { continue }
+            if name.hasPrefix("apicast.policy.") { name = String(name.dropFirst("apicast.policy.".count)) }
+            let configuration = entry["configuration"].flatMap { $0.isNull ? nil : $0 } ?? .object([:])
+            do {
+                policies.append(try Policy(name: name, configuration: configuration))
+            } catch {
+                loadFailures.append("\(name): \(error.description)")
+            }
+        }
+    }
+
+    public var containsAPIcast: Bool { policies.contains { if case .apicast = $0 { return true } else { return false } } }
+
+    /// The status every request gets when a policy failed to load.
+    public var failureStatus: Int {
+        for p in policies { if case .onFailed(let status) = p { return status } }
+        return 503
+    }
+
+    public var cachingMode: AuthorizationCache.Mode? {
+        for p in policies { if case .caching(let mode) = p { return mode } }
+        return nil
+    }
+
+    public var batcher: BatcherSettings? {
+        for p in policies { if case .batcher(let b) = p { return b } }
+        return nil
+    }
+
+    public var upstreamTimeouts: UpstreamTimeouts? {
+        for p in policies { if case .upstreamConnection(let t) = p { return t } }
+        return nil
+    }
+
+    public var retries: Int {
+        for p in policies { if case .retry(let n) = p { return n } }
+        return 0
+    }
+
+    public var sendsReferrer: Bool { policies.contains { if case .referrer = $0 { return true } else { return false } } }
+    public var addsRateLimitHeaders: Bool { policies.contains { if case .rateLimitHeaders = $0 { return true } else { return false } } }
+}
+
+public struct BatcherSettings: Sendable, Equatable {
+    public var authsTTLSeconds: Int64
+    public var batchReportSeconds: Int64
+}
+
+public struct UpstreamTimeouts: Sendable, Equatable {
+    public var connect: Double?
+    public var send: Double?
+    public var read: Double?
+}
+
+/// One loaded policy with its typed configuration.
+public enum Policy: Sendable {
+    case apicast
+    case cors(CORSPolicy)
+    case headers(HeadersPolicy)
+    case urlRewriting(URLRewritingPolicy)
+    case upstream([(regex: RegexBox, url: UpstreamURL)])
+    case routing([RoutingRule])
+    case ipCheck(IPCheckPolicy)
+    case defaultCredentials(Credentials)
+    case caching(AuthorizationCache.Mode)
+    case batcher(BatcherSettings)
+    case maintenance(ErrorReply)
+    case echo(status: Int, exitPhase: Bool)
+    case onFailed(Int)
+    case upstreamConnection(UpstreamTimeouts)
+    case retry(Int)
+    case rateLimitHeaders
+    case statusCodeOverwrite([Int: Int])
+    case logging(accessLogs: Bool)
+    case referrer
+
+    init(name: String, configuration c: JSONValue) throws(GatewayConfigurationError) {
+        switch name {
+        case "apicast": self = .apicast
+        case "cors": self = .cors(try CORSPolicy(c))
+        case "headers": self = .headers(try HeadersPolicy(c))
+        case "url_rewriting": self = .urlRewriting(try URLRewritingPolicy(c))
+        case "upstream":
+            var rules: [(RegexBox, UpstreamURL)] = []
+            for rule in c["rules"]?.arrayValue ?? [] {
+                guard let pattern = rule["regex"]?.stringValue, let regex = try? Regex(pattern) else {
+                    throw GatewayConfigurationError("rule regex is missing or invalid")
+                }
+                guard let raw = rule["url"]?.stringValue, let url = UpstreamURL(raw) else { throw GatewayConfigurationError("rule url is missing or invalid") }
+                rules.append((RegexBox(regex), url))
+            }
+            self = .upstream(rules)
+        case "routing":
+            self = .routing(try (c["rules"]?.arrayValue ?? []).map { rule throws(GatewayConfigurationError) in try RoutingRule(rule) })
+        case "ip_check": self = .ipCheck(try IPCheckPolicy(c))
+        case "default_credentials":
+            switch c["auth_type"]?.stringValue {
+            case "user_key":
+                guard let key = c["user_key"]?.stringValue, !key.isEmpty else { throw GatewayConfigurationError("user_key is required") }
+                self = .defaultCredentials(.userKey(key))
+            case "app_id_and_app_key":
+                guard let id = c["app_id"]?.stringValue, let key = c["app_key"]?.stringValue else { throw GatewayConfigurationError("app_id and app_key are required") }
+                self = .defaultCredentials(.appID(id, appKey: key))
+            default: throw GatewayConfigurationError("auth_type must be user_key or app_id_and_app_key")
+            }
+        case "caching":
+            guard let mode = AuthorizationCache.Mode(rawValue: c["caching_type"]?.stringValue ?? "") else {
+                throw GatewayConfigurationError("caching_type must be strict, resilient, allow or none")
+            }
+            self = .caching(mode)
+        case "3scale_batcher":
+            self = .batcher(BatcherSettings(authsTTLSeconds: Int64(c["auths_ttl"]?.stringValue ?? "") ?? 10,
+                                            batchReportSeconds: max(1, Int64(c["batch_report_seconds"]?.stringValue ?? "") ?? 10)))
+        case "maintenance_mode":
+            if c["condition"] != nil { throw GatewayConfigurationError("conditional maintenance mode is not supported") }
+            self = .maintenance(ErrorReply(status: Int(c["status"]?.stringValue ?? "") ?? 503,
+                                           body: c["message"]?.stringValue ?? "Service Unavailable - Maintenance",
+                                           contentType: c["message_content_type"]?.stringValue ?? "text/plain; charset=utf-8"))
+        case "echo":
+            self = .echo(status: Int(c["status"]?.stringValue ?? "") ?? 200, exitPhase: c["exit"]?.stringValue == "phase")
+        case "on_failed": self = .onFailed(Int(c["error_status_code"]?.stringValue ?? "") ?? 503)
+        case "upstream_connection":
+            self = .upstreamConnection(UpstreamTimeouts(connect: c["connect_timeout"]?.stringValue.flatMap(Double.init),
+                                                        send: c["send_timeout"]?.stringValue.flatMap(Double.init),
+                                                        read: c["read_timeout"]?.stringValue.flatMap(Double.init)))
+        case "retry":
+            let n = Int(c["retries"]?.stringValue ?? "") ?? 0
+            guard (1...10).contains(n) else { throw GatewayConfigurationError("retries must be between 1 and 10") }
+            self = .retry(n)
+        case "rate_limit_headers": self = .rateLimitHeaders
+        case "statuscode_overwrite":
+            var map: [Int: Int] = [:]
+            for entry in c["http_statuses"]?.arrayValue ?? [] {
+                guard let from = entry["upstream"]?.stringValue.flatMap({ Int($0) }), let to = entry["apicast"]?.stringValue.flatMap({ Int($0) }) else {
+                    throw GatewayConfigurationError("http_statuses entries need upstream and apicast codes")
+                }
+                map[from] = to
+            }
+            self = .statusCodeOverwrite(map)
+        case "logging":
+            if c["custom_logging"] != nil || c["enable_json_logs"] == .bool(true) || c["condition"] != nil {
+                throw GatewayConfigurationError("custom, JSON and conditional access logs are not supported")
+            }
+            self = .logging(accessLogs: c["enable_access_logs"] != .bool(false))
+        case "3scale_referrer": self = .referrer
+        default:
+            throw GatewayConfigurationError("policy \"\(name)\" is not implemented by Portico's gateway")
+        }
+    }
+}
+
+/// A compiled regular expression; `Regex` is immutable after construction but not marked `Sendable`.
+public struct RegexBox: @unchecked Sendable {
+    public let regex: Regex<AnyRegexOutput>
+    init(_ regex: Regex<AnyRegexOutput>) { self.regex = regex }
+    func matches(_ s: String) -> Bool { (try? regex.firstMatch(in: s)) != nil }
+}

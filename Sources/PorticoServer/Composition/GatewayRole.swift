@@ -1,0 +1,187 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PorticoAdmin
+import PorticoCore
+import PorticoGateway
+import PorticoMetering
+import PorticoStore
+import ServiceLifecycle
+
+/// `MeteringClient` in process: the gateway's calls go straight to the Service Management API of the same
+/// `serve`, with the same semantics as over HTTP (the same request and reply types).
+struct InProcessMeteringClient: MeteringClient {
+    let api: ServiceManagementAPI
+
+    func send(_ call: MeteringCall) async -> MeteringAnswer {
+        let isReport = call.endpoint == .report
+        let request = MeteringRequest(method: isReport ? "POST" : "GET", path: call.endpoint.rawValue, query: Array(call.encodedQuery.utf8),
+                                      contentType: isReport ? "application/x-www-form-urlencoded" : nil, body: isReport ? Array(call.encodedForm.utf8) : [],
+                                      options: MeteringCall.options, userAgent: "Portico gateway (in process)")
+        let reply = await api.handle(request)
+        return MeteringAnswer(status: reply.status, rejectionReason: reply.header("3scale-rejection-reason"), limitReset: reply.header("3scale-limit-reset"),
+                              limitMaxValue: reply.header("3scale-limit-max-value"), limitRemaining: reply.header("3scale-limit-remaining"))
+    }
+}
+
+/// `MeteringClient` over HTTP (a gateway alone, or in front of 3scale's backend-listener): pooled keep-alive
+/// connections, APIcast's User-Agent and `3scale-options`; no retries (an authrep is never sent twice).
+struct HTTPMeteringClient: MeteringClient {
+    let client: HTTPClient
+    let userAgent: String
+    static let timeout = TimeAmount.seconds(10)
+
+    func send(_ call: MeteringCall) async -> MeteringAnswer {
+        var base = call.baseURL
+        guard base.hasPrefix("http://") || base.hasPrefix("https://") else { return .unreachable }
+        while base.hasSuffix("/") { base.removeLast() }
+        let query = call.encodedQuery
+        var request = HTTPClientRequest(url: base + call.endpoint.rawValue + (query.isEmpty ? "" : "?" + query))
+        request.headers.add(name: "User-Agent", value: userAgent)
+        request.headers.add(name: "3scale-options", value: MeteringCall.options)
+        if let host = call.hostHeader, !host.isEmpty { request.headers.add(name: "Host", value: host) }
+        if call.endpoint == .report {
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: call.encodedForm))
+        }
+        do {
+            let response = try await client.execute(request, timeout: Self.timeout)
+            _ = try await response.body.collect(upTo: 1 << 20)
+            let h = response.headers
+            return MeteringAnswer(status: Int(response.status.code), rejectionReason: h.first(name: "3scale-rejection-reason"),
+                                  limitReset: h.first(name: "3scale-limit-reset"), limitMaxValue: h.first(name: "3scale-limit-max-value"),
+                                  limitRemaining: h.first(name: "3scale-limit-remaining"))
+        } catch {
+            return .unreachable
+        }
+    }
+}
+
+/// In `serve`: admin tells the gateways about each deployment as it commits, so a change is live on staging
+/// (and, once promoted, on production) before the admin API call returns.
+final class InProcessGatewayFeed: GatewayDeploymentObserver {
+    let staging: GatewayConfigurationStore
+    let production: GatewayConfigurationStore
+    let logger: Logger
+
+    init(staging: GatewayConfigurationStore, production: GatewayConfigurationStore, logger: Logger) {
+        self.staging = staging
+        self.production = production
+        self.logger = logger
+    }
+
+    func store(for environment: ProxyConfig.Environment) -> GatewayConfigurationStore { environment == .sandbox ? staging : production }
+
+    /// Loads every product's newest version of both environments (start-up).
+    func loadAll(store: any RecordStore, masterAccountID: Int64) async throws {
+        for environment in ProxyConfig.Environment.allCases {
+            var products: [GatewayProduct] = []
+            var rejected: [String] = []
+            for config in try await GatewayDeployments.latest(store: store, masterAccountID: masterAccountID, environment: environment) {
+                do { products.append(try GatewayProduct(document: config.content)) } catch { rejected.append("\(error)") }
+            }
+            for problem in rejected { logger.error("gateway.product_rejected", metadata: ["environment": .string(environment.rawValue), "problem": .string(problem)]) }
+            self.store(for: environment).replace(GatewayConfiguration(products: products, rejected: rejected))
+            logger.info("gateway.configuration_loaded", metadata: ["environment": .string(environment.rawValue), "products": .stringConvertible(products.count)])
+        }
+    }
+
+    func deployed(_ config: ProxyConfig) async {
+        do {
+            let product = try GatewayProduct(document: config.content)
+            store(for: config.environment).update { $0.replacing(product) }
+        } catch {
+            logger.error("gateway.product_rejected", metadata: ["environment": .string(config.environment.rawValue), "problem": .string(error.description)])
+        }
+    }
+
+    func productDeleted(tenantID: Int64, productID: Int64) async {
+        for store in [staging, production] { store.update { $0.removing(productID: String(productID)) } }
+    }
+}
+
+/// The gateway listeners of this process and their background duties (deferred reports, batches,
+/// configuration reloads). Stops accepting on SIGTERM, lets requests in flight finish, then sends what
+/// reports are queued.
+struct GatewayRoleService: Service {
+    struct Listener: Sendable {
+        var name: String
+        var port: Int
+        var gateway: Gateway
+    }
+
+    let configuration: PorticoConfiguration
+    let listeners: [Listener]
+    let httpClient: HTTPClient
+    let readiness: ReadinessState
+    /// Periodic reload for a gateway alone in boot mode.
+    let reload: (@Sendable () async -> Void)?
+    let reloadSeconds: Int
+    let logger: Logger
+
+    static func makeHTTPClient() -> HTTPClient {
+        var c = HTTPClient.Configuration()
+        c.redirectConfiguration = .disallow
+        c.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        c.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
+        c.decompression = .disabled
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: c)
+    }
+
+    static func userAgent(environment: String) -> String {
+        "APIcast/3.16.0 (Linux; x86_64; env:\(environment)) Portico"
+    }
+
+    static func settings(_ c: PorticoConfiguration, environment: String) -> GatewaySettings {
+        GatewaySettings(environment: environment, pathRouting: c.gateway.pathRouting, pathRoutingOnly: c.gateway.pathRoutingOnly,
+                        cacheMode: AuthorizationCache.Mode(rawValue: c.gateway.cacheHandler) ?? .strict, reportResponseCodes: c.gateway.reportResponseCodes,
+                        backendEndpointOverride: c.gateway.backendEndpointOverride, maximumBodyBytes: c.gateway.maximumBodyBytes,
+                        accessLog: c.gateway.accessLog)
+    }
+
+    static func milliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    func run() async throws {
+        let readiness = self.readiness
+        await withTaskGroup(of: Void.self) { group in
+            for listener in listeners {
+                group.addTask { await listener.gateway.deferred.run() }
+                group.addTask { await listener.gateway.batcher.run() }
+            }
+            if let reload, reloadSeconds > 0 {
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(reloadSeconds))
+                        if Task.isCancelled { break }
+                        await reload()
+                    }
+                }
+            }
+            await withTaskGroup(of: Void.self) { servers in
+                for listener in listeners {
+                    let app = Application(
+                        responder: GatewayResponder(gateway: listener.gateway, httpClient: httpClient, logger: Logger(label: "portico.gateway.\(listener.name)")),
+                        configuration: .init(address: .hostname(configuration.bindAddress, port: listener.port), serverName: nil),
+                        onServerRunning: { _ in readiness.markServing(listener.name) },
+                        logger: Logger(label: "portico.gateway.http"))
+                    servers.addTask {
+                        do { try await app.run() } catch {
+                            Logger(label: "portico.gateway").error("gateway.listener_failed", metadata: ["listener": .string(listener.name), "error": .string("\(error)")])
+                        }
+                        readiness.markStopped(listener.name)
+                    }
+                }
+            }
+            // Listeners have drained: send what is queued, then stop the background duties.
+            for listener in listeners {
+                listener.gateway.deferred.finish()
+                listener.gateway.batcher.stop()
+            }
+            group.cancelAll()
+        }
+        try? await httpClient.shutdown()
+    }
+}
