@@ -98,6 +98,9 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "PorticoTesting", dependencies: [
             "PorticoCore", "PorticoStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "PorticoRedisTests", dependencies: [
             "PorticoCore", "PorticoRedis", "PorticoMeteringStore", "PorticoTesting",

@@ -58,8 +58,10 @@ public struct GatewayResponder: HTTPResponder {
 
         let authority = request.head.authority ?? ""
         var gatewayRequest = GatewayRequest(method: request.method.rawValue, host: Self.hostWithoutPort(authority), path: Self.rawPath(request.head.path),
-                                            rawQuery: Self.rawQuery(request.head.path), headers: forward,
+                                            rawQuery: Self.rawQuery(request.head.path), headers: request.headers.map { ($0.name.rawName, $0.value) },
                                             remoteAddress: context.remoteAddress?.ipAddress, remotePort: context.remoteAddress?.port)
+        // Policies and credentials see every header; only these are forwarded.
+        gatewayRequest.headers = forward
         // Form bodies within the client body buffer take part in credentials and mapping rules (as in nginx).
         var buffered: ByteBuffer?
         if ["POST", "PUT", "PATCH"].contains(gatewayRequest.method),

@@ -1,0 +1,138 @@
+import Foundation
+import PorticoTesting
+
+/// A lone gateway (`portico serve --role gateway`) started on a configuration file, with a fake Service
+/// Management API and an upstream API, both real HTTP servers on loopback that record what they receive.
+final class GatewayHarness: @unchecked Sendable {
+    let backend: StubHTTPServer
+    let upstream: StubHTTPServer
+    let process: Process
+    let gatewayPort: Int
+    let managementPort: Int
+    let directory: String
+
+    /// Authorizes everything, like APIcast's fake backend.
+    static let authorizeAll: StubHTTPServer.Handler = { _ in .init(status: 200) }
+    /// Echoes the request line as the body.
+    static let echo: StubHTTPServer.Handler = { r in .init(status: 200, headers: [("Content-Type", "text/plain")], body: "\(r.method) \(r.uri)") }
+
+    /// `services` are service objects; `proxy.backend.endpoint` and `api_backend` default to the stubs.
+    init(services: [[String: Any]], environment: [String: String] = [:], backend: @escaping StubHTTPServer.Handler = GatewayHarness.authorizeAll,
+         upstream: @escaping StubHTTPServer.Handler = GatewayHarness.echo, rawDocument: String? = nil) throws {
+        self.backend = try StubHTTPServer(handler: backend)
+        self.upstream = try StubHTTPServer(handler: upstream)
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let documentPath = directory + "/config.json"
+        let document: String
+        if let rawDocument {
+            document = rawDocument
+        } else {
+            let backendURL = self.backend.baseURL, upstreamURL = self.upstream.baseURL
+            let filled = services.map { service -> [String: Any] in
+                var s = service
+                var proxy = s["proxy"] as? [String: Any] ?? [:]
+                if proxy["backend"] == nil { proxy["backend"] = ["endpoint": backendURL, "host": "backend.test"] }
+                if proxy["api_backend"] == nil { proxy["api_backend"] = upstreamURL }
+                if proxy["hosts"] == nil { proxy["hosts"] = ["localhost"] }
+                s["proxy"] = proxy
+                return s
+            }
+            document = String(decoding: try JSONSerialization.data(withJSONObject: ["services": filled]), as: UTF8.self)
+        }
+        try document.write(toFile: documentPath, atomically: true, encoding: .utf8)
+        let base = Int.random(in: 20_000...50_000)
+        gatewayPort = base
+        managementPort = base + 4
+        var env = ["THREESCALE_CONFIG_FILE": documentPath]
+        for (k, v) in environment { env[k] = v }
+        process = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", directory, "--bind", "127.0.0.1", "--gateway-port", "\(base)",
+                                             "--admin-port", "\(base + 1)", "--metering-port", "\(base + 2)", "--staging-port", "\(base + 3)",
+                                             "--management-port", "\(base + 4)"], environment: env)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    func waitReady() async throws {
+        for _ in 0..<300 {
+            if (try? HTTP.send("http://127.0.0.1:\(managementPort)/status/live"))?.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw CancellationError()
+    }
+
+    @discardableResult
+    func stop() -> Int32 {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        backend.stop()
+        upstream.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+        return process.terminationStatus
+    }
+
+    /// A request to the gateway for `path` with Host `host`.
+    func call(_ path: String, method: String = "GET", host: String = "localhost", headers: [(String, String)] = [], body: String? = nil) throws -> HTTP.Reply {
+        try HTTP.send("http://127.0.0.1:\(gatewayPort)\(path)", method: method, headers: [("Host", host)] + headers, body: body)
+    }
+
+    /// Metering calls received so far, waiting up to `seconds` for at least `count` of them.
+    func meteringCalls(atLeast count: Int, within seconds: Double = 3) async throws -> [StubHTTPServer.Received] {
+        let deadline = Date().addingTimeInterval(seconds)
+        while backend.requests.count < count, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        return backend.requests
+    }
+
+    /// A service object in APIcast's shape.
+    static func service(id: Int, version: String = "1", proxy: [String: Any] = [:], rules: [[String: Any]]? = nil, chain: [[String: Any]]? = nil) -> [String: Any] {
+        var p = proxy
+        p["proxy_rules"] = rules ?? [rule("GET", "/", metric: "hits", delta: 1)]
+        if let chain { p["policy_chain"] = chain }
+        return ["id": id, "system_name": "svc\(id)", "backend_version": version, "backend_authentication_type": "service_token",
+                "backend_authentication_value": "token-\(id)", "proxy": p]
+    }
+
+    static func rule(_ method: String, _ pattern: String, metric: String = "hits", delta: Int = 1, last: Bool = false,
+                     query: [String: String] = [:]) -> [String: Any] {
+        ["http_method": method, "pattern": pattern, "metric_system_name": metric, "delta": delta, "last": last, "querystring_parameters": query]
+    }
+}
+
+/// HTTP through curl (a client written by others), with response headers.
+enum HTTP {
+    struct Reply {
+        var status: Int
+        var headers: [String: String]
+        var body: String
+        func header(_ name: String) -> String? { headers[name.lowercased()] }
+    }
+
+    static func send(_ url: String, method: String = "GET", headers: [(String, String)] = [], body: String? = nil) throws -> Reply {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        var args = ["-s", "-i", "--max-time", "10", "-X", method]
+        if method == "HEAD" { args = ["-s", "-I", "--max-time", "10"] }
+        for (n, v) in headers { args += ["-H", "\(n): \(v)"] }
+        if let body { args += ["--data-binary", body] }
+        p.arguments = args + [url]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { return Reply(status: 0, headers: [:], body: text) }
+        let head = text[..<split.lowerBound].split(separator: "\r\n")
+        var status = 0
+        if let first = head.first { status = Int(first.split(separator: " ").dropFirst().first ?? "") ?? 0 }
+        var fields: [String: String] = [:]
+        for line in head.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return Reply(status: status, headers: fields, body: String(text[split.upperBound...]))
+    }
+}
