@@ -1,0 +1,125 @@
+import Foundation
+import PorticoTesting
+import Testing
+
+/// The gateway inside `portico serve` (staging and production fed by admin in process, metering in process),
+/// and a lone gateway loading from a running admin API like APIcast.
+@Suite(.serialized) struct GatewayServeTests {
+    typealias M = MeteringProcessTests
+
+    static func product(_ p: M.Platform, _ app: M.SeededApplication) throws -> (id: Int, staging: String, production: String) {
+        let id = try #require(app.app["service_id"] as? Int)
+        let proxy = try M.json(try M.curl(["\(p.admin)/admin/api/services/\(id)/proxy.json?access_token=\(M.token)"]).1)["proxy"] as? [String: Any]
+        let staging = try #require(proxy?["sandbox_endpoint"] as? String)
+        let production = try #require(proxy?["endpoint"] as? String)
+        return (id, host(staging), host(production))
+    }
+
+    static func host(_ url: String) -> String {
+        String(url.split(separator: "/")[1].split(separator: ":")[0])
+    }
+
+    @Test func stagingAppliesAtOnceProductionAfterPromotion() async throws {
+        let upstream = try StubHTTPServer(handler: GatewayHarness.echo)
+        defer { upstream.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-serve-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try await M.start(dir)
+        defer { _ = ServeProcessTests.stop(p.running) }
+        let app = try M.seededApplication(p, dataDir: dir)
+        let (id, stagingHost, productionHost) = try Self.product(p, app)
+        let staging = "http://127.0.0.1:\(p.running.ports["staging"]!)"
+        let production = "http://127.0.0.1:\(p.running.ports["gateway"]!)"
+
+        // A proxy update deploys to staging: the very next request uses it.
+        #expect(try M.curl(["-X", "PUT", "\(p.admin)/admin/api/services/\(id)/proxy.json?access_token=\(M.token)",
+                            "-d", "api_backend=\(upstream.baseURL)"]).0 == 200)
+        let first = try HTTP.send("\(staging)/hello?user_key=\(app.userKey)", headers: [("Host", stagingHost)])
+        #expect(first.status == 200 && first.body == "GET /hello?user_key=\(app.userKey)")
+        #expect(try HTTP.send("\(staging)/hello?user_key=wrong", headers: [("Host", stagingHost)]).status == 403)
+        #expect(try HTTP.send("\(production)/hello?user_key=\(app.userKey)", headers: [("Host", productionHost)]).status == 404)
+
+        // Promote the newest staging version; production serves it at once.
+        let configs = try M.json(try M.curl(["\(p.admin)/admin/api/services/\(id)/proxy/configs/sandbox/latest.json?access_token=\(M.token)"]).1)
+        let version = try #require((configs["proxy_config"] as? [String: Any])?["version"] as? Int)
+        #expect(try M.curl(["-X", "POST", "\(p.admin)/admin/api/services/\(id)/proxy/configs/sandbox/\(version)/promote.json?access_token=\(M.token)",
+                            "-d", "to=production"]).0 == 201)
+        #expect(try HTTP.send("\(production)/hello?user_key=\(app.userKey)", headers: [("Host", productionHost)]).status == 200)
+
+        // A further change reaches staging only, until it is promoted too.
+        #expect(try M.curl(["-X", "PUT", "\(p.admin)/admin/api/services/\(id)/proxy.json?access_token=\(M.token)",
+                            "-d", "credentials_location=headers"]).0 == 200)
+        #expect(try HTTP.send("\(staging)/hello?user_key=\(app.userKey)", headers: [("Host", stagingHost)]).status == 403)
+        #expect(try HTTP.send("\(staging)/hello", headers: [("Host", stagingHost), ("user_key", app.userKey)]).status == 200)
+        #expect(try HTTP.send("\(production)/hello?user_key=\(app.userKey)", headers: [("Host", productionHost)]).status == 200)
+
+        // Metering counted the authorized calls (three on staging and production, through the in-process client).
+        let (_, xml) = try M.curl(["\(p.metering)/transactions/authorize.xml?provider_key=\(app.providerKey)&service_id=\(id)&user_key=\(app.userKey)"])
+        #expect(xml.contains("<authorized>true</authorized>"))
+        #expect(upstream.requests.count == 4)
+    }
+
+    @Test func loneGatewayLoadsFromThePortalAndMetersOverHTTP() async throws {
+        let upstream = try StubHTTPServer(handler: GatewayHarness.echo)
+        defer { upstream.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-lone-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try await M.start(dir)
+        defer { _ = ServeProcessTests.stop(p.running) }
+        let app = try M.seededApplication(p, dataDir: dir)
+        let (id, stagingHost, _) = try Self.product(p, app)
+        #expect(try M.curl(["-X", "PUT", "\(p.admin)/admin/api/services/\(id)/proxy.json?access_token=\(M.token)",
+                            "-d", "api_backend=\(upstream.baseURL)"]).0 == 200)
+
+        // THREESCALE_DEPLOYMENT_ENV=staging: lazy loading, fetched for every request (APIcast's staging defaults).
+        let port = Int.random(in: 20_000...50_000)
+        let lone = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", dir + "/gw", "--bind", "127.0.0.1", "--gateway-port", "\(port)",
+                                              "--admin-port", "\(port + 1)", "--metering-port", "\(port + 2)", "--staging-port", "\(port + 3)",
+                                              "--management-port", "\(port + 4)"],
+                                             environment: ["THREESCALE_PORTAL_ENDPOINT": "http://\(M.token)@provider-admin.localhost:\(p.running.ports["admin"]!)",
+                                                           "THREESCALE_DEPLOYMENT_ENV": "staging"])
+        lone.standardOutput = FileHandle.nullDevice
+        lone.standardError = FileHandle.nullDevice
+        try lone.run()
+        defer { lone.terminate(); lone.waitUntilExit() }
+        var reply = HTTP.Reply(status: 0, headers: [:], body: "")
+        for _ in 0..<100 {
+            reply = (try? HTTP.send("http://127.0.0.1:\(port)/x?user_key=\(app.userKey)", headers: [("Host", stagingHost)])) ?? reply
+            if reply.status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(reply.status == 200 && reply.body == "GET /x?user_key=\(app.userKey)")
+        #expect(try HTTP.send("http://127.0.0.1:\(port)/x?user_key=wrong", headers: [("Host", stagingHost)]).status == 403)
+        // A change in admin is seen by the next request (cache 0).
+        #expect(try M.curl(["-X", "PUT", "\(p.admin)/admin/api/services/\(id)/proxy.json?access_token=\(M.token)",
+                            "-d", "error_auth_failed=custom+denial"]).0 == 200)
+        #expect(try HTTP.send("http://127.0.0.1:\(port)/x?user_key=wrong", headers: [("Host", stagingHost)]).body == "custom denial")
+    }
+
+    @Test func lazyLoaderAsksLikeAPIcast() async throws {
+        let portal = try StubHTTPServer(handler: { _ in .init(status: 200, headers: [("Content-Type", "application/json")], body: #"{"proxy_configs":[]}"#) })
+        defer { portal.stop() }
+        let port = Int.random(in: 20_000...50_000)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-lazy-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lone = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", dir, "--bind", "127.0.0.1", "--gateway-port", "\(port)",
+                                              "--admin-port", "\(port + 1)", "--metering-port", "\(port + 2)", "--staging-port", "\(port + 3)",
+                                              "--management-port", "\(port + 4)"],
+                                             environment: ["THREESCALE_PORTAL_ENDPOINT": "http://secret-token@127.0.0.1:\(portal.port)",
+                                                           "APICAST_CONFIGURATION_LOADER": "lazy", "APICAST_CONFIGURATION_CACHE": "0"])
+        lone.standardOutput = FileHandle.nullDevice
+        lone.standardError = FileHandle.nullDevice
+        try lone.run()
+        defer { lone.terminate(); lone.waitUntilExit() }
+        var status = 0
+        for _ in 0..<100 {
+            status = (try? HTTP.send("http://127.0.0.1:\(port)/", headers: [("Host", "localhost")]))?.status ?? 0
+            if status != 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status == 404)
+        let asked = try #require(portal.requests.first)
+        #expect(asked.uri == "/admin/api/account/proxy_configs/production.json?host=localhost&version=latest&page=1&per_page=500")
+        #expect(asked.header("authorization") == "Basic " + Data("secret-token:".utf8).base64EncodedString())
+    }
+}
