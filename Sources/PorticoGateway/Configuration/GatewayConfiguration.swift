@@ -37,11 +37,39 @@ public struct GatewayConfiguration: Sendable {
         } else {
             throw GatewayConfigurationError("the configuration has neither \"services\" nor \"proxy_configs\"")
         }
-        services = services.filter { !$0.isNull }
+        let oidc = document["oidc"]?.arrayValue ?? []
         var products: [GatewayProduct] = []
         var rejected: [String] = []
-        for s in services {
-            do { products.append(try GatewayProduct(document: s)) } catch { rejected.append(error.description) }
+        for (index, s) in services.enumerated() where !s.isNull {
+            do {
+                var product = try GatewayProduct(document: s)
+                // `oidc[i]` belongs to `services[i]`; `{}`, `false` and null mean none.
+                if index < oidc.count, let entry = oidc[index].objectValue, !entry.isEmpty { product.oidcEntry = oidc[index] }
+                products.append(product)
+            } catch {
+                rejected.append(error.description)
+            }
+        }
+        return GatewayConfiguration(products: products, rejected: rejected)
+    }
+
+    /// This configuration with the OIDC products' issuer keys loaded, from the document's `oidc` entries or
+    /// by discovery. A product whose keys cannot be loaded stays, denying its requests, and is reported.
+    public func resolvingOIDC(discovery: OIDCDiscovery?) async -> GatewayConfiguration {
+        var products = self.products
+        var rejected = self.rejected
+        for i in products.indices where products[i].isOIDC && products[i].oidc == nil {
+            do {
+                if let entry = products[i].oidcEntry {
+                    products[i].oidc = try await OIDCVerifier.make(entry: entry)
+                } else if let discovery, let endpoint = products[i].oidcIssuerEndpoint {
+                    products[i].oidc = try await discovery.verifier(issuerEndpoint: endpoint)
+                } else {
+                    rejected.append("product \(products[i].id): OpenID Connect without issuer keys (no oidc entry and no oidc_issuer_endpoint)")
+                }
+            } catch {
+                rejected.append("product \(products[i].id): \(error.description)")
+            }
         }
         return GatewayConfiguration(products: products, rejected: rejected)
     }

@@ -23,6 +23,12 @@ public struct GatewayProduct: Sendable {
     public var chain: PolicyChain
     /// OIDC: the claim naming the 3scale application (`azp` by default).
     public var clientIDClaim: String
+    /// OIDC: `proxy.oidc_issuer_endpoint` (discovery when the document has no `oidc` entry).
+    public var oidcIssuerEndpoint: String?
+    /// OIDC: the document's `oidc[]` entry of this product, if any.
+    public var oidcEntry: JSONValue?
+    /// OIDC: the issuer's keys, once resolved; requests are denied (auth-failed) without them.
+    public var oidc: OIDCVerifier?
 
     /// Parses one service object; a problem that makes the product unusable is an error naming the field.
     public init(document: JSONValue) throws(GatewayConfigurationError) {
@@ -78,6 +84,7 @@ public struct GatewayProduct: Sendable {
         limitsExceeded = reply("limits_exceeded", .limitsExceeded)
         noMatch = reply("no_match", .noMatch)
         clientIDClaim = nonEmpty("jwt_claim_with_client_id") ?? "azp"
+        oidcIssuerEndpoint = nonEmpty("oidc_issuer_endpoint")
         var rules: [GatewayMappingRule] = []
         for (index, rule) in (proxy["proxy_rules"]?.arrayValue ?? []).enumerated() {
             guard let metric = rule["metric_system_name"]?.stringValue, !metric.isEmpty else {

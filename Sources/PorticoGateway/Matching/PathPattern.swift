@@ -98,7 +98,7 @@ public struct PathPattern: Sendable {
         case .regex(let regex):
             return (try? regex.prefixMatch(in: path)) != nil
         case .tokens(let tokens, let anchored):
-            var utf8 = path.utf8
+            let utf8 = path.utf8
             return utf8.withContiguousStorageIfAvailable { bytes in
                 PathPattern.match(tokens[...], bytes, from: 0, anchored: anchored)
             } ?? {

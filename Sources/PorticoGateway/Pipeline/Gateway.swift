@@ -59,6 +59,7 @@ public final class Gateway: Sendable {
         var credentials: Credentials?
         var match = RuleMatch()
         var route: (url: UpstreamURL, hostHeader: String?, ownerID: String?, path: String?)?
+        var cacheTTL: Int64?
 
         // rewrite
         for policy in product.chain.policies {
@@ -93,6 +94,14 @@ public final class Gateway: Sendable {
             case .apicast:
                 credentials = product.credentials.extract(from: sources(request)) ?? defaultCredentials
                 guard credentials != nil else { return reply(.error(product.authMissing, reason: "auth_missing")) }
+                if case .accessToken(let token)? = credentials {
+                    guard let verifier = product.oidc,
+                          let verified = await verifier.verify(token, clientIDClaim: product.clientIDClaim, nowSeconds: clock() / 1000) else {
+                        return reply(.error(product.authFailed, reason: "oidc_invalid"))
+                    }
+                    credentials = .clientID(verified.clientID)
+                    cacheTTL = max(1, verified.expiresAt * 1000 - clock())
+                }
                 let subject = RequestPath.subject(request.path[...]) ?? request.path
                 match = RuleMatch.evaluate(product.rules, method: request.method, path: subject, arguments: request.ruleArguments)
             case .statusCodeOverwrite(let map):
@@ -119,7 +128,7 @@ public final class Gateway: Sendable {
                 if let owner = route?.ownerID { match = match.cleaned(forBackend: owner) }
                 if isDebugRequest(request, product: product) { actions.extraHeaders += debugHeaders(product, credentials: credentials, match: match, request: request) }
                 guard !match.isEmpty else { return reply(.error(product.noMatch, reason: "no_match")) }
-                switch await authorize(product, credentials: credentials, match: match, request: request) {
+                switch await authorize(product, credentials: credentials, match: match, request: request, ttlMilliseconds: cacheTTL) {
                 case .denied(let denial): return reply(denial)
                 case .allowed(let later): actions.deferredAuthrep = later
                 }
@@ -209,7 +218,8 @@ public final class Gateway: Sendable {
         return answer
     }
 
-    func authorize(_ product: GatewayProduct, credentials: Credentials, match: RuleMatch, request: GatewayRequest) async -> AuthorizationOutcome {
+    func authorize(_ product: GatewayProduct, credentials: Credentials, match: RuleMatch, request: GatewayRequest,
+                   ttlMilliseconds: Int64?) async -> AuthorizationOutcome {
         let key = cacheKey(product, credentials, match, request)
         let now = clock()
         if let batch = product.chain.batcher {
@@ -218,10 +228,10 @@ public final class Gateway: Sendable {
         let mode = product.chain.cachingMode ?? settings.cacheMode
         let call = meteringCall(product.isOIDC ? .oauthAuthrep : .authrep, product: product, credentials: credentials, match: match, request: request)
         if mode != .none, let entry = cache.lookup(key, nowMilliseconds: now), entry.status == 200 {
-            return .allowed(DeferredAuthrep(call: call, cacheKey: key, mode: mode, ttlMilliseconds: nil, reportResponseCode: settings.reportResponseCodes))
+            return .allowed(DeferredAuthrep(call: call, cacheKey: key, mode: mode, ttlMilliseconds: ttlMilliseconds, reportResponseCode: settings.reportResponseCodes))
         }
         let answer = await send(call)
-        if cache.handle(answer, key: key, mode: mode, ttlMilliseconds: nil, nowMilliseconds: now) { return .allowed(nil) }
+        if cache.handle(answer, key: key, mode: mode, ttlMilliseconds: ttlMilliseconds, nowMilliseconds: now) { return .allowed(nil) }
         var basis = answer
         if answer.outcome == .unavailable, let cached = cache.lookup(key, nowMilliseconds: now) {
             basis = MeteringAnswer(status: cached.status, rejectionReason: cached.rejectionReason, limitReset: cached.limitReset, limitMaxValue: cached.limitMaxValue)

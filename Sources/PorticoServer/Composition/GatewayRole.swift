@@ -65,11 +65,13 @@ struct HTTPMeteringClient: MeteringClient {
 final class InProcessGatewayFeed: GatewayDeploymentObserver {
     let staging: GatewayConfigurationStore
     let production: GatewayConfigurationStore
+    let discovery: OIDCDiscovery
     let logger: Logger
 
-    init(staging: GatewayConfigurationStore, production: GatewayConfigurationStore, logger: Logger) {
+    init(staging: GatewayConfigurationStore, production: GatewayConfigurationStore, discovery: OIDCDiscovery, logger: Logger) {
         self.staging = staging
         self.production = production
+        self.discovery = discovery
         self.logger = logger
     }
 
@@ -83,15 +85,18 @@ final class InProcessGatewayFeed: GatewayDeploymentObserver {
             for config in try await GatewayDeployments.latest(store: store, masterAccountID: masterAccountID, environment: environment) {
                 do { products.append(try GatewayProduct(document: config.content)) } catch { rejected.append("\(error)") }
             }
-            for problem in rejected { logger.error("gateway.product_rejected", metadata: ["environment": .string(environment.rawValue), "problem": .string(problem)]) }
-            self.store(for: environment).replace(GatewayConfiguration(products: products, rejected: rejected))
+            let resolved = await GatewayConfiguration(products: products, rejected: rejected).resolvingOIDC(discovery: discovery)
+            for problem in resolved.rejected { logger.error("gateway.product_rejected", metadata: ["environment": .string(environment.rawValue), "problem": .string(problem)]) }
+            self.store(for: environment).replace(resolved)
             logger.info("gateway.configuration_loaded", metadata: ["environment": .string(environment.rawValue), "products": .stringConvertible(products.count)])
         }
     }
 
     func deployed(_ config: ProxyConfig) async {
         do {
-            let product = try GatewayProduct(document: config.content)
+            let resolved = await GatewayConfiguration(products: [try GatewayProduct(document: config.content)]).resolvingOIDC(discovery: discovery)
+            for problem in resolved.rejected { logger.error("gateway.product_rejected", metadata: ["problem": .string(problem)]) }
+            guard let product = resolved.products.first else { return }
             store(for: config.environment).update { $0.replacing(product) }
         } catch {
             logger.error("gateway.product_rejected", metadata: ["environment": .string(config.environment.rawValue), "problem": .string(error.description)])

@@ -140,11 +140,12 @@ extension PlatformServer {
             Gateway(store: store, settings: GatewayRoleService.settings(c, environment: environment), metering: metering,
                     clockMilliseconds: { GatewayRoleService.milliseconds() }, logger: logger)
         }
+        let client = GatewayRoleService.makeHTTPClient()
         let service = GatewayRoleService(configuration: c, listeners: [
             .init(name: "gateway-staging", port: c.stagingPort, gateway: gateway(staging, "staging")),
             .init(name: "gateway-production", port: c.gatewayPort, gateway: gateway(production, "production")),
-        ], httpClient: GatewayRoleService.makeHTTPClient(), readiness: readiness, reload: nil, reloadSeconds: 0, logger: logger)
-        return (service, InProcessGatewayFeed(staging: staging, production: production, logger: logger))
+        ], httpClient: client, readiness: readiness, reload: nil, reloadSeconds: 0, logger: logger)
+        return (service, InProcessGatewayFeed(staging: staging, production: production, discovery: OIDCDiscovery(client: client), logger: logger))
     }
 
     /// `serve --role gateway`: one listener on the gateway port, configured the way APIcast is.
@@ -162,23 +163,24 @@ extension PlatformServer {
                 throw ServerError("THREESCALE_CONFIG_FILE \(file) cannot be read; check the path and its permissions")
             }
             do {
-                store.replace(try GatewayConfiguration.parse(try JSONParser.parse(Array(data))))
+                store.replace(await (try GatewayConfiguration.parse(try JSONParser.parse(Array(data)))).resolvingOIDC(discovery: OIDCDiscovery(client: client)))
             } catch {
                 throw ServerError("THREESCALE_CONFIG_FILE \(file) is not a usable configuration: \(error)")
             }
         } else if let endpoint = c.gateway.portalEndpoint {
             let loader = try PortalConfigurationLoader(endpoint: endpoint, environment: environment, client: client, userAgent: userAgent)
             if c.gateway.effectiveLoader == .lazy {
-                lazy = LazyConfiguration(cacheSeconds: c.gateway.effectiveCacheSeconds, load: { try await loader.load(host: $0) })
+                lazy = LazyConfiguration(cacheSeconds: c.gateway.effectiveCacheSeconds,
+                                         load: { await (try await loader.load(host: $0)).resolvingOIDC(discovery: OIDCDiscovery(client: client)) })
                 store.replace(.empty)  // lazy counts as configured from the start, as in APIcast
             } else {
                 do {
-                    store.replace(try await loader.load())
+                    store.replace(await (try await loader.load()).resolvingOIDC(discovery: OIDCDiscovery(client: client)))
                 } catch {
                     throw ServerError("could not load the gateway configuration at boot: \(error)")
                 }
                 reload = {
-                    do { store.replace(try await loader.load()) } catch {
+                    do { store.replace(await (try await loader.load()).resolvingOIDC(discovery: OIDCDiscovery(client: client))) } catch {
                         gatewayLogger.error("gateway.configuration_reload_failed", metadata: ["error": .string("\(error)"), "kept": "the previous configuration"])
                     }
                 }

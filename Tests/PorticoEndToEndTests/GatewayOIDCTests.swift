@@ -1,0 +1,121 @@
+import Foundation
+import PorticoTesting
+import Testing
+
+/// §9.2 case 24: OpenID Connect tokens signed with keys made by openssl, verified by the real gateway.
+@Suite(.serialized) struct GatewayOIDCTests {
+    static let issuer = "https://idp.test/realms/demo"
+
+    static func openssl(_ args: [String], input: Data? = nil) throws -> Data {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        p.arguments = args
+        let out = Pipe()
+        let inPipe = Pipe()
+        p.standardOutput = out
+        p.standardInput = inPipe
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        if let input { inPipe.fileHandleForWriting.write(input) }
+        try inPipe.fileHandleForWriting.close()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return data
+    }
+
+    struct Key {
+        var privatePath: String
+        var publicPEM: String
+        var ec: Bool
+    }
+
+    static func key(_ dir: String, ec: Bool) throws -> Key {
+        let path = dir + (ec ? "/ec.pem" : "/rsa.pem")
+        _ = try openssl(["genpkey", "-algorithm", ec ? "EC" : "RSA", "-pkeyopt", ec ? "ec_paramgen_curve:P-256" : "rsa_keygen_bits:2048", "-out", path])
+        let pub = String(decoding: try openssl(["pkey", "-in", path, "-pubout"]), as: UTF8.self)
+        return Key(privatePath: path, publicPEM: pub, ec: ec)
+    }
+
+    static func b64url(_ d: Data) -> String {
+        d.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    /// ECDSA signatures come from openssl as DER; JWS wants r‖s, 32 bytes each.
+    static func rawECDSA(_ der: Data) -> Data {
+        let b = [UInt8](der)
+        var i = 2
+        func integer() -> [UInt8] {
+            let length = Int(b[i + 1])
+            var v = Array(b[(i + 2)..<(i + 2 + length)])
+            i += 2 + length
+            while v.count > 32, v.first == 0 { v.removeFirst() }
+            return [UInt8](repeating: 0, count: 32 - v.count) + v
+        }
+        return Data(integer() + integer())
+    }
+
+    static func token(_ key: Key, kid: String, alg: String? = nil, claims: [String: Any]) throws -> String {
+        let header = try JSONSerialization.data(withJSONObject: ["alg": alg ?? (key.ec ? "ES256" : "RS256"), "kid": kid, "typ": "JWT"])
+        let payload = try JSONSerialization.data(withJSONObject: claims)
+        let input = b64url(header) + "." + b64url(payload)
+        let signature = try openssl(["dgst", "-sha256", "-sign", key.privatePath], input: Data(input.utf8))
+        return input + "." + b64url(key.ec ? rawECDSA(signature) : signature)
+    }
+
+    @Test func case24_tokensAreVerified() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-oidc-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rsa = try Self.key(dir, ec: false), ec = try Self.key(dir, ec: true)
+        let other = try { () throws -> Key in
+            let sub = dir + "/other"
+            try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            return try Self.key(sub, ec: false)
+        }()
+
+        let backend = try StubHTTPServer(handler: GatewayHarness.authorizeAll)
+        let upstream = try StubHTTPServer(handler: GatewayHarness.echo)
+        defer { backend.stop(); upstream.stop() }
+        func service(_ id: Int, host: String, claim: String?) -> [String: Any] {
+            var proxy: [String: Any] = ["hosts": [host], "authentication_method": "oidc", "credentials_location": "headers",
+                                        "oidc_issuer_endpoint": "https://client:secret@idp.test/realms/demo",
+                                        "backend": ["endpoint": backend.baseURL], "api_backend": upstream.baseURL,
+                                        "proxy_rules": [GatewayHarness.rule("GET", "/")]]
+            if let claim { proxy["jwt_claim_with_client_id"] = claim }
+            return ["id": id, "backend_version": "oauth", "backend_authentication_type": "service_token", "backend_authentication_value": "t", "proxy": proxy]
+        }
+        let entry: [String: Any] = ["issuer": Self.issuer, "config": ["id_token_signing_alg_values_supported": ["RS256", "ES256"]],
+                                    "keys": ["rsa1": ["pem": rsa.publicPEM, "alg": "RS256"], "ec1": ["pem": ec.publicPEM, "alg": "ES256"]]]
+        let document = try JSONSerialization.data(withJSONObject: ["services": [service(1, host: "localhost", claim: nil), service(2, host: "claim.test", claim: "client_id")],
+                                                                   "oidc": [entry, entry]])
+        let h = try GatewayHarness(services: [], rawDocument: String(decoding: document, as: UTF8.self))
+        defer { h.stop() }
+        try await h.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        let good: [String: Any] = ["iss": Self.issuer, "sub": "user-1", "aud": "account", "exp": now + 300, "iat": now, "azp": "appid", "typ": "Bearer"]
+        func call(_ token: String?, host: String = "localhost") throws -> Int {
+            try h.call("/", host: host, headers: token.map { [("Authorization", "Bearer \($0)")] } ?? []).status
+        }
+
+        #expect(try call(Self.token(rsa, kid: "rsa1", claims: good)) == 200)
+        let authrep = try #require(backend.requests.last)
+        #expect(authrep.path == "/transactions/oauth_authrep.xml")
+        #expect(authrep.query["app_id"] == "appid")
+        #expect(!authrep.uri.contains("eyJ"))  // the token itself is not sent to metering
+        #expect(try call(Self.token(ec, kid: "ec1", claims: good)) == 200)
+        #expect(try call(nil) == 401)
+        var wrongIssuer = good
+        wrongIssuer["iss"] = "https://evil.test"
+        #expect(try call(Self.token(rsa, kid: "rsa1", claims: wrongIssuer)) == 403)
+        #expect(try call(Self.token(rsa, kid: "unknown", claims: good)) == 403)
+        #expect(try call(Self.token(ec, kid: "rsa1", alg: "ES256", claims: good)) == 403)  // the key says RS256
+        #expect(try call(Self.token(other, kid: "rsa1", claims: good)) == 403)  // signed by another key
+        var expired = good
+        expired["exp"] = now - 10
+        #expect(try call(Self.token(rsa, kid: "rsa1", claims: expired)) == 403)
+        var withClientID = good
+        withClientID["client_id"] = "from-claim"
+        #expect(try call(Self.token(rsa, kid: "rsa1", claims: withClientID), host: "claim.test") == 200)
+        #expect(backend.requests.last?.query["app_id"] == "from-claim")
+    }
+}
