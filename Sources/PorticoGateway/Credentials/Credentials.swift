@@ -80,7 +80,7 @@ public struct CredentialSources: Sendable {
 }
 
 /// Reads credentials per `backend_version` and `credentials_location`; nil when missing or incomplete.
-public struct CredentialExtractor: Sendable {
+public struct CredentialExtractor: Sendable, Equatable {
     public enum Mode: Sendable, Equatable {
         case userKey(name: String)
         case appID(idName: String, keyName: String)

@@ -1,0 +1,180 @@
+import PorticoCore
+import Testing
+@testable import PorticoGateway
+
+@Suite struct RuleMatchTests {
+    func rule(_ pattern: String, _ metric: String = "hits", delta: Int64 = 1, last: Bool = false, query: [(String, GatewayMappingRule.ExpectedValue)] = [],
+              owner: String? = nil, method: String = "GET") -> GatewayMappingRule {
+        GatewayMappingRule(httpMethod: method, pattern: pattern, queryParameters: query, metric: metric, delta: delta, last: last, backendOwnerID: owner)
+    }
+
+    @Test func lastStopsAfterAMatchingRuleOnly() {
+        let rules = [rule("/", delta: 1), rule("/i_dont_match", delta: 100, last: true), rule("/abc", delta: 2, last: true), rule("/abc/def", delta: 10)]
+        let m = RuleMatch.evaluate(rules, method: "GET", path: "/abc/def", arguments: RequestArguments())
+        #expect(m.usage.map(\.delta) == [3])
+        #expect(m.matchedPatterns == ["/", "/abc"])
+    }
+
+    @Test func methodsAndAny() {
+        let rules = [rule("/", "get"), rule("/", "any", method: "ANY")]
+        #expect(RuleMatch.evaluate(rules, method: "POST", path: "/", arguments: RequestArguments()).usage.map(\.metric) == ["any"])
+        #expect(RuleMatch.evaluate(rules, method: "get", path: "/", arguments: RequestArguments()).usage.map(\.metric) == ["any"])  // case-sensitive
+    }
+
+    @Test func queryParametersUseTheLastOccurrence() {
+        let r = [rule("/", query: [("bar", .literal("baz"))])]
+        #expect(!RuleMatch.evaluate(r, method: "GET", path: "/", arguments: RequestArguments(encoded: Array("bar=baz&bar=x".utf8))).isEmpty == false)
+        #expect(!RuleMatch.evaluate(r, method: "GET", path: "/", arguments: RequestArguments(encoded: Array("bar=x&bar=baz".utf8))).isEmpty)
+        #expect(!RuleMatch.evaluate(r, method: "GET", path: "/", arguments: RequestArguments(encoded: Array("bar=b%61z".utf8))).isEmpty)
+    }
+
+    @Test func cleanupKeepsOnlyTheRoutedBackend() {
+        let rules = [rule("/", "hits", owner: nil), rule("/a", "m", delta: 2, owner: "7"), rule("/a", "m", delta: 3, owner: "8"), rule("/a", "n", owner: "8")]
+        let m = RuleMatch.evaluate(rules, method: "GET", path: "/a", arguments: RequestArguments()).cleaned(forBackend: "7")
+        #expect(m.usage.map { "\($0.metric)=\($0.delta)" } == ["hits=1", "m=2"])
+        #expect(m.encodedUsage == "usage%5Bhits%5D=1&usage%5Bm%5D=2")
+    }
+
+    @Test func placeholderDetection() {
+        #expect(GatewayMappingRule.isPlaceholder("{baz}"))
+        #expect(GatewayMappingRule.isPlaceholder("x{a-b_c}y"))
+        #expect(!GatewayMappingRule.isPlaceholder("{}"))
+        #expect(!GatewayMappingRule.isPlaceholder("baz"))
+    }
+}
+
+@Suite struct CredentialTests {
+    func sources(query: String = "", form: String? = nil, headers: [String: String] = [:]) -> CredentialSources {
+        CredentialSources(query: RequestArguments(encoded: Array(query.utf8)), form: form.map { RequestArguments(encoded: Array($0.utf8)) },
+                          header: { headers[$0] })
+    }
+
+    @Test func userKeyLocations() {
+        let q = CredentialExtractor(mode: .userKey(name: "user_key"), location: .query)
+        #expect(q.extract(from: sources(query: "USER_KEY=a")) == .userKey("a"))
+        #expect(q.extract(from: sources(query: "user_key=")) == nil)
+        #expect(q.extract(from: sources(form: "user_key=f")) == .userKey("f"))
+        let h = CredentialExtractor(mode: .userKey(name: "user_key"), location: .headers)
+        #expect(h.extract(from: sources(headers: ["user_key": "h"])) == .userKey("h"))
+        let a = CredentialExtractor(mode: .userKey(name: "user_key"), location: .authorization)
+        #expect(a.extract(from: sources(headers: ["authorization": "Basic dmFsdWU6"])) == .userKey("value"))
+        #expect(a.extract(from: sources(headers: ["authorization": "Basic OnNlY29uZA=="])) == .userKey("second"))
+        #expect(a.extract(from: sources(headers: ["authorization": "Bearer tok"])) == .userKey("tok"))
+        #expect(CredentialExtractor(mode: .userKey(name: "user_key"), location: .unknown).extract(from: sources(query: "user_key=a")) == nil)
+    }
+
+    @Test func appIDNeedsBoth() {
+        let q = CredentialExtractor(mode: .appID(idName: "app_id", keyName: "app_key"), location: .query)
+        #expect(q.extract(from: sources(query: "app_id=i&app_key=k")) == .appID("i", appKey: "k"))
+        #expect(q.extract(from: sources(query: "app_key=k")) == nil)
+        #expect(q.extract(from: sources(query: "app_id=i")) == nil)
+        let b = CredentialExtractor(mode: .appID(idName: "app_id", keyName: "app_key"), location: .authorization)
+        #expect(b.extract(from: sources(headers: ["authorization": "Basic Zm9vOmJhcg=="])) == .appID("foo", appKey: "bar"))
+    }
+
+    @Test func oidcAlwaysAcceptsBearer() {
+        let o = CredentialExtractor(mode: .oidc, location: .query)
+        #expect(o.extract(from: sources(headers: ["authorization": "Bearer t"])) == .accessToken("t"))
+        #expect(o.extract(from: sources(query: "access_token=q")) == .accessToken("q"))
+    }
+}
+
+@Suite struct AuthorizationCacheTests {
+    let ok = MeteringAnswer(status: 200)
+    let denied = MeteringAnswer(status: 409, rejectionReason: "limits_exceeded")
+    let down = MeteringAnswer.unreachable
+
+    @Test func strict() {
+        let c = AuthorizationCache()
+        #expect(c.handle(ok, key: "k", mode: .strict, ttlMilliseconds: nil, nowMilliseconds: 0))
+        #expect(c.lookup("k", nowMilliseconds: 0)?.status == 200)
+        #expect(!c.handle(down, key: "k", mode: .strict, ttlMilliseconds: nil, nowMilliseconds: 0))
+        #expect(c.lookup("k", nowMilliseconds: 0) == nil)
+        #expect(!c.handle(denied, key: "k", mode: .strict, ttlMilliseconds: nil, nowMilliseconds: 0))
+        #expect(c.lookup("k", nowMilliseconds: 0) == nil)
+    }
+
+    @Test func resilientAndAllow() {
+        let r = AuthorizationCache()
+        #expect(!r.handle(down, key: "k", mode: .resilient, ttlMilliseconds: nil, nowMilliseconds: 0))
+        r.handle(ok, key: "k", mode: .resilient, ttlMilliseconds: nil, nowMilliseconds: 0)
+        #expect(r.handle(down, key: "k", mode: .resilient, ttlMilliseconds: nil, nowMilliseconds: 0))
+        r.handle(denied, key: "k", mode: .resilient, ttlMilliseconds: nil, nowMilliseconds: 0)
+        #expect(r.lookup("k", nowMilliseconds: 0)?.rejectionReason == "limits_exceeded")
+        let a = AuthorizationCache()
+        #expect(a.handle(down, key: "new", mode: .allow, ttlMilliseconds: nil, nowMilliseconds: 0))
+        a.handle(denied, key: "bad", mode: .allow, ttlMilliseconds: nil, nowMilliseconds: 0)
+        #expect(!a.handle(down, key: "bad", mode: .allow, ttlMilliseconds: nil, nowMilliseconds: 0))
+    }
+
+    @Test func entriesExpire() {
+        let c = AuthorizationCache()
+        c.handle(ok, key: "k", mode: .strict, ttlMilliseconds: 100, nowMilliseconds: 0)
+        #expect(c.lookup("k", nowMilliseconds: 99) != nil)
+        #expect(c.lookup("k", nowMilliseconds: 100) == nil)
+    }
+
+    @Test func answersClassify() {
+        #expect(MeteringAnswer(status: 499).outcome == .unavailable)
+        #expect(MeteringAnswer(status: 404).outcome == .denied)
+        #expect(!MeteringAnswer(status: 409, rejectionReason: "limits_exceeded", limitMaxValue: "0").isLimitsExceeded)
+    }
+}
+
+@Suite struct ConfigurationParsingTests {
+    @Test func defaultsAndCustomErrors() throws {
+        let doc = try JSONParser.parse(#"""
+        {"services":[{"id":42,"backend_version":2,"proxy":{"api_backend":"https://api.example.com/v1/","error_status_auth_missing":"418",
+          "error_headers_no_match":"application/json","error_no_match":"{}","credentials_location":"headers","auth_app_id":"X-App"}},
+          {"id":42,"proxy":{}}, {"id":7,"proxy":{"proxy_rules":[{"pattern":"/"}]}}]}
+        """#)
+        let c = try GatewayConfiguration.parse(doc)
+        #expect(c.products.count == 1)  // duplicate id skipped, rule without metric rejected
+        #expect(c.rejected.count == 1)
+        let p = try #require(c.products.first)
+        #expect(p.id == "42" && p.hosts == ["localhost"])
+        #expect(p.authMissing == ErrorReply(status: 418, body: "Authentication parameters missing", contentType: "text/plain; charset=utf-8"))
+        #expect(p.noMatch.contentType == "application/json" && p.noMatch.body == "{}")
+        #expect(p.credentials == CredentialExtractor(mode: .appID(idName: "x-app", keyName: "app_key"), location: .headers))
+        #expect(p.apiBackend?.hostHeader == "api.example.com" && p.apiBackend?.path == "/v1")
+        #expect(p.chain.containsAPIcast)
+    }
+
+    @Test func proxyConfigEnvelopes() throws {
+        let list = try GatewayConfiguration.parse(try JSONParser.parse(#"{"proxy_configs":[{"proxy_config":{"content":{"id":1,"proxy":{"hosts":["A.test"]}}}}]}"#))
+        #expect(list.candidates(host: "a.test").first?.id == "1")
+        #expect(throws: GatewayConfigurationError.self) { try GatewayConfiguration.parse(try JSONParser.parse(#"{"nope":1}"#)) }
+    }
+
+    @Test func unknownAndBrokenPoliciesAreLoadFailures() throws {
+        let chain = PolicyChain(entries: [.object(["name": "nope"]), .object(["name": "cors", "configuration": .object(["allow_origin": "("])]),
+                                          .object(["name": "apicast.policy.apicast"]), .object(["name": "echo", "enabled": false])])
+        #expect(chain.loadFailures.count == 2)
+        #expect(chain.policies.count == 1)
+    }
+
+    @Test func upstreamURLs() {
+        #expect(UpstreamURL("http://h:8080/foo")?.joinedPath("/bar") == "/foo/bar")
+        #expect(UpstreamURL("http://h:8080/foo")?.joinedPath("/") == "/foo")
+        #expect(UpstreamURL("http://h/")?.joinedPath("/x") == "/x")
+        #expect(UpstreamURL("https://h")?.port == 443)
+        #expect(UpstreamURL("http://h:80")?.hostHeader == "h")
+        #expect(UpstreamURL("ftp://h") == nil)
+        #expect(UpstreamURL("http://h:99999") == nil)
+        #expect(UpstreamURL("http://h/p?a=1")?.query == "a=1")
+    }
+
+    @Test func liquid() throws {
+        let t = try LiquidTemplate("{{ original_request.path | remove_first: '/get' }}")
+        #expect(t.render { $0 == "original_request.path" ? "/get/anything/id" : nil } == "/anything/id")
+        #expect(try LiquidTemplate("a{{x|upcase|append: '!'}}b").render { _ in "q" } == "aQ!b")
+        #expect(throws: GatewayConfigurationError.self) { try LiquidTemplate("{{ x | nope }}") }
+        #expect(throws: GatewayConfigurationError.self) { try LiquidTemplate("{{ x ") }
+    }
+
+    @Test func ipRanges() throws {
+        let p = try IPCheckPolicy(.object(["check_type": "whitelist", "ips": ["10.0.0.0/8", "::1", "2001:db8::/32"]]))
+        #expect(p.allows("10.1.2.3") && !p.allows("11.0.0.1") && p.allows("::1") && p.allows("2001:db8::5") && !p.allows(nil))
+        #expect(throws: GatewayConfigurationError.self) { try IPCheckPolicy(.object(["check_type": "whitelist", "ips": ["10.0.0.0/40"]])) }
+    }
+}
