@@ -57,18 +57,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         throw TestSetupError("redis-server did not start listening on port \(port)")
     }
 
-    static func canConnect(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
+    static func canConnect(port: Int) -> Bool { LoopbackPorts.canConnect(port) }
 
     /// A port the kernel considers free right now.
     public static func freePort() -> Int {

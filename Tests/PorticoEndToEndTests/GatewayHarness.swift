@@ -41,7 +41,7 @@ final class GatewayHarness: @unchecked Sendable {
             document = String(decoding: try JSONSerialization.data(withJSONObject: ["services": filled]), as: UTF8.self)
         }
         try document.write(toFile: documentPath, atomically: true, encoding: .utf8)
-        let base = Int.random(in: 20_000...50_000)
+        let base = LoopbackPorts.base()
         gatewayPort = base
         managementPort = base + 4
         var env = ["THREESCALE_CONFIG_FILE": documentPath]

@@ -76,18 +76,24 @@ import Testing
         let backend = try StubHTTPServer(handler: GatewayHarness.authorizeAll)
         let upstream = try StubHTTPServer(handler: GatewayHarness.echo)
         defer { backend.stop(); upstream.stop() }
-        func service(_ id: Int, host: String, claim: String?) -> [String: Any] {
+        func service(_ id: Int, host: String, claim: String?, chain: [[String: Any]]? = nil) -> [String: Any] {
             var proxy: [String: Any] = ["hosts": [host], "authentication_method": "oidc", "credentials_location": "headers",
                                         "oidc_issuer_endpoint": "https://client:secret@idp.test/realms/demo",
                                         "backend": ["endpoint": backend.baseURL], "api_backend": upstream.baseURL,
                                         "proxy_rules": [GatewayHarness.rule("GET", "/")]]
             if let claim { proxy["jwt_claim_with_client_id"] = claim }
+            if let chain { proxy["policy_chain"] = chain }
             return ["id": id, "backend_version": "oauth", "backend_authentication_type": "service_token", "backend_authentication_value": "t", "proxy": proxy]
         }
         let entry: [String: Any] = ["issuer": Self.issuer, "config": ["id_token_signing_alg_values_supported": ["RS256", "ES256"]],
                                     "keys": ["rsa1": ["pem": rsa.publicPEM, "alg": "RS256"], "ec1": ["pem": ec.publicPEM, "alg": "ES256"]]]
-        let document = try JSONSerialization.data(withJSONObject: ["services": [service(1, host: "localhost", claim: nil), service(2, host: "claim.test", claim: "client_id")],
-                                                                   "oidc": [entry, entry]])
+        let check: [String: Any] = ["name": "jwt_claim_check", "configuration": [
+            "rules": [["resource": "/admin", "methods": ["GET"], "operations": [["jwt_claim": "role", "op": "==", "value": "admin"]]]],
+            "error_message": "admins only"]]
+        let claimCheck = service(3, host: "claims.test", claim: nil, chain: [check, ["name": "apicast", "configuration": [:]]])
+        let document = try JSONSerialization.data(withJSONObject: ["services": [service(1, host: "localhost", claim: nil), service(2, host: "claim.test", claim: "client_id"),
+                                                                                claimCheck],
+                                                                   "oidc": [entry, entry, entry]])
         let h = try GatewayHarness(services: [], rawDocument: String(decoding: document, as: UTF8.self))
         defer { h.stop() }
         try await h.waitReady()
@@ -117,5 +123,15 @@ import Testing
         withClientID["client_id"] = "from-claim"
         #expect(try call(Self.token(rsa, kid: "rsa1", claims: withClientID), host: "claim.test") == 200)
         #expect(backend.requests.last?.query["app_id"] == "from-claim")
+
+        // jwt_claim_check reads the verified token's claims.
+        var user = good
+        user["role"] = "user"
+        var admin = good
+        admin["role"] = "admin"
+        let blocked = try h.call("/admin", host: "claims.test", headers: [("Authorization", "Bearer \(try Self.token(rsa, kid: "rsa1", claims: user))")])
+        #expect(blocked.status == 403 && blocked.body == "admins only")
+        #expect(try h.call("/other", host: "claims.test", headers: [("Authorization", "Bearer \(try Self.token(rsa, kid: "rsa1", claims: user))")]).status == 200)
+        #expect(try h.call("/admin", host: "claims.test", headers: [("Authorization", "Bearer \(try Self.token(rsa, kid: "rsa1", claims: admin))")]).status == 200)
     }
 }

@@ -70,6 +70,37 @@ import Testing
         #expect(call.header("user-agent")?.hasPrefix("APIcast/") == true)
     }
 
+    @Test func rateLimitHeadersPolicy() async throws {
+        let chain: [[String: Any]] = [["name": "rate_limit_headers", "configuration": [:]], ["name": "apicast", "configuration": [:]]]
+        let h = try H(services: [H.service(id: 1, chain: chain)], backend: { _ in
+            .init(status: 200, headers: [("3scale-limit-max-value", "10"), ("3scale-limit-remaining", "9"), ("3scale-limit-reset", "60")])
+        })
+        defer { h.stop() }
+        try await h.waitReady()
+        let r = try h.call("/?user_key=k")
+        #expect(r.header("ratelimit-limit") == "10" && r.header("ratelimit-remaining") == "9" && r.header("ratelimit-reset") == "60")
+        #expect(try h.call("/?user_key=k").header("ratelimit-limit") == "10")  // from the cache
+    }
+
+    @Test func edgeLimiting() async throws {
+        let limited: [String: Any] = ["name": "rate_limit", "configuration": [
+            "fixed_window_limiters": [["key": ["name": "{{ remote_addr }}", "name_type": "liquid", "scope": "service"], "count": 2, "window": 60]],
+            "limits_exceeded_error": ["status_code": 503]]]
+        let redis: [String: Any] = ["name": "rate_limit", "configuration": ["redis_url": "redis://127.0.0.1:1", "fixed_window_limiters": []]]
+        let apicast: [String: Any] = ["name": "apicast", "configuration": [:]]
+        let h = try H(services: [H.service(id: 1, chain: [limited, apicast]), H.service(id: 2, proxy: ["hosts": ["shared.test"]], chain: [redis, apicast])])
+        defer { h.stop() }
+        try await h.waitReady()
+        #expect(try h.call("/?user_key=k").status == 200)
+        #expect(try h.call("/?user_key=k").status == 200)
+        let third = try h.call("/?user_key=k")
+        #expect(third.status == 503 && third.body == "Limits exceeded")
+        _ = try await h.meteringCalls(atLeast: 2)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(h.backend.requests.count == 2)  // one synchronous and one deferred authrep; the limited request never reached metering
+        #expect(try h.call("/?user_key=k", host: "shared.test").status == 503)  // not implemented: denies, never unlimited
+    }
+
     @Test func case8_9_10_ruleArgumentsFormsAndLast() async throws {
         let rules = [H.rule("GET", "/q", metric: "lit", query: ["bar": "baz"]), H.rule("GET", "/p", metric: "ph", query: ["bar": "{baz}"]),
                      H.rule("POST", "/foo", metric: "form", query: ["bar": "baz"])]

@@ -72,7 +72,7 @@ import Testing
                             "-d", "api_backend=\(upstream.baseURL)"]).0 == 200)
 
         // THREESCALE_DEPLOYMENT_ENV=staging: lazy loading, fetched for every request (APIcast's staging defaults).
-        let port = Int.random(in: 20_000...50_000)
+        let port = LoopbackPorts.base()
         let lone = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", dir + "/gw", "--bind", "127.0.0.1", "--gateway-port", "\(port)",
                                               "--admin-port", "\(port + 1)", "--metering-port", "\(port + 2)", "--staging-port", "\(port + 3)",
                                               "--management-port", "\(port + 4)"],
@@ -99,7 +99,7 @@ import Testing
     @Test func lazyLoaderAsksLikeAPIcast() async throws {
         let portal = try StubHTTPServer(handler: { _ in .init(status: 200, headers: [("Content-Type", "application/json")], body: #"{"proxy_configs":[]}"#) })
         defer { portal.stop() }
-        let port = Int.random(in: 20_000...50_000)
+        let port = LoopbackPorts.base()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-lazy-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let lone = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", dir, "--bind", "127.0.0.1", "--gateway-port", "\(port)",

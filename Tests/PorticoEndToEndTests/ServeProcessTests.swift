@@ -1,4 +1,5 @@
 import Foundation
+import PorticoTesting
 import Testing
 
 /// Drives the real `portico` binary over real HTTP (curl), as an operator would.
@@ -16,7 +17,7 @@ import Testing
     }
 
     static func freePorts() -> [String: Int] {
-        let base = Int.random(in: 20_000...50_000)
+        let base = LoopbackPorts.base()
         return ["admin": base, "metering": base + 1, "gateway": base + 2, "staging": base + 3, "management": base + 4]
     }
 

@@ -19,6 +19,7 @@ public final class AuthorizationCache: Sendable {
         public var rejectionReason: String?
         public var limitReset: String?
         public var limitMaxValue: String?
+        public var limitRemaining: String?
         /// Milliseconds since the epoch after which the entry is ignored; nil for no expiry.
         public var expiresAt: Int64?
     }
@@ -56,7 +57,7 @@ public final class AuthorizationCache: Sendable {
     public func handle(_ answer: MeteringAnswer, key: String, mode: Mode, ttlMilliseconds: Int64?, nowMilliseconds: Int64) -> Bool {
         let expiry = ttlMilliseconds.map { nowMilliseconds + $0 }
         let entry = Entry(status: answer.status, rejectionReason: answer.rejectionReason, limitReset: answer.limitReset,
-                          limitMaxValue: answer.limitMaxValue, expiresAt: expiry)
+                          limitMaxValue: answer.limitMaxValue, limitRemaining: answer.limitRemaining, expiresAt: expiry)
         switch (mode, answer.outcome) {
         case (.none, _):
             remove(key)
@@ -74,7 +75,7 @@ public final class AuthorizationCache: Sendable {
             return lookup(key, nowMilliseconds: nowMilliseconds)?.status == 200
         case (.allow, .unavailable):
             if let cached = lookup(key, nowMilliseconds: nowMilliseconds) { return cached.status == 200 }
-            store(key, Entry(status: 200, rejectionReason: nil, limitReset: nil, limitMaxValue: nil, expiresAt: expiry))
+            store(key, Entry(status: 200, rejectionReason: nil, limitReset: nil, limitMaxValue: nil, limitRemaining: nil, expiresAt: expiry))
             return true
         }
     }

@@ -16,6 +16,8 @@ public final class OIDCVerifier: Sendable {
     public struct Verified: Sendable {
         public var clientID: String
         public var expiresAt: Int64
+        /// The token's claims, for policies (`jwt_claim_check`).
+        public var claims: JSONValue
     }
 
     /// The claims are read by the gateway itself; jwt-kit only checks the signature.
@@ -118,6 +120,6 @@ public final class OIDCVerifier: Sendable {
         if let typ = claims["typ"], typ.stringValue != "Bearer" { return nil }
         let raw = claims[clientIDClaim]
         guard let clientID = raw?.stringValue ?? raw?.arrayValue?.first?.stringValue, !clientID.isEmpty else { return nil }
-        return Verified(clientID: clientID, expiresAt: Int64(exp))
+        return Verified(clientID: clientID, expiresAt: Int64(exp), claims: claims)
     }
 }

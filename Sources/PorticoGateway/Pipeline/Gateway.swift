@@ -12,6 +12,7 @@ public final class Gateway: Sendable {
     public let cache: AuthorizationCache
     public let batcher: ReportBatcher
     public let deferred: DeferredReporter
+    let limiter = EdgeLimiter()
     let clock: @Sendable () -> Int64
     let logger: Logger
     let lazy: LazyConfiguration?
@@ -60,6 +61,7 @@ public final class Gateway: Sendable {
         var match = RuleMatch()
         var route: (url: UpstreamURL, hostHeader: String?, ownerID: String?, path: String?)?
         var cacheTTL: Int64?
+        var claims: JSONValue?
 
         // rewrite
         for policy in product.chain.policies {
@@ -100,6 +102,7 @@ public final class Gateway: Sendable {
                         return reply(.error(product.authFailed, reason: "oidc_invalid"))
                     }
                     credentials = .clientID(verified.clientID)
+                    claims = verified.claims
                     cacheTTL = max(1, verified.expiresAt * 1000 - clock())
                 }
                 let subject = RequestPath.subject(request.path[...]) ?? request.path
@@ -116,6 +119,24 @@ public final class Gateway: Sendable {
         // access
         for policy in product.chain.policies {
             switch policy {
+            case .jwtClaimCheck(let check):
+                let subject = RequestPath.subject(request.path[...]) ?? request.path
+                if !check.allows(method: request.method, path: subject, claims: claims) {
+                    return reply(LocalReply(status: 403, headers: [("Content-Type", "text/plain; charset=utf-8")], body: check.errorMessage, reason: "jwt_claim_check"))
+                }
+            case .rateLimit(let limits):
+                let snapshot = request
+                switch limiter.check(limits, serviceID: product.id, nowMilliseconds: clock(), lookup: { snapshot.liquidValue($0, service: product) }) {
+                case .pass: break
+                case .delay(let ms): try? await Task.sleep(for: .milliseconds(ms))
+                case .reject:
+                    guard limits.enforce else {
+                        logger.notice("gateway.edge_limit_exceeded", metadata: ["service.id": .string(product.id)])
+                        break
+                    }
+                    return reply(LocalReply(status: limits.rejectStatus, headers: [("Content-Type", "text/plain; charset=utf-8")],
+                                            body: "Limits exceeded", reason: "edge_limit"))
+                }
             case .routing(let rules):
                 guard route == nil else { continue }
                 let snapshot = request
@@ -130,7 +151,9 @@ public final class Gateway: Sendable {
                 guard !match.isEmpty else { return reply(.error(product.noMatch, reason: "no_match")) }
                 switch await authorize(product, credentials: credentials, match: match, request: request, ttlMilliseconds: cacheTTL) {
                 case .denied(let denial): return reply(denial)
-                case .allowed(let later): actions.deferredAuthrep = later
+                case .allowed(let later, let limits):
+                    actions.deferredAuthrep = later
+                    if product.chain.addsRateLimitHeaders, let limits { actions.extraHeaders += Self.rateLimitHeaders(limits) }
                 }
             default:
                 break
@@ -169,6 +192,16 @@ public final class Gateway: Sendable {
     }
 
     // MARK: authorization
+
+    /// `rate_limit_headers`: metering's `3scale-limit-*` answer as IETF RateLimit headers (from the cache when
+    /// the request was authorized from it, so approximate there, as in APIcast).
+    static func rateLimitHeaders(_ a: MeteringAnswer) -> [(String, String)] {
+        var out: [(String, String)] = []
+        if let v = a.limitMaxValue { out.append(("RateLimit-Limit", v)) }
+        if let v = a.limitRemaining { out.append(("RateLimit-Remaining", v)) }
+        if let v = a.limitReset { out.append(("RateLimit-Reset", v)) }
+        return out
+    }
 
     func isDebugRequest(_ request: GatewayRequest, product: GatewayProduct) -> Bool {
         guard let given = request.header("x_3scale_debug"), !product.backendAuthenticationValue.isEmpty else { return false }
@@ -228,10 +261,12 @@ public final class Gateway: Sendable {
         let mode = product.chain.cachingMode ?? settings.cacheMode
         let call = meteringCall(product.isOIDC ? .oauthAuthrep : .authrep, product: product, credentials: credentials, match: match, request: request)
         if mode != .none, let entry = cache.lookup(key, nowMilliseconds: now), entry.status == 200 {
-            return .allowed(DeferredAuthrep(call: call, cacheKey: key, mode: mode, ttlMilliseconds: ttlMilliseconds, reportResponseCode: settings.reportResponseCodes))
+            let cached = MeteringAnswer(status: 200, limitReset: entry.limitReset, limitMaxValue: entry.limitMaxValue, limitRemaining: entry.limitRemaining)
+            return .allowed(DeferredAuthrep(call: call, cacheKey: key, mode: mode, ttlMilliseconds: ttlMilliseconds, reportResponseCode: settings.reportResponseCodes),
+                            limits: cached)
         }
         let answer = await send(call)
-        if cache.handle(answer, key: key, mode: mode, ttlMilliseconds: ttlMilliseconds, nowMilliseconds: now) { return .allowed(nil) }
+        if cache.handle(answer, key: key, mode: mode, ttlMilliseconds: ttlMilliseconds, nowMilliseconds: now) { return .allowed(nil, limits: answer) }
         var basis = answer
         if answer.outcome == .unavailable, let cached = cache.lookup(key, nowMilliseconds: now) {
             basis = MeteringAnswer(status: cached.status, rejectionReason: cached.rejectionReason, limitReset: cached.limitReset, limitMaxValue: cached.limitMaxValue)
@@ -245,21 +280,21 @@ public final class Gateway: Sendable {
         if let cached = batcher.cachedAuthorization(key, nowMilliseconds: now) {
             guard cached.status == 200 else { return .denied(Self.denial(cached, product: product)) }
             batcher.add(product: product, target: reportTarget, credentials: credentials, match: match, settings: batch, nowMilliseconds: now)
-            return .allowed(nil)
+            return .allowed(nil, limits: nil)
         }
         let answer = await send(meteringCall(product.isOIDC ? .oauthAuthorize : .authorize, product: product, credentials: credentials, match: match, request: request))
         switch answer.outcome {
         case .authorized:
             batcher.cacheAuthorization(key, answer, ttlMilliseconds: batch.authsTTLSeconds * 1000, nowMilliseconds: now)
             batcher.add(product: product, target: reportTarget, credentials: credentials, match: match, settings: batch, nowMilliseconds: now)
-            return .allowed(nil)
+            return .allowed(nil, limits: nil)
         case .denied:
             batcher.cacheAuthorization(key, answer, ttlMilliseconds: batch.authsTTLSeconds * 1000, nowMilliseconds: now)
             return .denied(Self.denial(answer, product: product))
         case .unavailable:
             if product.chain.cachingMode != nil, cache.lookup(key, nowMilliseconds: now)?.status == 200 {
                 batcher.add(product: product, target: reportTarget, credentials: credentials, match: match, settings: batch, nowMilliseconds: now)
-                return .allowed(nil)
+                return .allowed(nil, limits: nil)
             }
             return .denied(Self.denial(answer, product: product))
         }
@@ -268,6 +303,6 @@ public final class Gateway: Sendable {
 
 /// The `apicast` policy's authorization verdict: allowed (maybe with an authrep to send after the response), or the reply to send.
 enum AuthorizationOutcome: Sendable {
-    case allowed(DeferredAuthrep?)
+    case allowed(DeferredAuthrep?, limits: MeteringAnswer?)
     case denied(LocalReply)
 }

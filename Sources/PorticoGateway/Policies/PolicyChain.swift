@@ -88,6 +88,8 @@ public enum Policy: Sendable {
     case upstreamConnection(UpstreamTimeouts)
     case retry(Int)
     case rateLimitHeaders
+    case rateLimit(RateLimitPolicy)
+    case jwtClaimCheck(JWTClaimCheckPolicy)
     case statusCodeOverwrite([Int: Int])
     case logging(accessLogs: Bool)
     case referrer
@@ -146,6 +148,8 @@ public enum Policy: Sendable {
             guard (1...10).contains(n) else { throw GatewayConfigurationError("retries must be between 1 and 10") }
             self = .retry(n)
         case "rate_limit_headers": self = .rateLimitHeaders
+        case "rate_limit": self = .rateLimit(try RateLimitPolicy(c))
+        case "jwt_claim_check": self = .jwtClaimCheck(try JWTClaimCheckPolicy(c))
         case "statuscode_overwrite":
             var map: [Int: Int] = [:]
             for entry in c["http_statuses"]?.arrayValue ?? [] {

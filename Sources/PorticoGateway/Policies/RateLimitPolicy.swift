@@ -1,0 +1,102 @@
+import PorticoCore
+import Synchronization
+
+/// `rate_limit` (edge limiting) with per-gateway state: fixed windows (`count` per `window` seconds) and
+/// leaky buckets (`rate` per second, `burst` delayed, beyond that rejected), keyed by a plain or Liquid name
+/// with service or global scope. Redis-shared limits (`redis_url`), connection limiters and conditions are
+/// not implemented and fail to load (so the product answers 503 rather than running unlimited).
+public struct RateLimitPolicy: Sendable {
+    struct Key: Sendable {
+        var name: String
+        var template: LiquidTemplate?
+        var global: Bool
+    }
+    enum Limiter: Sendable {
+        case fixedWindow(key: Key, count: Int64, windowSeconds: Int64)
+        case leakyBucket(key: Key, rate: Double, burst: Double)
+    }
+
+    var limiters: [Limiter]
+    var rejectStatus: Int
+    /// `error_handling: log` lets limited requests through (and logs).
+    var enforce: Bool
+
+    init(_ c: JSONValue) throws(GatewayConfigurationError) {
+        if let url = c["redis_url"]?.stringValue, !url.isEmpty { throw GatewayConfigurationError("limits shared through redis_url are not supported") }
+        if !(c["connection_limiters"]?.arrayValue ?? []).isEmpty { throw GatewayConfigurationError("connection_limiters are not supported") }
+        func key(_ l: JSONValue) throws(GatewayConfigurationError) -> Key {
+            if l["condition"] != nil, !(l["condition"]?["operations"]?.arrayValue ?? []).isEmpty {
+                throw GatewayConfigurationError("conditional limiters are not supported")
+            }
+            guard let name = l["key"]?["name"]?.stringValue, !name.isEmpty else { throw GatewayConfigurationError("every limiter needs key.name") }
+            let template = l["key"]?["name_type"]?.stringValue == "liquid" ? try LiquidTemplate(name) : nil
+            return Key(name: name, template: template, global: l["key"]?["scope"]?.stringValue == "global")
+        }
+        var limiters: [Limiter] = []
+        for l in c["fixed_window_limiters"]?.arrayValue ?? [] {
+            guard let count = Int64(l["count"]?.stringValue ?? ""), count >= 0 else { throw GatewayConfigurationError("fixed_window_limiters need a count") }
+            limiters.append(.fixedWindow(key: try key(l), count: count, windowSeconds: max(1, Int64(l["window"]?.stringValue ?? "") ?? 1)))
+        }
+        for l in c["leaky_bucket_limiters"]?.arrayValue ?? [] {
+            guard let rate = Double(l["rate"]?.stringValue ?? ""), rate > 0 else { throw GatewayConfigurationError("leaky_bucket_limiters need a rate") }
+            limiters.append(.leakyBucket(key: try key(l), rate: rate, burst: max(0, Double(l["burst"]?.stringValue ?? "") ?? 0)))
+        }
+        self.limiters = limiters
+        rejectStatus = Int(c["limits_exceeded_error"]?["status_code"]?.stringValue ?? "") ?? 429
+        enforce = c["limits_exceeded_error"]?["error_handling"]?.stringValue != "log"
+    }
+}
+
+/// Limiter state of one gateway listener.
+public final class EdgeLimiter: Sendable {
+    private let windows = Mutex<[String: (start: Int64, count: Int64)]>([:])
+    private let buckets = Mutex<[String: (excess: Double, at: Int64)]>([:])
+
+    public init() {}
+
+    public enum Verdict: Sendable, Equatable {
+        case pass
+        case delay(milliseconds: Int64)
+        case reject
+    }
+
+    /// Applies every limiter of the policy; the strictest verdict wins.
+    func check(_ policy: RateLimitPolicy, serviceID: String, nowMilliseconds now: Int64, lookup: (String) -> String?) -> Verdict {
+        var delay: Int64 = 0
+        for limiter in policy.limiters {
+            switch limiter {
+            case .fixedWindow(let key, let count, let window):
+                let k = scoped(key, serviceID: serviceID, lookup: lookup) + "/w\(window)"
+                let start = now / 1000 / window * window
+                let used: Int64 = windows.withLock { all in
+                    if all.count > 100_000 { all.removeAll(keepingCapacity: true) }
+                    var entry = all[k] ?? (start, 0)
+                    if entry.start != start { entry = (start, 0) }
+                    entry.count += 1
+                    all[k] = entry
+                    return entry.count
+                }
+                if used > count { return .reject }
+            case .leakyBucket(let key, let rate, let burst):
+                let k = scoped(key, serviceID: serviceID, lookup: lookup) + "/b"
+                let excess: Double? = buckets.withLock { all in
+                    if all.count > 100_000 { all.removeAll(keepingCapacity: true) }
+                    let previous = all[k] ?? (0, now)
+                    let elapsed = Double(max(0, now - previous.at)) / 1000
+                    let value = max(0, previous.excess - rate * elapsed + 1)
+                    guard value <= burst + 1 else { return nil }
+                    all[k] = (value, now)
+                    return value
+                }
+                guard let excess else { return .reject }
+                if excess > 1 { delay = max(delay, Int64((excess - 1) / rate * 1000)) }
+            }
+        }
+        return delay > 0 ? .delay(milliseconds: delay) : .pass
+    }
+
+    func scoped(_ key: RateLimitPolicy.Key, serviceID: String, lookup: (String) -> String?) -> String {
+        let name = key.template?.render(lookup) ?? key.name
+        return key.global ? "global:" + name : "service:\(serviceID):" + name
+    }
+}
