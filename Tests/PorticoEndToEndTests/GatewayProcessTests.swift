@@ -378,6 +378,18 @@ import Testing
         #expect(simple.status == 200 && simple.header("access-control-allow-origin") == "http://app.example")
     }
 
+    @Test func unreachableUpstreamAndMeteringFailFast() async throws {
+        let closed = LoopbackPorts.base(count: 1)
+        let h = try H(services: [H.service(id: 1, proxy: ["api_backend": "http://127.0.0.1:\(closed)"]),
+                                 H.service(id: 2, proxy: ["hosts": ["nometering.test"], "backend": ["endpoint": "http://127.0.0.1:\(closed)"]])])
+        defer { h.stop() }
+        try await h.waitReady()
+        let r = try h.call("/?user_key=k")
+        #expect(r.status == 502 && r.body == "Bad Gateway")
+        let denied = try h.call("/?user_key=k", host: "nometering.test")
+        #expect(denied.status == 403)  // strict: metering unavailable and nothing cached
+    }
+
     @Test func limitsAndDrain() async throws {
         let h = try H(services: [H.service(id: 1, rules: [H.rule("POST", "/")])], environment: ["PORTICO_GATEWAY_MAX_BODY_BYTES": "1000"])
         defer { h.stop() }

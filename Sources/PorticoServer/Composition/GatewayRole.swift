@@ -132,6 +132,9 @@ struct GatewayRoleService: Service {
         c.redirectConfiguration = .disallow
         c.timeout = .init(connect: .seconds(10), read: .seconds(60))
         c.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
+        // A refused connection fails the request at once (502 for an upstream, "unavailable" for metering)
+        // instead of queueing it behind connection retries until the connect timeout.
+        c.connectionPool.retryConnectionEstablishment = false
         c.decompression = .disabled
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: c)
     }
