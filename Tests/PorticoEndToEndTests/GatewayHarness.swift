@@ -49,10 +49,15 @@ final class GatewayHarness: @unchecked Sendable {
         process = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", directory, "--bind", "127.0.0.1", "--gateway-port", "\(base)",
                                              "--admin-port", "\(base + 1)", "--metering-port", "\(base + 2)", "--staging-port", "\(base + 3)",
                                              "--management-port", "\(base + 4)"], environment: env)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        _ = FileManager.default.createFile(atPath: directory + "/portico.log", contents: nil)
+        let log = FileHandle(forWritingAtPath: directory + "/portico.log")
+        process.standardOutput = log ?? FileHandle.nullDevice
+        process.standardError = log ?? FileHandle.nullDevice
         try process.run()
     }
+
+    /// What the gateway logged so far (stderr and stdout).
+    var log: String { (try? String(contentsOfFile: directory + "/portico.log", encoding: .utf8)) ?? "" }
 
     func waitReady() async throws {
         for _ in 0..<300 {
@@ -116,7 +121,18 @@ enum HTTP {
         var args = ["-s", "-i", "--max-time", "10", "-X", method]
         if method == "HEAD" { args = ["-s", "-I", "--max-time", "10"] }
         for (n, v) in headers { args += ["-H", "\(n): \(v)"] }
-        if let body { args += ["--data-binary", body] }
+        var bodyFile: String?
+        if let body {
+            if body.utf8.count > 32_768 {  // too long for an argument: curl reads it from a file
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("portico-body-\(UUID().uuidString)").path
+                try body.write(toFile: path, atomically: false, encoding: .utf8)
+                bodyFile = path
+                args += ["--data-binary", "@" + path]
+            } else {
+                args += ["--data-binary", body]
+            }
+        }
+        defer { if let bodyFile { try? FileManager.default.removeItem(atPath: bodyFile) } }
         p.arguments = args + [url]
         let out = Pipe()
         p.standardOutput = out

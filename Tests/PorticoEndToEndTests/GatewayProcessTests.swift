@@ -199,7 +199,8 @@ import Testing
         #expect(unknown.status == 404 && unknown.body.isEmpty)
         h.backend.clearRequests()
         _ = try h.call("/?user_key=k", host: "a.test")
-        #expect(h.backend.requests.last?.query["service_id"] == "1")
+        // Authorized from the cache by now: its authrep follows the response.
+        #expect(try await h.meteringCalls(atLeast: 1).last?.query["service_id"] == "1")
     }
 
     @Test func case15_basePath() async throws {
@@ -388,6 +389,46 @@ import Testing
         #expect(r.status == 502 && r.body == "Bad Gateway")
         let denied = try h.call("/?user_key=k", host: "nometering.test")
         #expect(denied.status == 403)  // strict: metering unavailable and nothing cached
+    }
+
+    @Test func bodiesStreamBothWaysAndCredentialsStayOutOfTheLog() async throws {
+        let big = String(repeating: "0123456789abcdef", count: 131_072)  // 2 MiB
+        let h = try H(services: [H.service(id: 1, rules: [H.rule("POST", "/"), H.rule("GET", "/")])],
+                      upstream: { r in r.method == "GET" ? .init(status: 200, body: big) : .init(status: 201, body: "got \(r.body.count)") })
+        defer { h.stop() }
+        try await h.waitReady()
+        let upload = String(repeating: "x", count: 3 * 1024 * 1024)
+        let posted = try h.call("/?user_key=secret-user-key-123", method: "POST", headers: [("Content-Type", "application/octet-stream")], body: upload)
+        #expect(posted.status == 201 && posted.body == "got \(upload.utf8.count)")
+        let downloaded = try h.call("/?user_key=secret-user-key-123")
+        #expect(downloaded.status == 200 && downloaded.body == big)
+        try await Task.sleep(for: .milliseconds(200))
+        let log = h.log
+        #expect(log.contains("gateway.access"))
+        #expect(log.contains("user_key=[REDACTED]"))
+        #expect(!log.contains("secret-user-key-123"))
+    }
+
+    @Test func sigtermLetsRequestsInFlightFinish() async throws {
+        let h = try H(services: [H.service(id: 1)], upstream: { r in
+            if r.path == "/slow" { usleep(800_000) }
+            return .init(status: 200, body: "done")
+        })
+        defer { h.stop() }
+        try await h.waitReady()
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-s", "-o", "-", "-w", " %{http_code}", "-H", "Host: localhost", "http://127.0.0.1:\(h.gatewayPort)/slow?user_key=k"]
+        let out = Pipe()
+        curl.standardOutput = out
+        try curl.run()
+        try await Task.sleep(for: .milliseconds(300))
+        h.process.terminate()  // SIGTERM while /slow is in flight
+        let answer = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        curl.waitUntilExit()
+        h.process.waitUntilExit()
+        #expect(answer == "done 200")
+        #expect(h.process.terminationStatus == 0)
     }
 
     @Test func limitsAndDrain() async throws {
