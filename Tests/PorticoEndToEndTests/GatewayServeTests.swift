@@ -96,6 +96,43 @@ import Testing
         #expect(try HTTP.send("http://127.0.0.1:\(port)/x?user_key=wrong", headers: [("Host", stagingHost)]).body == "custom denial")
     }
 
+    @Test func loneGatewayBootsFromTheMasterEndpoint() async throws {
+        let upstream = try StubHTTPServer(handler: GatewayHarness.echo)
+        defer { upstream.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-master-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let masterToken = "gateway-master-token-0123456789"
+        let p = try await M.start(dir, environment: ["MASTER_ACCESS_TOKEN": masterToken])
+        defer { _ = ServeProcessTests.stop(p.running) }
+        let app = try M.seededApplication(p, dataDir: dir)
+        let (id, _, productionHost) = try Self.product(p, app)
+        #expect(try M.curl(["-X", "PUT", "\(p.admin)/admin/api/services/\(id)/proxy.json?access_token=\(M.token)", "-d", "api_backend=\(upstream.baseURL)"]).0 == 200)
+        let configs = try M.json(try M.curl(["\(p.admin)/admin/api/services/\(id)/proxy/configs/sandbox/latest.json?access_token=\(M.token)"]).1)
+        let version = try #require((configs["proxy_config"] as? [String: Any])?["version"] as? Int)
+        #expect(try M.curl(["-X", "POST", "\(p.admin)/admin/api/services/\(id)/proxy/configs/sandbox/\(version)/promote.json?access_token=\(M.token)",
+                            "-d", "to=production"]).0 == 201)
+        // The master endpoint needs the master's token.
+        #expect(try M.curl(["-H", "Host: master.localhost", "\(p.admin)/master/api/proxy/configs/production.json?access_token=\(M.token)"]).0 == 401)
+
+        let port = LoopbackPorts.base()
+        let admin = p.running.ports["admin"]!
+        let lone = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", dir + "/gw", "--bind", "127.0.0.1", "--gateway-port", "\(port)",
+                                              "--admin-port", "\(port + 1)", "--metering-port", "\(port + 2)", "--staging-port", "\(port + 3)",
+                                              "--management-port", "\(port + 4)"],
+                                             environment: ["THREESCALE_PORTAL_ENDPOINT": "http://\(masterToken)@master.localhost:\(admin)/master/api/proxy/configs"])
+        lone.standardOutput = FileHandle.nullDevice
+        lone.standardError = FileHandle.nullDevice
+        try lone.run()
+        defer { lone.terminate(); lone.waitUntilExit() }
+        var reply = HTTP.Reply(status: 0, headers: [:], body: "")
+        for _ in 0..<100 {
+            reply = (try? HTTP.send("http://127.0.0.1:\(port)/y?user_key=\(app.userKey)", headers: [("Host", productionHost)])) ?? reply
+            if reply.status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(reply.status == 200 && reply.body == "GET /y?user_key=\(app.userKey)")
+    }
+
     @Test func lazyLoaderAsksLikeAPIcast() async throws {
         let portal = try StubHTTPServer(handler: { _ in .init(status: 200, headers: [("Content-Type", "application/json")], body: #"{"proxy_configs":[]}"#) })
         defer { portal.stop() }

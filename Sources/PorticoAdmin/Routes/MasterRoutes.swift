@@ -26,6 +26,20 @@ enum MasterRoutes {
                 "access_token": tokenEnvelope["access_token"] ?? .null,
             ])]))
         }
+        // What a gateway configured with a master endpoint polls (3scale's operator points APIcast at
+        // `<master token>@system-master/master/api/proxy/configs`): every tenant's newest version, optionally for one host.
+        r.get("/master/api/proxy/configs/:environment", area: .master) { call in
+            guard let environment = ProxyConfig.Environment(pathComponent: call.path("environment")) else {
+                throw AdminError(.unprocessable("invalid environment"))
+            }
+            let host = call.params.nonEmpty("host")?.lowercased()
+            var items: [JSONValue] = []
+            for config in try await GatewayDeployments.latest(store: call.store, masterAccountID: call.tenantID, environment: environment) {
+                if let host, !(config.content["proxy"]?["hosts"]?.arrayValue?.contains(.string(host)) ?? false) { continue }
+                items.append(call.representer.proxyConfig(config))
+            }
+            return AdminCall.collection("proxy_configs", items)
+        }
         r.get("/master/api/providers/:id", area: .master) { call in
             .json(call.representer.providerAccount(try await requireTenant(call, includeScheduled: true)))
         }
