@@ -231,6 +231,17 @@ import Testing
         #expect(r.status == 404 && r.body.isEmpty)
     }
 
+    @Test func serviceFilters() async throws {
+        let services = [H.service(id: 1, proxy: ["hosts": ["a.test"]]), H.service(id: 2, proxy: ["hosts": ["b.test"]]),
+                        H.service(id: 3, proxy: ["hosts": ["c.example"]])]
+        let h = try H(services: services, environment: ["APICAST_SERVICES_LIST": "1", "APICAST_SERVICES_FILTER_BY_URL": "\\.example$"])
+        defer { h.stop() }
+        try await h.waitReady()
+        #expect(try h.call("/?user_key=k", host: "a.test").status == 200)      // listed
+        #expect(try h.call("/?user_key=k", host: "b.test").status == 404)      // neither listed nor matching
+        #expect(try h.call("/?user_key=k", host: "c.example").status == 200)   // host matches
+    }
+
     @Test func case19_authCacheReportsAfterResponse() async throws {
         let h = try H(services: [H.service(id: 1)], environment: ["APICAST_RESPONSE_CODES": "true"])
         defer { h.stop() }

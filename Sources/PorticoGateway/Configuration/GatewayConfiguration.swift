@@ -74,6 +74,14 @@ public struct GatewayConfiguration: Sendable {
         return GatewayConfiguration(products: products, rejected: rejected)
     }
 
+    /// APIcast's `APICAST_SERVICES_LIST` / `APICAST_SERVICES_FILTER_BY_URL`: a product stays when its id is
+    /// listed or one of its hosts matches the pattern; with neither set, every product stays.
+    public func filtered(_ filter: ProductFilter?) -> GatewayConfiguration {
+        guard let filter, !filter.ids.isEmpty || filter.hostPattern != nil else { return self }
+        let kept = products.filter { p in filter.ids.contains(p.id) || (filter.hostPattern.map { r in p.hosts.contains { r.matches($0) } } ?? false) }
+        return GatewayConfiguration(products: kept, rejected: rejected)
+    }
+
     /// Products for a Host header value (lower-cased, port stripped).
     public func candidates(host: String) -> [GatewayProduct] {
         (byHost[host] ?? []).map { products[$0] }
@@ -109,5 +117,22 @@ public final class GatewayConfigurationStore: Sendable {
 
     public func update(_ change: (GatewayConfiguration) -> GatewayConfiguration) {
         current.withLock { $0 = (change($0.0), true) }
+    }
+}
+
+/// Which products a gateway keeps (APIcast's service filters).
+public struct ProductFilter: Sendable {
+    public var ids: Set<String>
+    public var hostPattern: RegexBox?
+
+    /// nil when the pattern is not a valid regular expression.
+    public init?(ids: [String], hostPattern: String?) {
+        self.ids = Set(ids.map { $0.trimmingSpaces }.filter { !$0.isEmpty })
+        if let hostPattern, !hostPattern.isEmpty {
+            guard let regex = try? Regex(hostPattern) else { return nil }
+            self.hostPattern = RegexBox(regex)
+        } else {
+            self.hostPattern = nil
+        }
     }
 }

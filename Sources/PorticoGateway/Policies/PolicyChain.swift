@@ -174,6 +174,6 @@ public enum Policy: Sendable {
 /// A compiled regular expression; `Regex` is immutable after construction but not marked `Sendable`.
 public struct RegexBox: @unchecked Sendable {
     public let regex: Regex<AnyRegexOutput>
-    init(_ regex: Regex<AnyRegexOutput>) { self.regex = regex }
+    public init(_ regex: Regex<AnyRegexOutput>) { self.regex = regex }
     func matches(_ s: String) -> Bool { (try? regex.firstMatch(in: s)) != nil }
 }

@@ -156,6 +156,12 @@ extension PlatformServer {
         let environment = c.gateway.deploymentEnvironment
         let userAgent = GatewayRoleService.userAgent(environment: environment)
         let gatewayLogger = Logger(label: "portico.gateway")
+        let filter = ProductFilter(ids: c.gateway.servicesList, hostPattern: c.gateway.servicesFilterByURL)
+        let discovery = OIDCDiscovery(client: client)
+        /// Filters, then loads OIDC keys (only for the products kept).
+        @Sendable func prepared(_ configuration: GatewayConfiguration) async -> GatewayConfiguration {
+            await configuration.filtered(filter).resolvingOIDC(discovery: discovery)
+        }
         var lazy: LazyConfiguration?
         var reload: (@Sendable () async -> Void)?
         if let file = c.gateway.configFile {
@@ -163,7 +169,7 @@ extension PlatformServer {
                 throw ServerError("THREESCALE_CONFIG_FILE \(file) cannot be read; check the path and its permissions")
             }
             do {
-                store.replace(await (try GatewayConfiguration.parse(try JSONParser.parse(Array(data)))).resolvingOIDC(discovery: OIDCDiscovery(client: client)))
+                store.replace(await prepared(try GatewayConfiguration.parse(try JSONParser.parse(Array(data)))))
             } catch {
                 throw ServerError("THREESCALE_CONFIG_FILE \(file) is not a usable configuration: \(error)")
             }
@@ -171,16 +177,16 @@ extension PlatformServer {
             let loader = try PortalConfigurationLoader(endpoint: endpoint, environment: environment, client: client, userAgent: userAgent)
             if c.gateway.effectiveLoader == .lazy {
                 lazy = LazyConfiguration(cacheSeconds: c.gateway.effectiveCacheSeconds,
-                                         load: { await (try await loader.load(host: $0)).resolvingOIDC(discovery: OIDCDiscovery(client: client)) })
+                                         load: { await prepared(try await loader.load(host: $0)) })
                 store.replace(.empty)  // lazy counts as configured from the start, as in APIcast
             } else {
                 do {
-                    store.replace(await (try await loader.load()).resolvingOIDC(discovery: OIDCDiscovery(client: client)))
+                    store.replace(await prepared(try await loader.load()))
                 } catch {
                     throw ServerError("could not load the gateway configuration at boot: \(error)")
                 }
                 reload = {
-                    do { store.replace(await (try await loader.load()).resolvingOIDC(discovery: OIDCDiscovery(client: client))) } catch {
+                    do { store.replace(await prepared(try await loader.load())) } catch {
                         gatewayLogger.error("gateway.configuration_reload_failed", metadata: ["error": .string("\(error)"), "kept": "the previous configuration"])
                     }
                 }

@@ -1,4 +1,5 @@
 import PorticoCore
+import PorticoGateway
 import PorticoAdmin
 import PorticoPostgres
 import PorticoRedis
@@ -69,6 +70,8 @@ public enum ConfigurationLoader {
         Setting(name: "backend-endpoint-override", environment: ["BACKEND_ENDPOINT_OVERRIDE"]),
         Setting(name: "gateway-access-log", environment: ["PORTICO_GATEWAY_ACCESS_LOG"]),
         Setting(name: "gateway-max-body-bytes", environment: ["PORTICO_GATEWAY_MAX_BODY_BYTES"]),
+        Setting(name: "services-list", environment: ["APICAST_SERVICES_LIST", "APICAST_SERVICES"]),
+        Setting(name: "services-filter-by-url", environment: ["APICAST_SERVICES_FILTER_BY_URL"]),
     ]
 
     /// Where each effective value came from, for `portico config check`.
@@ -239,6 +242,14 @@ public enum ConfigurationLoader {
                 problems.append(Problem(setting: "gateway-max-body-bytes", message: "must be a number of bytes, 0 for no limit (got \(v))"))
             }
         }
+        if let v = raw["services-list"], !v.isEmpty { g.servicesList = v.split(separator: ",").map { String($0) } }
+        if let v = raw["services-filter-by-url"], !v.isEmpty {
+            if ProductFilter(ids: [], hostPattern: v) == nil {
+                problems.append(Problem(setting: "services-filter-by-url", message: "is not a valid regular expression (got \(v))"))
+            } else {
+                g.servicesFilterByURL = v
+            }
+        }
         if c.role == .gateway, g.configFile == nil, g.portalEndpoint == nil {
             problems.append(Problem(setting: "portal-endpoint", message: "a gateway running alone needs THREESCALE_PORTAL_ENDPOINT or THREESCALE_CONFIG_FILE"))
         }
@@ -305,6 +316,8 @@ public enum ConfigurationLoader {
             ("path-routing-only", String(c.gateway.pathRoutingOnly)), ("backend-cache-handler", c.gateway.cacheHandler),
             ("response-codes", String(c.gateway.reportResponseCodes)), ("backend-endpoint-override", c.gateway.backendEndpointOverride ?? "(not set)"),
             ("gateway-access-log", String(c.gateway.accessLog)), ("gateway-max-body-bytes", String(c.gateway.maximumBodyBytes)),
+            ("services-list", c.gateway.servicesList.isEmpty ? "(all)" : c.gateway.servicesList.joined(separator: ",")),
+            ("services-filter-by-url", c.gateway.servicesFilterByURL ?? "(not set)"),
         ]
         return values.map { "\($0.0) = \($0.1)  (\(loaded.sources[$0.0] ?? "default"))" }
     }

@@ -80,6 +80,10 @@ public struct GatewayRoleSettings: Sendable {
     public var accessLog = true
     /// Largest request body accepted, 0 for no limit.
     public var maximumBodyBytes: Int64 = 0
+    /// `APICAST_SERVICES_LIST` (legacy `APICAST_SERVICES`): product ids to keep.
+    public var servicesList: [String] = []
+    /// `APICAST_SERVICES_FILTER_BY_URL`: keep products with a host matching this regular expression.
+    public var servicesFilterByURL: String?
 
     public init() {}
 
