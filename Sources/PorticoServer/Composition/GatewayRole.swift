@@ -3,12 +3,14 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import PorticoAdmin
 import PorticoCore
 import PorticoGateway
 import PorticoMetering
 import PorticoStore
 import ServiceLifecycle
+import Synchronization
 
 /// `MeteringClient` in process: the gateway's calls go straight to the Service Management API of the same
 /// `serve`, with the same semantics as over HTTP (the same request and reply types).
@@ -26,17 +28,27 @@ struct InProcessMeteringClient: MeteringClient {
     }
 }
 
-/// `MeteringClient` over HTTP (a gateway alone, or in front of 3scale's backend-listener): pooled keep-alive
+/// `MeteringClient` over HTTP (a gateway alone, or in front of 3scale's backend-listener): keep-alive
 /// connections, APIcast's User-Agent and `3scale-options`; no retries (an authrep is never sent twice).
-struct HTTPMeteringClient: MeteringClient {
+/// Plain-HTTP endpoints use `MeteringConnectionPool` (NIO channels); HTTPS ones async-http-client.
+final class HTTPMeteringClient: MeteringClient {
     let client: HTTPClient
     let userAgent: String
+    private let pools = Mutex<[String: MeteringConnectionPool]>([:])
     static let timeout = TimeAmount.seconds(10)
+
+    init(client: HTTPClient, userAgent: String) {
+        self.client = client
+        self.userAgent = userAgent
+    }
 
     func send(_ call: MeteringCall) async -> MeteringAnswer {
         var base = call.baseURL
-        guard base.hasPrefix("http://") || base.hasPrefix("https://") else { return .unreachable }
         while base.hasSuffix("/") { base.removeLast() }
+        if base.hasPrefix("http://"), let url = UpstreamURL(base) {
+            return await sendPlain(call, url: url)
+        }
+        guard base.hasPrefix("https://") else { return .unreachable }
         let query = call.encodedQuery
         var request = HTTPClientRequest(url: base + call.endpoint.rawValue + (query.isEmpty ? "" : "?" + query))
         request.headers.add(name: "User-Agent", value: userAgent)
@@ -50,13 +62,43 @@ struct HTTPMeteringClient: MeteringClient {
         do {
             let response = try await client.execute(request, timeout: Self.timeout)
             _ = try await response.body.collect(upTo: 1 << 20)
-            let h = response.headers
-            return MeteringAnswer(status: Int(response.status.code), rejectionReason: h.first(name: "3scale-rejection-reason"),
-                                  limitReset: h.first(name: "3scale-limit-reset"), limitMaxValue: h.first(name: "3scale-limit-max-value"),
-                                  limitRemaining: h.first(name: "3scale-limit-remaining"))
+            return Self.answer(status: Int(response.status.code), response.headers)
         } catch {
             return .unreachable
         }
+    }
+
+    func sendPlain(_ call: MeteringCall, url: UpstreamURL) async -> MeteringAnswer {
+        let key = "\(url.host):\(url.port)"
+        let pool = pools.withLock { all in
+            if let p = all[key] { return p }
+            let p = MeteringConnectionPool(host: url.host, port: url.port)
+            all[key] = p
+            return p
+        }
+        let query = call.encodedQuery
+        let isReport = call.endpoint == .report
+        var head = HTTPRequestHead(version: .http1_1, method: isReport ? .POST : .GET,
+                                   uri: url.path + call.endpoint.rawValue + (query.isEmpty ? "" : "?" + query))
+        head.headers.add(name: "Host", value: call.hostHeader.flatMap { $0.isEmpty ? nil : $0 } ?? url.hostHeader)
+        head.headers.add(name: "User-Agent", value: userAgent)
+        head.headers.add(name: "3scale-options", value: MeteringCall.options)
+        var body: ByteBuffer?
+        if isReport {
+            let form = ByteBuffer(string: call.encodedForm)
+            head.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            head.headers.add(name: "Content-Length", value: String(form.readableBytes))
+            body = form
+        } else {
+            head.headers.add(name: "Content-Length", value: "0")
+        }
+        guard let answer = await pool.send(head, body: body, timeout: Self.timeout) else { return .unreachable }
+        return Self.answer(status: answer.status, answer.headers)
+    }
+
+    static func answer(status: Int, _ h: HTTPHeaders) -> MeteringAnswer {
+        MeteringAnswer(status: status, rejectionReason: h.first(name: "3scale-rejection-reason"), limitReset: h.first(name: "3scale-limit-reset"),
+                       limitMaxValue: h.first(name: "3scale-limit-max-value"), limitRemaining: h.first(name: "3scale-limit-remaining"))
     }
 }
 

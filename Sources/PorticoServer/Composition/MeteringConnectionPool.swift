@@ -1,0 +1,150 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// Keep-alive HTTP/1.1 connections to one plain-HTTP Service Management API endpoint, written on NIO
+/// channels: an authrep is one small GET whose answer is only a status and a few headers, so it skips a
+/// general client's per-request machinery. One exchange at a time per connection; a connection that fails,
+/// times out or is closed by the server is dropped, and the exchange reports "unreachable" (never resent).
+final class MeteringConnectionPool: Sendable {
+    struct Answer: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+    }
+
+    let host: String
+    let port: Int
+    private let idle = Mutex<[(channel: any Channel, since: NIODeadline)]>([])
+    static let maximumIdle = 256
+    /// Idle connections older than this are closed rather than reused (servers time them out: nginx 75 s).
+    static let idleLifetime = TimeAmount.seconds(30)
+
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    func send(_ head: HTTPRequestHead, body: ByteBuffer?, timeout: TimeAmount) async -> Answer? {
+        let channel: any Channel
+        if let reused = takeIdle() {
+            channel = reused
+        } else {
+            do {
+                channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connectTimeout(.seconds(2))
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelInitializer { ch in
+                        ch.eventLoop.makeCompletedFuture {
+                            try ch.pipeline.syncOperations.addHTTPClientHandlers()
+                            try ch.pipeline.syncOperations.addHandler(MeteringExchangeHandler())
+                        }
+                    }
+                    .connect(host: host, port: port).get()
+            } catch {
+                return nil
+            }
+        }
+        let promise = channel.eventLoop.makePromise(of: MeteringExchangeHandler.Response.self)
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            promise.fail(ChannelError.connectTimeout(timeout))
+            channel.close(promise: nil)
+        }
+        channel.writeAndFlush(MeteringExchangeHandler.Exchange(head: head, body: body, promise: promise), promise: nil)
+        do {
+            let response = try await promise.futureResult.get()
+            timer.cancel()
+            if response.keepAlive, channel.isActive { putIdle(channel) } else { channel.close(promise: nil) }
+            return Answer(status: response.status, headers: response.headers)
+        } catch {
+            timer.cancel()
+            channel.close(promise: nil)
+            return nil
+        }
+    }
+
+    private func takeIdle() -> (any Channel)? {
+        let now = NIODeadline.now()
+        return idle.withLock { list in
+            while let last = list.popLast() {
+                if last.channel.isActive, now - last.since < Self.idleLifetime { return last.channel }
+                last.channel.close(promise: nil)
+            }
+            return nil
+        }
+    }
+
+    private func putIdle(_ channel: any Channel) {
+        let kept = idle.withLock { list -> Bool in
+            guard list.count < Self.maximumIdle else { return false }
+            list.append((channel, .now()))
+            return true
+        }
+        if !kept { channel.close(promise: nil) }
+    }
+
+    func close() {
+        for entry in idle.withLock({ list in defer { list.removeAll() }; return list }) { entry.channel.close(promise: nil) }
+    }
+}
+
+/// Writes one request and completes its promise with the response's status and headers (the body is read
+/// and dropped: APIcast asks for `no_body`).
+final class MeteringExchangeHandler: ChannelDuplexHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = Exchange
+    typealias OutboundOut = HTTPClientRequestPart
+
+    struct Exchange {
+        var head: HTTPRequestHead
+        var body: ByteBuffer?
+        var promise: EventLoopPromise<Response>
+    }
+
+    struct Response: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+        var keepAlive: Bool
+    }
+
+    private var pending: EventLoopPromise<Response>?
+    private var head: HTTPResponseHead?
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let exchange = unwrapOutboundIn(data)
+        guard pending == nil else {
+            exchange.promise.fail(ChannelError.inappropriateOperationForState)
+            return
+        }
+        pending = exchange.promise
+        context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
+        if let body = exchange.body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.write(wrapOutboundOut(.end(nil)), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+        case .body:
+            break
+        case .end:
+            guard let h = head, let promise = pending else { return }
+            head = nil
+            pending = nil
+            promise.succeed(Response(status: Int(h.status.code), headers: h.headers, keepAlive: h.isKeepAlive))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pending?.fail(ChannelError.ioOnClosedChannel)
+        pending = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        pending?.fail(error)
+        pending = nil
+        context.close(promise: nil)
+    }
+}
