@@ -231,6 +231,40 @@ import Testing
         #expect(r.status == 404 && r.body.isEmpty)
     }
 
+    /// Products made of backends, as porta (and Portico's admin) generate them: a `routing` policy before
+    /// `apicast` picks the backend by path prefix and strips it; usage of other backends' rules is dropped.
+    @Test func backendsMountedAtPaths() async throws {
+        let orders = try StubHTTPServer(handler: H.echo)
+        let catalog = try StubHTTPServer(handler: H.echo)
+        defer { orders.stop(); catalog.stop() }
+        let routing: [String: Any] = ["name": "routing", "version": "builtin", "configuration": ["rules": [
+            ["url": orders.baseURL + "/v2", "owner_id": 10, "owner_type": "BackendApi",
+             "condition": ["operations": [["match": "path", "op": "matches", "value": "^(/orders/.*|/orders/?)"]]],
+             "replace_path": "{{original_request.path | remove_first: '/orders'}}"],
+            ["url": catalog.baseURL, "owner_id": 20, "owner_type": "BackendApi",
+             "condition": ["operations": [["match": "path", "op": "matches", "value": "/.*"]]]],
+        ]]]
+        var ordersRule = H.rule("GET", "/orders/list", metric: "list.10", delta: 2)
+        ordersRule["owner_id"] = 10
+        ordersRule["owner_type"] = "BackendApi"
+        var catalogRule = H.rule("GET", "/", metric: "hits.20", delta: 1)
+        catalogRule["owner_id"] = 20
+        catalogRule["owner_type"] = "BackendApi"
+        let productRule = H.rule("GET", "/", metric: "hits", delta: 1)
+        let h = try H(services: [H.service(id: 1, proxy: ["api_backend": NSNull()], rules: [productRule, ordersRule, catalogRule],
+                                           chain: [routing, ["name": "apicast", "version": "builtin", "configuration": [:]]])])
+        defer { h.stop() }
+        try await h.waitReady()
+        let r = try h.call("/orders/list?user_key=k")
+        #expect(r.status == 200 && r.body == "GET /v2/list?user_key=k")
+        let usage = try #require(h.backend.requests.last?.query)
+        #expect(usage["usage[list.10]"] == "2" && usage["usage[hits]"] == "1" && usage["usage[hits.20]"] == nil)
+        let other = try h.call("/items/1?user_key=k2")
+        #expect(other.status == 200 && other.body == "GET /items/1?user_key=k2")
+        let otherUsage = try #require(h.backend.requests.last?.query)
+        #expect(otherUsage["usage[hits.20]"] == "1" && otherUsage["usage[list.10]"] == nil)
+    }
+
     @Test func serviceFilters() async throws {
         let services = [H.service(id: 1, proxy: ["hosts": ["a.test"]]), H.service(id: 2, proxy: ["hosts": ["b.test"]]),
                         H.service(id: 3, proxy: ["hosts": ["c.example"]])]

@@ -27,10 +27,11 @@ public struct PortalConfigurationLoader: Sendable {
             authorization = "Basic " + Data(credentials.utf8).base64EncodedString()
             rest = rest[rest.index(after: at)...]
         }
-        var base = String(endpoint[..<schemeEnd.upperBound]) + rest
-        while base.hasSuffix("/") { base.removeLast() }
-        let afterScheme = base[base.index(base.startIndex, offsetBy: endpoint.distance(from: endpoint.startIndex, to: schemeEnd.upperBound))...]
-        self.hasPath = afterScheme.contains("/")
+        var authorityAndPath = String(rest)
+        while authorityAndPath.hasSuffix("/") { authorityAndPath.removeLast() }
+        // A path after the authority selects the single-request (master-style) endpoint.
+        self.hasPath = authorityAndPath.contains("/")
+        let base = String(endpoint[..<schemeEnd.upperBound]) + authorityAndPath
         self.baseURL = base
         self.authorization = authorization
         self.environment = environment
