@@ -476,6 +476,30 @@ import Testing
         #expect(h.process.terminationStatus == 0)
     }
 
+    @Test func chainWithoutAPIcastDoesNotProxy() async throws {
+        let h = try H(services: [H.service(id: 1, chain: [["name": "cors", "configuration": [:]]])])
+        defer { h.stop() }
+        try await h.waitReady()
+        let r = try h.call("/?user_key=k")
+        #expect(r.status == 404 && r.body.isEmpty)
+        #expect(h.upstream.requests.isEmpty && h.backend.requests.isEmpty)
+    }
+
+    @Test func sigtermSendsQueuedReports() async throws {
+        let h = try H(services: [H.service(id: 1)], backend: { r in
+            if r.query["user_key"] == "slow" { usleep(300_000) }
+            return .init(status: 200)
+        })
+        defer { h.stop() }
+        try await h.waitReady()
+        #expect(try h.call("/?user_key=slow").status == 200)  // synchronous authrep, now cached
+        #expect(try h.call("/?user_key=slow").status == 200)  // its authrep is sent after the response
+        h.process.terminate()
+        h.process.waitUntilExit()
+        #expect(h.process.terminationStatus == 0)
+        #expect(h.backend.requests.count == 2)  // the deferred authrep was sent before exiting
+    }
+
     @Test func limitsAndDrain() async throws {
         let h = try H(services: [H.service(id: 1, rules: [H.rule("POST", "/")])], environment: ["PORTICO_GATEWAY_MAX_BODY_BYTES": "1000"])
         defer { h.stop() }

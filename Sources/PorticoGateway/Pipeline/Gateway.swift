@@ -168,6 +168,10 @@ public final class Gateway: Sendable {
             upstream = route.url
             hostHeader = route.hostHeader ?? upstream.hostHeader
             if let replaced = route.path { path = replaced.isEmpty ? "/" : replaced }
+        } else if !product.chain.containsAPIcast {
+            // Without the apicast policy nothing authorizes the request: only a routing or upstream policy's
+            // explicit choice is proxied (as in APIcast, where apicast is what proxies to api_backend).
+            return reply(LocalReply(status: 404, reason: "no_apicast_policy"))
         } else if let api = product.apiBackend {
             upstream = api
             hostHeader = product.hostnameRewrite ?? upstream.hostHeader

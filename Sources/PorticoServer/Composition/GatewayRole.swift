@@ -196,13 +196,9 @@ struct GatewayRoleService: Service {
 
     func run() async throws {
         let readiness = self.readiness
-        await withTaskGroup(of: Void.self) { group in
-            for listener in listeners {
-                group.addTask { await listener.gateway.deferred.run() }
-                group.addTask { await listener.gateway.batcher.run() }
-            }
+        await withTaskGroup(of: Void.self) { background in
             if let reload, reloadSeconds > 0 {
-                group.addTask {
+                background.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .seconds(reloadSeconds))
                         if Task.isCancelled { break }
@@ -210,27 +206,34 @@ struct GatewayRoleService: Service {
                     }
                 }
             }
-            await withTaskGroup(of: Void.self) { servers in
+            // Reporters run until told to finish and then send what is queued: they are never cancelled.
+            await withTaskGroup(of: Void.self) { reporters in
                 for listener in listeners {
-                    let app = Application(
-                        responder: GatewayResponder(gateway: listener.gateway, httpClient: httpClient, logger: Logger(label: "portico.gateway.\(listener.name)")),
-                        configuration: .init(address: .hostname(configuration.bindAddress, port: listener.port), serverName: nil),
-                        onServerRunning: { _ in readiness.markServing(listener.name) },
-                        logger: Logger(label: "portico.gateway.http"))
-                    servers.addTask {
-                        do { try await app.run() } catch {
-                            Logger(label: "portico.gateway").error("gateway.listener_failed", metadata: ["listener": .string(listener.name), "error": .string("\(error)")])
+                    reporters.addTask { await listener.gateway.deferred.run() }
+                    reporters.addTask { await listener.gateway.batcher.run() }
+                }
+                await withTaskGroup(of: Void.self) { servers in
+                    for listener in listeners {
+                        let app = Application(
+                            responder: GatewayResponder(gateway: listener.gateway, httpClient: httpClient, logger: Logger(label: "portico.gateway.\(listener.name)")),
+                            configuration: .init(address: .hostname(configuration.bindAddress, port: listener.port), serverName: nil),
+                            onServerRunning: { _ in readiness.markServing(listener.name) },
+                            logger: Logger(label: "portico.gateway.http"))
+                        servers.addTask {
+                            do { try await app.run() } catch {
+                                Logger(label: "portico.gateway").error("gateway.listener_failed", metadata: ["listener": .string(listener.name), "error": .string("\(error)")])
+                            }
+                            readiness.markStopped(listener.name)
                         }
-                        readiness.markStopped(listener.name)
                     }
                 }
+                // Listeners have drained: the reporters send what is queued, then return.
+                for listener in listeners {
+                    listener.gateway.deferred.finish()
+                    listener.gateway.batcher.stop()
+                }
             }
-            // Listeners have drained: send what is queued, then stop the background duties.
-            for listener in listeners {
-                listener.gateway.deferred.finish()
-                listener.gateway.batcher.stop()
-            }
-            group.cancelAll()
+            background.cancelAll()
         }
         try? await httpClient.shutdown()
     }
