@@ -14,7 +14,12 @@ public struct GatewayConfiguration: Sendable {
         var kept: [GatewayProduct] = []
         for p in products where seen.insert(p.id).inserted { kept.append(p) }
         self.products = kept
-        self.rejected = rejected
+        var problems = rejected
+        for p in kept where !p.chain.loadFailures.isEmpty {
+            let message = "product \(p.id): policies failed to load, every request answers \(p.chain.failureStatus): " + p.chain.loadFailures.joined(separator: "; ")
+            if !problems.contains(message) { problems.append(message) }
+        }
+        self.rejected = problems
         byHost = [:]
         for (index, p) in kept.enumerated() {
             for host in p.hosts { byHost[host, default: []].append(index) }

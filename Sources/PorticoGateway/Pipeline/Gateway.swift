@@ -51,7 +51,7 @@ public final class Gateway: Sendable {
         }
         func reply(_ r: LocalReply) -> GatewayDecision { GatewayDecision(action: .reply(r), response: actions, product: product) }
         if !product.chain.loadFailures.isEmpty {
-            logger.error("gateway.policy_load_failed", metadata: ["service.id": .string(product.id), "failures": .string(product.chain.loadFailures.joined(separator: "; "))])
+            // Reported once when the configuration was loaded (GatewayConfiguration.rejected); here only answered.
             return reply(LocalReply(status: product.chain.failureStatus, headers: [("Content-Type", "text/plain; charset=utf-8")],
                                     body: "Service Unavailable", reason: "policy_failed"))
         }
