@@ -15,6 +15,17 @@ import Testing
         return (id, host(staging), host(production))
     }
 
+    /// `portico serve --role gateway` on `port` (and the four ports after it), output discarded.
+    static func startLoneGateway(port: Int, dataDir: String, environment: [String: String]) throws -> Process {
+        let lone = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", dataDir, "--bind", "127.0.0.1", "--gateway-port", "\(port)",
+                                              "--admin-port", "\(port + 1)", "--metering-port", "\(port + 2)", "--staging-port", "\(port + 3)",
+                                              "--management-port", "\(port + 4)"], environment: environment)
+        lone.standardOutput = FileHandle.nullDevice
+        lone.standardError = FileHandle.nullDevice
+        try lone.run()
+        return lone
+    }
+
     static func host(_ url: String) -> String {
         String(url.split(separator: "/")[1].split(separator: ":")[0])
     }
@@ -73,14 +84,7 @@ import Testing
 
         // THREESCALE_DEPLOYMENT_ENV=staging: lazy loading, fetched for every request (APIcast's staging defaults).
         let port = LoopbackPorts.base()
-        let lone = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", dir + "/gw", "--bind", "127.0.0.1", "--gateway-port", "\(port)",
-                                              "--admin-port", "\(port + 1)", "--metering-port", "\(port + 2)", "--staging-port", "\(port + 3)",
-                                              "--management-port", "\(port + 4)"],
-                                             environment: ["THREESCALE_PORTAL_ENDPOINT": "http://\(M.token)@provider-admin.localhost:\(p.running.ports["admin"]!)",
-                                                           "THREESCALE_DEPLOYMENT_ENV": "staging"])
-        lone.standardOutput = FileHandle.nullDevice
-        lone.standardError = FileHandle.nullDevice
-        try lone.run()
+        let lone = try Self.startLoneGateway(port: port, dataDir: dir + "/gw", environment: ["THREESCALE_PORTAL_ENDPOINT": "http://\(M.token)@provider-admin.localhost:\(p.running.ports["admin"]!)", "THREESCALE_DEPLOYMENT_ENV": "staging"])
         defer { lone.terminate(); lone.waitUntilExit() }
         var reply = HTTP.Reply(status: 0, headers: [:], body: "")
         for _ in 0..<100 {
@@ -116,13 +120,7 @@ import Testing
 
         let port = LoopbackPorts.base()
         let admin = p.running.ports["admin"]!
-        let lone = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", dir + "/gw", "--bind", "127.0.0.1", "--gateway-port", "\(port)",
-                                              "--admin-port", "\(port + 1)", "--metering-port", "\(port + 2)", "--staging-port", "\(port + 3)",
-                                              "--management-port", "\(port + 4)"],
-                                             environment: ["THREESCALE_PORTAL_ENDPOINT": "http://\(masterToken)@master.localhost:\(admin)/master/api/proxy/configs"])
-        lone.standardOutput = FileHandle.nullDevice
-        lone.standardError = FileHandle.nullDevice
-        try lone.run()
+        let lone = try Self.startLoneGateway(port: port, dataDir: dir + "/gw", environment: ["THREESCALE_PORTAL_ENDPOINT": "http://\(masterToken)@master.localhost:\(admin)/master/api/proxy/configs"])
         defer { lone.terminate(); lone.waitUntilExit() }
         var reply = HTTP.Reply(status: 0, headers: [:], body: "")
         for _ in 0..<100 {
@@ -139,14 +137,7 @@ import Testing
         let port = LoopbackPorts.base()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-lazy-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let lone = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", dir, "--bind", "127.0.0.1", "--gateway-port", "\(port)",
-                                              "--admin-port", "\(port + 1)", "--metering-port", "\(port + 2)", "--staging-port", "\(port + 3)",
-                                              "--management-port", "\(port + 4)"],
-                                             environment: ["THREESCALE_PORTAL_ENDPOINT": "http://secret-token@127.0.0.1:\(portal.port)",
-                                                           "APICAST_CONFIGURATION_LOADER": "lazy", "APICAST_CONFIGURATION_CACHE": "0"])
-        lone.standardOutput = FileHandle.nullDevice
-        lone.standardError = FileHandle.nullDevice
-        try lone.run()
+        let lone = try Self.startLoneGateway(port: port, dataDir: dir, environment: ["THREESCALE_PORTAL_ENDPOINT": "http://secret-token@127.0.0.1:\(portal.port)", "APICAST_CONFIGURATION_LOADER": "lazy", "APICAST_CONFIGURATION_CACHE": "0"])
         defer { lone.terminate(); lone.waitUntilExit() }
         var status = 0
         for _ in 0..<100 {

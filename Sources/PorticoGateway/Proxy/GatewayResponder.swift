@@ -176,7 +176,7 @@ public struct GatewayResponder: HTTPResponder {
             "http.query": .string(AccessLogRedaction.redacted(request.forwardedQuery, product: product)), "http.status": .stringConvertible(status),
             "gateway.reason": .string(reason), "service.id": .string(product?.id ?? ""),
             "client.address": .string(request.remoteAddress ?? ""),
-            "duration_ms": .stringConvertible((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000 + (ContinuousClock.now - started).components.seconds * 1000),
+            "duration_ms": .stringConvertible(Timer.nanoseconds(since: started) / 1_000_000),
         ])
     }
 
@@ -221,8 +221,10 @@ enum AccessLogRedaction {
 }
 
 extension Timer {
-    func recordInterval(since start: ContinuousClock.Instant) {
+    func recordInterval(since start: ContinuousClock.Instant) { recordNanoseconds(Self.nanoseconds(since: start)) }
+
+    static func nanoseconds(since start: ContinuousClock.Instant) -> Int64 {
         let elapsed = ContinuousClock.now - start
-        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        return elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
     }
 }
