@@ -79,8 +79,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ], swiftSettings: strict),
+        // L4
+        .target(name: "PorticoOperations", dependencies: [
+            "PorticoCore", "PorticoStore", "PorticoSQLite", "PorticoPostgres", "PorticoMeteringStore", "PorticoMetering", "PorticoRedis",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         // L5
         .target(name: "PorticoServer", dependencies: [
+            "PorticoOperations",
             "PorticoCore", "PorticoStore", "PorticoSQLite", "PorticoPostgres", "PorticoAdmin", "PorticoMetering", "PorticoMeteringStore", "PorticoRedis",
             "PorticoGateway",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -95,7 +102,7 @@ let package = Package(
         ], swiftSettings: strict),
         // L6
         .executableTarget(name: "PorticoCLI", dependencies: [
-            "PorticoServer",
+            "PorticoServer", "PorticoOperations", "PorticoCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .target(name: "PorticoTesting", dependencies: [

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PorticoCore
+import PorticoOperations
 import PorticoServer
 
 @main
@@ -8,7 +10,8 @@ struct Portico: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portico",
         abstract: "An API management platform that speaks 3scale's APIs.",
-        subcommands: [Serve.self, Migrate.self, Config.self])
+        version: PorticoVersion.current,
+        subcommands: [Serve.self, Migrate.self, Config.self, BackupCommand.self, RestoreCommand.self])
 }
 
 /// Every setting as a flag; each is also an environment variable (see `portico config check`).
@@ -116,6 +119,54 @@ struct Config: AsyncParsableCommand {
                 for p in loaded.problems { print("  - \(p)") }
                 throw ExitCode(2)
             }
+        }
+    }
+}
+
+/// Progress of long operations goes to standard error, so standard output holds only the summary.
+let operationProgress: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("portico: \(line)…\n".utf8)) }
+
+/// Runs an operation: prints its summary, or its error and exit status 1.
+func runOperation(_ name: String, _ body: () async throws -> [String]) async throws {
+    _ = PlatformServer.bootstrapObservability(logLevel: "warning")
+    do {
+        print(try await body().joined(separator: "\n"))
+    } catch {
+        FileHandle.standardError.write(Data("portico \(name): \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Write one archive of the admin data, metering data and stored files (safe while serve runs).")
+    @OptionGroup var settings: SettingOptions
+    @Option(name: .shortAndLong, help: "Archive to write (a tar file; never overwritten).") var output: String
+
+    func run() async throws {
+        let loaded = try settings.load()
+        try await runOperation("backup") {
+            try await Backup.run(PlatformServer.storeLocations(loaded.configuration), output: output, progress: operationProgress)
+        }
+    }
+}
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a backup into the configured stores (empty unless --replace), verified before and after.",
+        discussion: "--wildcard-domain (or WILDCARD_DOMAIN) given explicitly rewrites product gateway hosts from the backup's domain to it.")
+    @OptionGroup var settings: SettingOptions
+    @Argument(help: "The archive written by portico backup.") var archive: String
+    @Flag(help: "Overwrite stores that already hold data (data-directory files are kept aside, not deleted).") var replace = false
+
+    func run() async throws {
+        let loaded = try settings.load()
+        let explicitDomain = settings.wildcardDomain ?? ProcessInfo.processInfo.environment["WILDCARD_DOMAIN"]
+        try await runOperation("restore") {
+            try await Restore.run(archive: archive, into: PlatformServer.storeLocations(loaded.configuration), replace: replace,
+                                  wildcardDomain: explicitDomain, progress: operationProgress)
         }
     }
 }

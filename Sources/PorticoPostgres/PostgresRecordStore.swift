@@ -14,7 +14,9 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
     public let settings: PostgresConnectionSettings
     public var dialectName: String { "postgresql" }
 
-    public init(settings: PostgresConnectionSettings, logger: Logger) throws {
+    /// `applicationName` is what `pg_stat_activity` shows for our connections; operations use it to tell a running
+    /// `serve` (`portico-serve`) from themselves.
+    public init(settings: PostgresConnectionSettings, applicationName: String = "portico-serve", logger: Logger) throws {
         let tls: PostgresClient.Configuration.TLS
         switch settings.tls {
         case .disable: tls = .disable
@@ -25,6 +27,7 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
             host: settings.host, port: settings.port, username: settings.username, password: settings.password,
             database: settings.database, tls: tls)
         configuration.options.maximumConnections = 20
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.settings = settings
         self.logger = logger
@@ -34,7 +37,7 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
         await client.run()
     }
 
-    private var view: Statements {
+    var view: Statements {
         Statements(logger: logger, settings: settings) { [client, logger] query in try await client.query(query, logger: logger) }
     }
 
@@ -165,7 +168,7 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
         }
 
         /// Runs a statement and collects its rows, within the statement deadline.
-        private func collect<T: Sendable>(_ query: PostgresQuery, _ read: @Sendable @escaping (PostgresRowSequence) async throws -> T) async throws -> T {
+        func collect<T: Sendable>(_ query: PostgresQuery, _ read: @Sendable @escaping (PostgresRowSequence) async throws -> T) async throws -> T {
             let (runner, settings) = (self.runner, self.settings)
             do {
                 return try await PostgresRecordStore.withDeadline(PostgresRecordStore.statementDeadline, settings: settings) {
@@ -308,6 +311,89 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
                 }
                 return out
             }
+        }
+    }
+}
+
+extension PostgresRecordStore: RecordStoreSnapshotting {
+    /// Bulk work may take minutes on large tenants; the deadline only guards against a dead server.
+    static let bulkDeadline = Duration.seconds(3600)
+
+    public func snapshotRows(_ tables: [RecordTable]) async throws -> [RecordTable: [RawRecord]] {
+        try await transaction(deadline: Self.bulkDeadline) { store in
+            guard let statements = store as? Statements else { return [:] }
+            // One snapshot for every table, whatever other connections commit meanwhile.
+            try await statements.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            var out: [RecordTable: [RawRecord]] = [:]
+            for table in tables {
+                out[table] = try await statements.run(PostgresQuery(unsafeSQL: "SELECT id, tenant_id, scope, lookup_key, data FROM \(table.name) ORDER BY id"))
+            }
+            return out
+        }
+    }
+
+    public func loadRows(_ rows: [RecordTable: [RawRecord]], replacing: Bool) async throws {
+        let where_ = settings.description
+        _ = try await transaction(deadline: Self.bulkDeadline) { store in
+            guard let statements = store as? Statements else { return false }
+            for table in rows.keys.sorted(by: { $0.name < $1.name }) {
+                if replacing {
+                    try await statements.execute("DELETE FROM \(table.name)")
+                } else if try await statements.countAll(table) > 0 {
+                    throw Self.notEmpty(table, where_)
+                }
+                let all = rows[table] ?? []
+                for start in stride(from: 0, to: all.count, by: 1000) {
+                    let chunk = all[start..<min(start + 1000, all.count)]
+                    var b = PostgresBindings(capacity: chunk.count * 5)
+                    var tuples: [String] = []
+                    tuples.reserveCapacity(chunk.count)
+                    for r in chunk {
+                        let n = b.count
+                        tuples.append("($\(n + 1), $\(n + 2), $\(n + 3), $\(n + 4), $\(n + 5))")
+                        b.append(r.id)
+                        b.append(r.tenantID)
+                        b.append(r.scope)
+                        b.append(r.lookupKey)
+                        b.append(String(decoding: r.data, as: UTF8.self))
+                    }
+                    _ = try await statements.run(PostgresQuery(
+                        unsafeSQL: "INSERT INTO \(table.name) (id, tenant_id, scope, lookup_key, data) VALUES " + tuples.joined(separator: ","), binds: b))
+                }
+                // Explicit ids do not advance the BIGSERIAL sequence: move it past them so later inserts never collide.
+                try await statements.execute(
+                    "SELECT setval(pg_get_serial_sequence('\(table.name)', 'id'), GREATEST((SELECT COALESCE(MAX(id), 0) FROM \(table.name)), 1), (SELECT COUNT(*) > 0 FROM \(table.name)))")
+            }
+            return true
+        }
+    }
+
+    public func totalRows(_ tables: [RecordTable]) async throws -> Int {
+        var total = 0
+        for table in tables { total += try await view.countAll(table) }
+        return total
+    }
+
+    /// Sessions of other processes connected to this database under `applicationName` (a running `serve`).
+    public func otherSessions(applicationName: String) async throws -> Int {
+        var b = PostgresBindings()
+        b.append(applicationName)
+        return try await view.collect(PostgresQuery(
+            unsafeSQL: "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()",
+            binds: b)) { rows in
+            var n: Int64 = 0
+            for try await v in rows.decode(Int64.self) { n = v }
+            return Int(n)
+        }
+    }
+}
+
+extension PostgresRecordStore.Statements {
+    func countAll(_ table: RecordTable) async throws -> Int {
+        try await collect(PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM \(table.name)")) { rows in
+            var n: Int64 = 0
+            for try await v in rows.decode(Int64.self) { n = v }
+            return Int(n)
         }
     }
 }

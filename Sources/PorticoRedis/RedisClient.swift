@@ -17,6 +17,8 @@ public final class RedisClient: Sendable {
     let connectTimeout: TimeAmount
     let commandTimeout: TimeAmount
     let logger: Logger
+    /// Set on every connection (`CLIENT SETNAME`), so `CLIENT LIST` shows which Portico process holds it.
+    let clientName: String?
     private let state: Mutex<PoolState>
 
     static let firstBackoff: TimeAmount = .milliseconds(50)
@@ -38,7 +40,8 @@ public final class RedisClient: Sendable {
 
     public init(endpoint: RedisEndpoint, poolSize: Int = 2, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 connectTimeout: TimeAmount = .seconds(2), commandTimeout: TimeAmount = .seconds(5),
-                logger: Logger = Logger(label: "portico.redis")) {
+                clientName: String? = nil, logger: Logger = Logger(label: "portico.redis")) {
+        self.clientName = clientName
         self.endpoint = endpoint
         self.group = eventLoopGroup
         self.poolSize = max(1, poolSize)
@@ -149,7 +152,8 @@ public final class RedisClient: Sendable {
         if !endpoint.sentinels.isEmpty { (host, port) = try await discoverMaster() }
         let connection = try await RedisConnection.connect(host: host, port: port, username: endpoint.username, password: endpoint.password,
                                                            database: endpoint.database, eventLoopGroup: group,
-                                                           connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+                                                           connectTimeout: connectTimeout, commandTimeout: commandTimeout,
+                                                           clientName: clientName)
         if !endpoint.sentinels.isEmpty {
             // A sentinel's answer can be stale during a failover: write only to a server that says it is the master.
             let role = try? await connection.command("ROLE")

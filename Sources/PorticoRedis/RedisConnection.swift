@@ -46,7 +46,7 @@ public final class RedisConnection: Sendable {
     /// be reached within `connectTimeout` or refuses the credentials.
     public static func connect(host: String, port: Int, username: String?, password: String?, database: Int,
                                eventLoopGroup: any EventLoopGroup, connectTimeout: TimeAmount = .seconds(2),
-                               commandTimeout: TimeAmount = .seconds(5)) async throws -> RedisConnection {
+                               commandTimeout: TimeAmount = .seconds(5), clientName: String? = nil) async throws -> RedisConnection {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoopGroup)
@@ -67,6 +67,7 @@ public final class RedisConnection: Sendable {
             setup.append(username.map { ["AUTH", $0, password] } ?? ["AUTH", password])
         }
         if database != 0 { setup.append(["SELECT", String(database)]) }
+        if let clientName { setup.append(["CLIENT", "SETNAME", clientName]) }
         if !setup.isEmpty {
             do {
                 for reply in try await connection.send(setup) {

@@ -230,3 +230,62 @@ public final class SQLiteRecordStore: RecordStore, MigratableStore, Sendable {
         }
     }
 }
+
+extension SQLiteRecordStore: RecordStoreSnapshotting {
+    public func snapshotRows(_ tables: [RecordTable]) async throws -> [RecordTable: [RawRecord]] {
+        try await lock.withLock {
+            // A read transaction in WAL mode sees one snapshot while `serve` keeps writing through its own connection.
+            _ = try await run("BEGIN", [])
+            do {
+                var out: [RecordTable: [RawRecord]] = [:]
+                for table in tables {
+                    out[table] = try await run("SELECT id, tenant_id, scope, lookup_key, data FROM \(table.name) ORDER BY id", [])
+                        .map(Statements.record)
+                }
+                _ = try await run("COMMIT", [])
+                return out
+            } catch {
+                _ = try? await run("ROLLBACK", [])
+                throw error
+            }
+        }
+    }
+
+    public func loadRows(_ rows: [RecordTable: [RawRecord]], replacing: Bool) async throws {
+        try await lock.withLock {
+            _ = try await view.transaction { _ in
+                for table in rows.keys.sorted(by: { $0.name < $1.name }) {
+                    if replacing {
+                        _ = try await self.run("DELETE FROM \(table.name)", [])
+                    } else if let n = try await self.run("SELECT COUNT(*) AS n FROM \(table.name)", []).first?.column("n")?.integer, n > 0 {
+                        throw Self.notEmpty(table, "sqlite:\(self.path)")
+                    }
+                    // Explicit ids also advance AUTOINCREMENT's sequence, so later inserts continue after them.
+                    let all = rows[table] ?? []
+                    for start in stride(from: 0, to: all.count, by: 400) {
+                        let chunk = all[start..<min(start + 400, all.count)]
+                        let marks = Array(repeating: "(?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ",")
+                        var binds: [SQLiteData] = []
+                        binds.reserveCapacity(chunk.count * 5)
+                        for r in chunk {
+                            binds += [.integer(Int(r.id)), .integer(Int(r.tenantID)), .text(r.scope), r.lookupKey.map { .text($0) } ?? .null,
+                                      .text(String(decoding: r.data, as: UTF8.self))]
+                        }
+                        _ = try await self.run("INSERT INTO \(table.name) (id, tenant_id, scope, lookup_key, data) VALUES \(marks)", binds)
+                    }
+                }
+                return true
+            }
+        }
+    }
+
+    public func totalRows(_ tables: [RecordTable]) async throws -> Int {
+        try await lock.withLock {
+            var total = 0
+            for table in tables {
+                total += Int(try await run("SELECT COUNT(*) AS n FROM \(table.name)", []).first?.column("n")?.integer ?? 0)
+            }
+            return total
+        }
+    }
+}

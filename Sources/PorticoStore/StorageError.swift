@@ -10,6 +10,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static let migrationFailed = Code(raw: "migration_failed")
         public static let schemaTooNew = Code(raw: "schema_too_new")
         public static let readOnly = Code(raw: "read_only")
+        public static let notEmpty = Code(raw: "not_empty")
     }
 
     public var code: Code

@@ -152,6 +152,49 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
         }
     }
 
+    /// Every live key, ordered by key.
+    public func entries() -> [MeteringEntry] {
+        let now = clockMilliseconds()
+        return state.withLock { s in
+            var out: [MeteringEntry] = []
+            out.reserveCapacity(s.entries.count)
+            for (key, entry) in s.entries {
+                let deadline = s.deadlines[key]
+                if let deadline, deadline <= now { continue }
+                let value: MeteringEntry.Value
+                switch entry {
+                case .string(let v): value = .string(v)
+                case .integer(let v): value = .string(String(v))
+                case .set(let m): value = .set(m.sorted())
+                case .hash(let h): value = .hash(h)
+                case .list(let l): value = .list(l)
+                case .sortedSet(let z): value = .sortedSet(z)
+                }
+                out.append(MeteringEntry(key: key, value: value, expiresAtMilliseconds: deadline))
+            }
+            return out.sorted { $0.key < $1.key }
+        }
+    }
+
+    /// Replaces the whole state by `entries`, without logging: the caller persists it with `compact()`.
+    public func replaceAll(with entries: [MeteringEntry]) {
+        state.withLock { s in
+            s.entries = [:]
+            s.deadlines = [:]
+            s.pendingLog = []
+            for e in entries {
+                switch e.value {
+                case .string(let v): s.entries[e.key] = .string(v)
+                case .set(let m): s.entries[e.key] = .set(Set(m))
+                case .hash(let h): s.entries[e.key] = .hash(h)
+                case .list(let l): s.entries[e.key] = .list(l)
+                case .sortedSet(let z): s.entries[e.key] = .sortedSet(z)
+                }
+                s.deadlines[e.key] = e.expiresAtMilliseconds
+            }
+        }
+    }
+
     /// Applies recovered log records without logging them again.
     func replay(_ record: [String]) throws(MeteringStorageError) {
         let now = clockMilliseconds()

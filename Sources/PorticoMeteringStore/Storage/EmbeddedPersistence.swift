@@ -34,8 +34,25 @@ public final class EmbeddedPersistence: Sendable {
     /// its middle (a torn last record is expected after a crash and is dropped).
     public func recover() throws(MeteringStorageError) -> RecoveryReport {
         try Self.makeDirectory(directory)
+        return try Self.withFileLock(directory) { () throws(MeteringStorageError) -> RecoveryReport in
+            let report = try Self.replayFiles(directory, into: storage)
+            try compactLocked()
+            return report
+        }
+    }
+
+    /// Reads the store a running `serve` keeps in `directory` into `storage` without changing any file: the
+    /// state as of its last flush (at most a second old). Holding the directory's lock while reading both files
+    /// means a concurrent compaction can never make us read a snapshot together with a log it already contains.
+    public static func load(directory: String, into storage: EmbeddedMeteringStorage) throws(MeteringStorageError) -> RecoveryReport {
+        var info = stat()
+        guard stat(directory, &info) == 0 else { return RecoveryReport(records: 0, discardedTailBytes: 0) }
+        return try withFileLock(directory) { () throws(MeteringStorageError) -> RecoveryReport in try replayFiles(directory, into: storage) }
+    }
+
+    static func replayFiles(_ directory: String, into storage: EmbeddedMeteringStorage) throws(MeteringStorageError) -> RecoveryReport {
         var report = RecoveryReport(records: 0, discardedTailBytes: 0)
-        for path in [snapshotPath, logPath] {
+        for path in [directory + "/snapshot.resp", directory + "/log.resp"] {
             guard let bytes = try Self.read(path) else { continue }
             var decoder = RESPDecoder()
             decoder.feed(bytes)
@@ -53,7 +70,6 @@ public final class EmbeddedPersistence: Sendable {
             }
             report.discardedTailBytes += decoder.bufferedByteCount
         }
-        try compact()
         return report
     }
 
@@ -61,18 +77,25 @@ public final class EmbeddedPersistence: Sendable {
     public func flush() throws(MeteringStorageError) {
         let pending = storage.takePendingLog()
         guard !pending.isEmpty else { return }
-        do throws(MeteringStorageError) {
-            try Self.append(pending, to: logPath)
-        } catch {
-            // Keep the records for the next attempt: a full disk must not silently drop counts.
-            storage.restorePendingLog(pending)
-            throw error
+        try Self.withFileLock(directory) { () throws(MeteringStorageError) in
+            do throws(MeteringStorageError) {
+                try Self.append(pending, to: logPath)
+            } catch {
+                // Keep the records for the next attempt: a full disk must not silently drop counts.
+                storage.restorePendingLog(pending)
+                throw error
+            }
+            if Self.size(logPath) > compactionThreshold { try compactLocked() }
         }
-        if Self.size(logPath) > compactionThreshold { try compact() }
     }
 
     /// Replaces snapshot and log by a fresh snapshot of the current state.
     public func compact() throws(MeteringStorageError) {
+        try Self.makeDirectory(directory)
+        try Self.withFileLock(directory) { () throws(MeteringStorageError) in try compactLocked() }
+    }
+
+    private func compactLocked() throws(MeteringStorageError) {
         storage.removeExpired()
         let bytes = storage.snapshot()
         let temporary = snapshotPath + ".tmp"
@@ -80,6 +103,19 @@ public final class EmbeddedPersistence: Sendable {
         guard rename(temporary, snapshotPath) == 0 else { throw Self.failure("rename \(temporary)") }
         try Self.write([], to: logPath)
         try Self.syncDirectory(directory)
+    }
+
+    /// Runs `body` holding an exclusive `flock` on `<directory>/lock`, which orders this process's flushes and
+    /// compactions with readers in other processes (`portico backup`).
+    static func withFileLock<T>(_ directory: String, _ body: () throws(MeteringStorageError) -> T) throws(MeteringStorageError) -> T {
+        let path = directory + "/lock"
+        let fd = open(path, O_RDWR | O_CREAT, 0o600)
+        guard fd >= 0 else { throw failure("open \(path)") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno != EINTR { throw failure("flock \(path)") }
+        }
+        return try body()
     }
 
     // MARK: file helpers

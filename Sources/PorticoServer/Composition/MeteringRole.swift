@@ -111,8 +111,8 @@ final class RedisMetering: MeteringRuntime {
 
     init(configuration c: PorticoConfiguration, storage: RedisEndpoint, queues: RedisEndpoint, logger: Logger) {
         self.logger = logger
-        storageClient = RedisClient(endpoint: storage, poolSize: 2, logger: Logger(label: "portico.redis.storage"))
-        queuesClient = storage == queues ? storageClient : RedisClient(endpoint: queues, poolSize: 1, logger: Logger(label: "portico.redis.queues"))
+        storageClient = RedisClient(endpoint: storage, poolSize: 2, clientName: "portico-serve", logger: Logger(label: "portico.redis.storage"))
+        queuesClient = storage == queues ? storageClient : RedisClient(endpoint: queues, poolSize: 1, clientName: "portico-serve", logger: Logger(label: "portico.redis.queues"))
         let meteringStorage = RedisMeteringStorage(client: storageClient)
         configuration = MeteringConfiguration(storage: meteringStorage, cacheTTLMilliseconds: Self.sharedCacheTTLMilliseconds,
                                               clockMilliseconds: { EmbeddedMetering.milliseconds() })

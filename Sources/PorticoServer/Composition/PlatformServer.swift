@@ -8,6 +8,7 @@ import PorticoCore
 import PorticoGateway
 import PorticoMetering
 import PorticoMeteringStore
+import PorticoOperations
 import PorticoRedis
 import PorticoStore
 import Prometheus
@@ -26,6 +27,26 @@ public enum PlatformServer {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         return registry
+    }
+
+    /// The stores operations (backup, restore, move) work on: the ones `serve` would use.
+    public static func storeLocations(_ c: PorticoConfiguration) -> StoreLocations {
+        StoreLocations(dataDirectory: c.dataDirectory, databaseURL: c.databaseURL, redisStorage: c.redisStorage, redisQueues: c.redisQueues,
+                       wildcardDomain: c.wildcardDomain)
+    }
+
+    static func lockDataDirectory(_ c: PorticoConfiguration, usesEmbeddedStores: Bool, logger: Logger) throws -> DataDirectoryLock? {
+        guard usesEmbeddedStores else { return nil }
+        try DataDirectory.prepare(c.dataDirectory)
+        do {
+            let lock = try DataDirectoryLock.acquire(dataDirectory: c.dataDirectory, purpose: "starting another serve on it")
+            if try RestoreJournal.finishInterrupted(dataDirectory: c.dataDirectory) {
+                logger.notice("portico.restore_finished", metadata: ["data_dir": .string(c.dataDirectory)])
+            }
+            return lock
+        } catch {
+            throw ServerError(error.description)
+        }
     }
 
     static func now() -> Timestamp { Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)) }
@@ -90,6 +111,11 @@ public enum PlatformServer {
             logger: Logger(label: "portico.management"))
         management.logger.logLevel = .warning
 
+        // The embedded stores belong to one process: a second serve, or a restore, must not write them meanwhile.
+        let dataDirectoryLock = try lockDataDirectory(configuration, usesEmbeddedStores: (runsAdmin && configuration.databaseURL == nil)
+                                                        || (runsMetering && configuration.redisStorage == nil), logger: logger)
+        defer { dataDirectoryLock?.release() }
+
         var services: [any Service] = [management]
         let metering = runsMetering ? try await openMetering(configuration, logger: logger) : nil
         if let metering {
@@ -111,7 +137,7 @@ public enum PlatformServer {
             if let pool = store.service { services.insert(pool, at: 0) }
             // Analytics read metering's counters: in process, or on metering's Redis when admin runs alone.
             let counters: (any MeteringStorage)? = metering?.configuration.storage
-                ?? configuration.redisStorage.map { RedisMeteringStorage(client: RedisClient(endpoint: $0, poolSize: 1, logger: Logger(label: "portico.redis.stats"))) }
+                ?? configuration.redisStorage.map { RedisMeteringStorage(client: RedisClient(endpoint: $0, poolSize: 1, clientName: "portico-serve", logger: Logger(label: "portico.redis.stats"))) }
             // In process when metering runs here; over metering's internal API when admin runs alone with BACKEND_URL.
             let sync: (any MeteringSync)? = metering.map { InProcessMeteringSync(configuration: $0.configuration) }
                 ?? configuration.meteringURL.map { HTTPMeteringSync(baseURL: $0, user: configuration.internalAPIUser, password: configuration.internalAPIPassword) }

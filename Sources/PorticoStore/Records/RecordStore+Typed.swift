@@ -47,8 +47,8 @@ extension RecordStore {
     }
 }
 
-enum RecordCoding {
-    static func encode<R: StoredRecord>(_ record: R) throws -> [UInt8] {
+public enum RecordCoding {
+    public static func encode<R: StoredRecord>(_ record: R) throws -> [UInt8] {
         do {
             return Array(try JSONEncoder().encode(record))
         } catch {
@@ -56,7 +56,7 @@ enum RecordCoding {
         }
     }
 
-    static func decode<R: StoredRecord>(_ raw: RawRecord) throws -> R {
+    public static func decode<R: StoredRecord>(_ raw: RawRecord) throws -> R {
         do {
             var record = try JSONDecoder().decode(R.self, from: Data(raw.data))
             record.id = raw.id
