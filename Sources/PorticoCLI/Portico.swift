@@ -124,7 +124,14 @@ struct Config: AsyncParsableCommand {
 }
 
 /// Progress of long operations goes to standard error, so standard output holds only the summary.
-let operationProgress: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("portico: \(line)…\n".utf8)) }
+/// `PORTICO_TEST_STOP_AT` is fault injection for the end-to-end tests: the process stops itself (SIGSTOP) right
+/// after printing a progress line containing that text, so a test can kill it at that exact point.
+let operationProgress: @Sendable (String) -> Void = { line in
+    FileHandle.standardError.write(Data("portico: \(line)…\n".utf8))
+    if let stopAt = ProcessInfo.processInfo.environment["PORTICO_TEST_STOP_AT"], !stopAt.isEmpty, line.contains(stopAt) {
+        kill(getpid(), SIGSTOP)
+    }
+}
 
 /// Runs an operation: prints its summary, or its error and exit status 1.
 func runOperation(_ name: String, _ body: () async throws -> [String]) async throws {

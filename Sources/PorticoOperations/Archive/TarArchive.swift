@@ -57,7 +57,12 @@ public enum TarArchive {
             if typeFlag == UInt8(ascii: "0") || typeFlag == 0 {
                 members.append(Member(name: name, bytes: Array(bytes[start..<start + size])))
             }
-            offset = start + (size + blockSize - 1) / blockSize * blockSize
+            let next = min(start + (size + blockSize - 1) / blockSize * blockSize, bytes.count)
+            // Padding is not covered by any checksum: anything but zeros there means the file was damaged.
+            guard bytes[(start + size)..<next].allSatisfy({ $0 == 0 }) else {
+                throw OperationsError("the archive is damaged after member \(name): it is corrupted; use another copy")
+            }
+            offset = next
         }
     }
 
