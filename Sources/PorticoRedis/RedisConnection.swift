@@ -129,13 +129,15 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
     private struct Waiting {
         var remaining: Int
-        var replies: [RESPValue]
         var promise: EventLoopPromise<[RESPValue]>
         var timer: Scheduled<Void>?
     }
 
     private var decoder = RESPDecoder()
     private var waiting = CircularBuffer<Waiting>()
+    /// Replies collected so far for the first waiting request. Kept outside `waiting`: appending through the
+    /// buffer's subscript copied the array on every reply, quadratic for a pipeline of a million commands.
+    private var headReplies: [RESPValue] = []
     private var closed = false
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -151,9 +153,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         let timer = context.eventLoop.scheduleTask(in: request.timeout) {
             channel.close(promise: nil)
         }
-        var replies: [RESPValue] = []
-        replies.reserveCapacity(request.replyCount)
-        waiting.append(Waiting(remaining: request.replyCount, replies: replies, promise: request.promise, timer: timer))
+        if waiting.isEmpty { headReplies.reserveCapacity(request.replyCount) }
+        waiting.append(Waiting(remaining: request.replyCount, promise: request.promise, timer: timer))
         context.write(wrapOutboundOut(request.bytes), promise: promise)
     }
 
@@ -167,12 +168,15 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                     context.close(promise: nil)
                     return
                 }
-                waiting[waiting.startIndex].replies.append(value)
+                headReplies.append(value)
                 waiting[waiting.startIndex].remaining -= 1
                 if waiting[waiting.startIndex].remaining == 0 {
                     let done = waiting.removeFirst()
+                    let replies = headReplies
+                    headReplies = []
+                    if let next = waiting.first { headReplies.reserveCapacity(next.remaining) }
                     done.timer?.cancel()
-                    done.promise.succeed(done.replies)
+                    done.promise.succeed(replies)
                 }
             }
         } catch {
@@ -193,6 +197,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     private func failAll(_ error: RedisError) {
+        headReplies = []
         while let w = waiting.popFirst() {
             w.timer?.cancel()
             w.promise.fail(error)

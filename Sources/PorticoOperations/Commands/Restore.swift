@@ -28,10 +28,11 @@ public enum Restore {
     /// the restore journal; PostgreSQL is loaded in one transaction and Redis in one MULTI/EXEC.
     static func install(_ contents: BackupContents, into target: StoreLocations, replace: Bool, purpose: String,
                         progress: Backup.Progress) async throws -> [String] {
+        // The data directory always receives the stored files (credentials), even when both stores are external.
+        try FileManager.default.createDirectory(atPath: target.dataDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         var lock: DataDirectoryLock?
         if target.usesDataDirectory {
-            try FileManager.default.createDirectory(atPath: target.dataDirectory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
             lock = try DataDirectoryLock.acquire(dataDirectory: target.dataDirectory, purpose: purpose)
             try RestoreJournal.finishInterrupted(dataDirectory: target.dataDirectory)
         }
