@@ -134,19 +134,8 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
         return state.withLock { s in
             s.pendingLog = []
             var out: [UInt8] = []
-            for (key, entry) in s.entries {
-                if let deadline = s.deadlines[key], deadline <= now { continue }
-                switch entry {
-                case .string(let v): RESPEncoder.encodeCommand(["SET", key, v], into: &out)
-                case .integer(let v): RESPEncoder.encodeCommand(["SET", key, String(v)], into: &out)
-                case .set(let members): RESPEncoder.encodeCommand(["SADD", key] + members, into: &out)
-                case .hash(let fields):
-                    for (f, v) in fields { RESPEncoder.encodeCommand(["HSET", key, f, v], into: &out) }
-                case .list(let items): RESPEncoder.encodeCommand(["RPUSH", key] + items, into: &out)
-                case .sortedSet(let members):
-                    for (member, score) in members { RESPEncoder.encodeCommand(["ZADD", key, String(score), member], into: &out) }
-                }
-                if let deadline = s.deadlines[key] { RESPEncoder.encodeCommand(["PEXPIREAT", key, String(deadline)], into: &out) }
+            for entry in s.liveEntries(now: now) {
+                for command in entry.commands() { RESPEncoder.encodeCommand(command, into: &out) }
             }
             return out
         }
@@ -155,25 +144,7 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
     /// Every live key, ordered by key.
     public func entries() -> [MeteringEntry] {
         let now = clockMilliseconds()
-        return state.withLock { s in
-            var out: [MeteringEntry] = []
-            out.reserveCapacity(s.entries.count)
-            for (key, entry) in s.entries {
-                let deadline = s.deadlines[key]
-                if let deadline, deadline <= now { continue }
-                let value: MeteringEntry.Value
-                switch entry {
-                case .string(let v): value = .string(v)
-                case .integer(let v): value = .string(String(v))
-                case .set(let m): value = .set(m.sorted())
-                case .hash(let h): value = .hash(h)
-                case .list(let l): value = .list(l)
-                case .sortedSet(let z): value = .sortedSet(z)
-                }
-                out.append(MeteringEntry(key: key, value: value, expiresAtMilliseconds: deadline))
-            }
-            return out.sorted { $0.key < $1.key }
-        }
+        return state.withLock { $0.liveEntries(now: now) }.sorted { $0.key < $1.key }
     }
 
     /// Replaces the whole state by `entries`, without logging: the caller persists it with `compact()`.
@@ -227,6 +198,27 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
 }
 
 extension EmbeddedMeteringStorage.State {
+    /// Keys not yet expired, as `MeteringEntry` values (unordered).
+    func liveEntries(now: Int64) -> [MeteringEntry] {
+        var out: [MeteringEntry] = []
+        out.reserveCapacity(entries.count)
+        for (key, entry) in entries {
+            let deadline = deadlines[key]
+            if let deadline, deadline <= now { continue }
+            let value: MeteringEntry.Value
+            switch entry {
+            case .string(let v): value = .string(v)
+            case .integer(let v): value = .string(String(v))
+            case .set(let m): value = .set(m.sorted())
+            case .hash(let h): value = .hash(h)
+            case .list(let l): value = .list(l)
+            case .sortedSet(let z): value = .sortedSet(z)
+            }
+            out.append(MeteringEntry(key: key, value: value, expiresAtMilliseconds: deadline))
+        }
+        return out
+    }
+
     /// The entry if present and not expired; expired entries are removed lazily on read and by the flusher.
     func live(_ key: String, now: Int64) -> EmbeddedMeteringStorage.Entry? {
         guard let entry = entries[key] else { return nil }
@@ -328,6 +320,12 @@ extension EmbeddedMeteringStorage.State {
         case "PEXPIREAT":
             try require(3)
             expireAt(parts[1], try integer(parts[2]))
+        case "HSET", "ZADD":
+            // Snapshots write a whole hash or sorted set as one command with several pairs, as Redis accepts.
+            guard parts.count % 2 == 0 else { throw MeteringStorageError("log record \(name) has an odd number of arguments") }
+            for i in stride(from: 2, to: parts.count, by: 2) {
+                execute(try LogRecord.decode([name, parts[1], parts[i], parts[i + 1]]), now: now)
+            }
         case "RPUSH":
             try require(2)
             var items: [String] = []

@@ -160,8 +160,8 @@ public enum Restore {
     static func stageEmbeddedMetering(_ contents: BackupContents, directory: String) async throws -> (notes: [String], jobsApplied: Bool) {
         let storage = EmbeddedMeteringStorage(clockMilliseconds: { ISOTime.milliseconds() })
         let all = (contents.storage + contents.queues).sorted { $0.key < $1.key }
-        let jobLists = all.filter { $0.key == RedisJobQueue.queueKey || ($0.key.hasPrefix("portico/worker:") && $0.key.hasSuffix("/processing")) }
-        storage.replaceAll(with: all.filter { entry in !jobLists.contains { $0.key == entry.key } })
+        let jobLists = all.filter { isJobList($0.key) }
+        storage.replaceAll(with: all.filter { !isJobList($0.key) })
         var notes: [String] = []
         var payloads: [String] = []
         for entry in jobLists { if case .list(let items) = entry.value { payloads += items } }
