@@ -11,7 +11,7 @@ struct Portico: AsyncParsableCommand {
         commandName: "portico",
         abstract: "An API management platform that speaks 3scale's APIs.",
         version: PorticoVersion.current,
-        subcommands: [Serve.self, Migrate.self, Config.self, BackupCommand.self, RestoreCommand.self])
+        subcommands: [Serve.self, Migrate.self, Config.self, BackupCommand.self, RestoreCommand.self, MoveCommand.self])
 }
 
 /// Every setting as a flag; each is also an environment variable (see `portico config check`).
@@ -174,6 +174,58 @@ struct RestoreCommand: AsyncParsableCommand {
         try await runOperation("restore") {
             try await Restore.run(archive: archive, into: PlatformServer.storeLocations(loaded.configuration), replace: replace,
                                   wildcardDomain: explicitDomain, progress: operationProgress)
+        }
+    }
+}
+
+struct MoveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "move",
+        abstract: "Copy the admin and/or metering data to other stores (embedded ↔ PostgreSQL/Redis), verify the copy, print the serve command.",
+        discussion: """
+            The source is the configured stores (the same settings as serve) and is never written: rolling back is starting serve on it again. \
+            A serve using the source must be stopped first, so the copy misses no write. \
+            Give `embedded` instead of a URL to move back into the embedded stores of the (target) data directory.
+            """)
+    @OptionGroup var settings: SettingOptions
+    @Option(help: "postgresql:// URL to copy the admin data to, or `embedded` for <data-dir>/portico.db.") var toDatabaseUrl: String?
+    @Option(help: "redis:// URL to copy the counters to, or `embedded` for <data-dir>/metering.") var toRedisStorageUrl: String?
+    @Option(help: "redis:// URL for the report queue (default: the storage Redis).") var toRedisQueuesUrl: String?
+    @Option(help: "Data directory of the target (default: the source's).") var toDataDir: String?
+    @Flag(help: "Overwrite target stores that already hold data (data-directory files are kept aside, not deleted).") var replace = false
+
+    func run() async throws {
+        let source = try settings.load()
+        var flags = settings.flags
+        var environment = ProcessInfo.processInfo.environment
+        if let url = toDatabaseUrl {
+            ConfigurationLoader.removeSettings(startingWith: "database-url", flags: &flags, environment: &environment)
+            if url != "embedded" { flags["database-url"] = url }
+        }
+        if let url = toRedisStorageUrl {
+            for prefix in ["redis-storage-", "redis-queues-"] {
+                ConfigurationLoader.removeSettings(startingWith: prefix, flags: &flags, environment: &environment)
+            }
+            if url != "embedded" { flags["redis-storage-url"] = url }
+        }
+        if let url = toRedisQueuesUrl {
+            ConfigurationLoader.removeSettings(startingWith: "redis-queues-", flags: &flags, environment: &environment)
+            flags["redis-queues-url"] = url
+        }
+        if let dir = toDataDir { flags["data-dir"] = dir }
+        let target = ConfigurationLoader.load(flags: flags, environment: environment)
+        if !target.problems.isEmpty {
+            FileHandle.standardError.write(Data("portico move: the target has \(target.problems.count) problem(s):\n".utf8))
+            for p in target.problems { FileHandle.standardError.write(Data("  - \(p)\n".utf8)) }
+            throw ExitCode(2)
+        }
+        if target.configuration.redisStorage == nil, target.configuration.redisQueues != nil {
+            FileHandle.standardError.write(Data("portico move: --to-redis-queues-url needs a Redis for the counters too (--to-redis-storage-url)\n".utf8))
+            throw ExitCode(2)
+        }
+        try await runOperation("move") {
+            try await Move.run(from: PlatformServer.storeLocations(source.configuration), to: PlatformServer.storeLocations(target.configuration),
+                               replace: replace, progress: operationProgress)
         }
     }
 }

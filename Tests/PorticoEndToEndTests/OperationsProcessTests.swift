@@ -338,4 +338,57 @@ import Testing
         Self.expectSame(try Self.observe(b, userKey: seeded.userKey, providerKey: seeded.providerKey), original)
         #expect(E.stop(b.running) == 0)
     }
+
+    @Test(.enabled(if: RedisServerProcess.isAvailable && ProcessInfo.processInfo.environment["PORTICO_TEST_DATABASE_URL"] != nil,
+                   "needs redis-server and PORTICO_TEST_DATABASE_URL"))
+    func moveEmbeddedToPostgresAndRedisAndBack() async throws {
+        let ports = E.freePorts()
+        let redis = try RedisServerProcess()
+        defer { redis.stop() }
+        let database = try #require(try Self.freshPostgresDatabase())
+        let dir = Self.temporaryDirectory("move")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try await Self.start(dir, ports: ports)
+        let seeded = try Self.populate(p, dataDir: dir, calls: 6)
+        let original = try Self.observe(p, userKey: seeded.userKey, providerKey: seeded.providerKey)
+        #expect(Self.hitsToday(original) == 6)
+        let external = ["--to-database-url", database, "--to-redis-storage-url", redis.url + "/0", "--to-redis-queues-url", redis.url + "/1"]
+
+        // A serve on the source: the move refuses and says what to do.
+        let busy = try Self.portico(["move", "--data-dir", dir] + external)
+        #expect(busy.status == 1)
+        #expect(busy.errors.contains("in use by another portico process") && busy.errors.contains("stop it before moving"), "\(busy.errors)")
+        #expect(E.stop(p.running) == 0)
+
+        // Embedded → PostgreSQL + Redis: verified per table and family, the source untouched, the serve command printed.
+        let before = try Self.digest(dir)
+        let out = try Self.portico(["move", "--data-dir", dir] + external)
+        #expect(out.status == 0, "\(out.errors)")
+        #expect(out.output.contains("the copy matches the source") && out.output.contains("table applications: 1,") && out.output.contains("keys stats:"), "\(out.output)")
+        #expect(try Self.digest(dir) == before)
+        let serveLine = try #require(out.output.split(separator: "\n").first { $0.hasPrefix("start serve on the new stores with: portico serve ") })
+        #expect(serveLine.contains("--database-url") && serveLine.contains("--redis-storage-url") && serveLine.contains("--redis-queues-url"))
+        // Moving again into stores that now hold data is refused without --replace.
+        let again = try Self.portico(["move", "--data-dir", dir] + external)
+        #expect(again.status == 1 && again.errors.contains("--replace"), "\(again.errors)")
+
+        let onExternal = ["DATABASE_URL": database, "REDIS_STORAGE_URL": redis.url + "/0", "REDIS_QUEUES_URL": redis.url + "/1"]
+        let q = try await Self.start(dir, ports: ports, environment: onExternal)
+        Self.expectSame(try Self.observe(q, userKey: seeded.userKey, providerKey: seeded.providerKey), original)
+        // Traffic on the new stores, then back into the embedded stores of the same data directory (which still
+        // hold the old copy, so --replace; the old files are kept aside).
+        let authrep = "\(q.metering)/transactions/authrep.xml?provider_key=\(seeded.providerKey)&user_key=\(seeded.userKey)&usage%5Bhits%5D=1"
+        for _ in 0..<4 { #expect(try M.curl([authrep]).0 == 200) }
+        let moved = try Self.observe(q, userKey: seeded.userKey, providerKey: seeded.providerKey)
+        #expect(Self.hitsToday(moved) == 10)
+        #expect(E.stop(q.running) == 0)
+
+        let back = try Self.portico(["move", "--data-dir", dir, "--to-database-url", "embedded", "--to-redis-storage-url", "embedded", "--replace"],
+                                    environment: onExternal)
+        #expect(back.status == 0, "\(back.errors)")
+        #expect(back.output.contains("kept as:") && back.output.contains("portico serve --data-dir \(dir)\n"), "\(back.output)")
+        let b = try await Self.start(dir, ports: ports)
+        Self.expectSame(try Self.observe(b, userKey: seeded.userKey, providerKey: seeded.providerKey), moved)
+        #expect(E.stop(b.running) == 0)
+    }
 }

@@ -18,68 +18,85 @@ public enum Restore {
             let changed = try rewrite.apply(to: &contents.rows)
             lines.append("wildcard domain: \(contents.manifest.wildcardDomain) → \(newDomain) (\(changed) product and proxy-config rows rewritten); start serve with --wildcard-domain \(newDomain)")
         }
-        lines += try await install(contents, into: target, replace: replace, purpose: "restoring into it", progress: progress)
+        lines += try await install(contents, into: target, replace: replace, purpose: "restoring into it", progress: progress).lines
+        lines.append("start it with: portico serve \(target.serveFlags)")
         lines.insert("restored \(archive) (taken \(contents.manifest.createdAt) by portico \(contents.manifest.porticoVersion)) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s", at: 0)
         return lines
     }
 
-    /// Writes `contents` into `target`, verifies it there, and returns the summary. Refuses a target a running
-    /// `serve` uses, and a non-empty one unless `replace`. Data-directory files are staged and swapped in through
-    /// the restore journal; PostgreSQL is loaded in one transaction and Redis in one MULTI/EXEC.
-    static func install(_ contents: BackupContents, into target: StoreLocations, replace: Bool, purpose: String,
-                        progress: Backup.Progress) async throws -> [String] {
-        // The data directory always receives the stored files (credentials), even when both stores are external.
-        try FileManager.default.createDirectory(atPath: target.dataDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+    /// Which parts of an instance an install writes. A restore writes all of them; a move only the stores
+    /// that change (moving the admin data to PostgreSQL leaves the embedded counters where they are).
+    struct Scope: Sendable {
+        var admin = true
+        var metering = true
+        var files = true
+        /// The caller already holds the target data directory's lock (a move within one data directory).
+        var lockHeld = false
+        static let everything = Scope()
+    }
+
+    /// Writes `contents` into `target`, verifies it there, and returns the summary and the target's fingerprint.
+    /// Refuses a target a running `serve` uses, and a non-empty one unless `replace`. Data-directory files are
+    /// staged and swapped in through the restore journal; PostgreSQL is loaded in one transaction and Redis in
+    /// one MULTI/EXEC.
+    static func install(_ contents: BackupContents, into target: StoreLocations, replace: Bool, purpose: String, scope: Scope = .everything,
+                        progress: Backup.Progress) async throws -> (lines: [String], fingerprint: StoreFingerprint) {
+        let embeddedAdmin = scope.admin && target.databaseURL == nil
+        let embeddedMetering = scope.metering && target.redisStorage == nil
         var lock: DataDirectoryLock?
-        if target.usesDataDirectory {
-            lock = try DataDirectoryLock.acquire(dataDirectory: target.dataDirectory, purpose: purpose)
+        if embeddedAdmin || embeddedMetering || scope.files {
+            try FileManager.default.createDirectory(atPath: target.dataDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            if !scope.lockHeld { lock = try DataDirectoryLock.acquire(dataDirectory: target.dataDirectory, purpose: purpose) }
             try RestoreJournal.finishInterrupted(dataDirectory: target.dataDirectory)
         }
         defer { lock?.release() }
 
         progress("checking the target stores")
-        try await refuseIfInUse(target, purpose: purpose)
-        if !replace { try await refuseIfNotEmpty(target) }
+        try await refuseIfInUse(target, scope: scope, purpose: purpose)
+        if !replace { try await refuseIfNotEmpty(target, scope: scope) }
 
         let stamp = ISOTime.now().replacingOccurrences(of: ":", with: "")
         var renames: [RestoreJournal.Rename] = []
         func rename(_ staged: String, _ final: String) {
             renames.append(.init(staged: staged, final: final, keptAs: FileManager.default.fileExists(atPath: final) ? "\(final).replaced-\(stamp)" : nil))
         }
+        let rowCount = contents.rows.values.reduce(0) { $0 + $1.count }
 
         // 1. Stage what lives in the data directory; the target is untouched until the journal is committed.
-        if target.databaseURL == nil {
+        if embeddedAdmin {
             let staged = target.sqlitePath + ".restoring"
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: staged + suffix) }
-            progress("loading \(contents.rows.values.reduce(0) { $0 + $1.count }) admin rows into a staging copy of \(target.sqlitePath)")
+            progress("loading \(rowCount) admin rows into a staging copy of \(target.sqlitePath)")
             try await load(contents.rows, into: target, sqlitePath: staged, replacing: false)
             if replace { try await checkpoint(target) }
             rename(staged, target.sqlitePath)
         }
         var meteringNotes: [String] = []
         var jobsApplied = false
-        if target.redisStorage == nil {
+        if embeddedMetering {
             let staged = target.meteringDirectory + ".restoring"
             try? FileManager.default.removeItem(atPath: staged)
             progress("loading \(contents.storage.count + contents.queues.count) metering keys into a staging copy of \(target.meteringDirectory)")
             (meteringNotes, jobsApplied) = try await stageEmbeddedMetering(contents, directory: staged)
             rename(staged, target.meteringDirectory)
         }
-        for (name, bytes) in contents.files.sorted(by: { $0.key < $1.key }) {
-            let final = target.dataDirectory + "/" + name
-            guard FileManager.default.createFile(atPath: final + ".restoring", contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
-                throw OperationsError("cannot write \(final).restoring; check free space and permissions")
+        if scope.files {
+            for (name, bytes) in contents.files.sorted(by: { $0.key < $1.key }) {
+                let final = target.dataDirectory + "/" + name
+                guard FileManager.default.createFile(atPath: final + ".restoring", contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
+                    throw OperationsError("cannot write \(final).restoring; check free space and permissions")
+                }
+                rename(final + ".restoring", final)
             }
-            rename(final + ".restoring", final)
         }
 
         // 2. External stores, each in one transaction.
-        if target.databaseURL != nil {
-            progress("loading \(contents.rows.values.reduce(0) { $0 + $1.count }) admin rows into \(target.adminDescription) in one transaction")
+        if scope.admin, target.databaseURL != nil {
+            progress("loading \(rowCount) admin rows into \(target.adminDescription) in one transaction")
             try await load(contents.rows, into: target, sqlitePath: nil, replacing: replace)
         }
-        if let storage = target.redisStorage {
+        if scope.metering, let storage = target.redisStorage {
             let queuesTogether = target.separateQueues == nil
             progress("loading metering keys into \(storage) in one transaction")
             let entries = queuesTogether ? (contents.storage + contents.queues).sorted { $0.key < $1.key } : contents.storage
@@ -94,47 +111,46 @@ public enum Restore {
         if !renames.isEmpty { try RestoreJournal(renames: renames).commit(dataDirectory: target.dataDirectory) }
 
         // 4. Verify the target holds what the archive holds.
-        progress("verifying the restored data")
-        try await verify(contents, in: target, exactCounters: !jobsApplied)
-        var lines = [
-            "admin: \(contents.rows.values.reduce(0) { $0 + $1.count }) rows into \(target.adminDescription), verified",
-            "metering: \(contents.storage.count + contents.queues.count) keys into \(target.meteringDescription), verified",
-        ] + meteringNotes
+        progress("verifying the copy")
+        let fingerprint = try await verify(contents, in: target, scope: scope, exactCounters: !jobsApplied)
+        var lines: [String] = []
+        if scope.admin { lines.append("admin: \(rowCount) rows into \(target.adminDescription), verified") }
+        if scope.metering { lines.append("metering: \(contents.storage.count + contents.queues.count) keys into \(target.meteringDescription), verified") }
+        lines += meteringNotes
         let kept = renames.compactMap(\.keptAs)
         if !kept.isEmpty { lines.append("the replaced data is kept as: \(kept.joined(separator: ", ")) (delete it once you no longer need it)") }
-        if replace, target.databaseURL != nil || target.redisStorage != nil {
+        if replace, (scope.admin && target.databaseURL != nil) || (scope.metering && target.redisStorage != nil) {
             lines.append("note: replaced external stores keep no copy of their previous contents; take a backup first if you need one")
         }
-        lines.append("start it with: portico serve \(target.serveFlags)")
-        return lines
+        return (lines, fingerprint)
     }
 
-    static func refuseIfInUse(_ target: StoreLocations, purpose: String) async throws {
-        let admin = try await target.adminSessionsInUse()
+    static func refuseIfInUse(_ target: StoreLocations, scope: Scope = .everything, purpose: String) async throws {
+        let admin = scope.admin ? try await target.adminSessionsInUse() : 0
         if admin > 0 {
             throw OperationsError("a running portico serve holds \(admin) connection(s) to \(target.adminDescription); stop it before \(purpose)")
         }
-        let metering = try await target.meteringClientsInUse()
+        let metering = scope.metering ? try await target.meteringClientsInUse() : 0
         if metering > 0 {
             throw OperationsError("a running portico serve holds \(metering) connection(s) to \(target.meteringDescription); stop it before \(purpose)")
         }
     }
 
-    static func refuseIfNotEmpty(_ target: StoreLocations) async throws {
-        if target.databaseURL != nil || FileManager.default.fileExists(atPath: target.sqlitePath) {
+    static func refuseIfNotEmpty(_ target: StoreLocations, scope: Scope) async throws {
+        if scope.admin, target.databaseURL != nil || FileManager.default.fileExists(atPath: target.sqlitePath) {
             let rows = try await target.withAdminStore { store in
                 try await store.appliedMigrations().isEmpty ? 0 : try await store.totalRows(RecordTable.all)
             }
             if rows > 0 {
-                throw OperationsError("\(target.adminDescription) already holds \(rows) admin rows; restore into an empty database, or pass --replace to overwrite it")
+                throw OperationsError("\(target.adminDescription) already holds \(rows) admin rows; use an empty database, or pass --replace to overwrite it")
             }
         }
-        let keys = try await target.meteringKeyCount()
+        let keys = scope.metering ? try await target.meteringKeyCount() : 0
         if keys > 0 {
-            throw OperationsError("\(target.meteringDescription) already holds \(keys) metering keys; restore into empty stores, or pass --replace to overwrite them")
+            throw OperationsError("\(target.meteringDescription) already holds \(keys) metering keys; use empty stores, or pass --replace to overwrite them")
         }
-        if FileManager.default.fileExists(atPath: target.credentialsPath) {
-            throw OperationsError("\(target.credentialsPath) exists; restore into an empty data directory, or pass --replace to overwrite it")
+        if scope.files, FileManager.default.fileExists(atPath: target.credentialsPath) {
+            throw OperationsError("\(target.credentialsPath) exists; use an empty data directory, or pass --replace to overwrite it")
         }
     }
 
@@ -185,32 +201,42 @@ public enum Restore {
         return (notes, !payloads.isEmpty)
     }
 
-    /// Reads the target back and compares it with what was written. `exactCounters` is false when queued
-    /// reports were applied on the way (their counters then legitimately differ from the archive).
-    static func verify(_ contents: BackupContents, in target: StoreLocations, exactCounters: Bool) async throws {
-        let tables = Array(contents.rows.keys)
-        let stored = try await target.withAdminStore { try await $0.snapshotRows(tables) }
-        for table in tables {
-            let expected = contents.rows[table] ?? []
-            let found = stored[table] ?? []
-            guard found.count == expected.count, AdminRowsCodec.encode(found) == AdminRowsCodec.encode(expected) else {
-                throw OperationsError("verification failed: the \(table) table of \(target.adminDescription) holds \(found.count) rows that differ from the archive's \(expected.count); restore again with --replace")
+    /// Reads the target back and compares its fingerprint (rows and checksums per table, keys and checksums per
+    /// family) with the archive's. `exactCounters` is false when queued reports were applied on the way (their
+    /// counters then legitimately differ from the archive, so only the keys' presence is compared).
+    static func verify(_ contents: BackupContents, in target: StoreLocations, scope: Scope, exactCounters: Bool) async throws -> StoreFingerprint {
+        var found = StoreFingerprint()
+        if scope.admin {
+            let tables = Array(contents.rows.keys)
+            let stored = try await target.withAdminStore { try await $0.snapshotRows(tables) }
+            let expected = StoreFingerprint.admin(contents.rows)
+            found.tables = StoreFingerprint.admin(stored)
+            for name in expected.keys.sorted() where found.tables[name] != expected[name] {
+                throw OperationsError("verification failed: the \(name) table of \(target.adminDescription) holds \(found.tables[name]?.count ?? 0) rows that differ from the source's \(expected[name]?.count ?? 0); run it again with --replace")
             }
         }
-        // Keys that expired since the archive was taken, and queued jobs the embedded store applied, are not compared.
+        guard scope.metering else { return found }
+        // Keys that expired since the source was read, and queued jobs the embedded store applied, are not compared.
         let now = ISOTime.milliseconds() + 5_000
-        func comparable(_ entries: [MeteringEntry]) -> [String: MeteringEntry.Value] {
-            var out: [String: MeteringEntry.Value] = [:]
-            for e in entries where (e.expiresAtMilliseconds ?? .max) > now && !isJobList(e.key) { out[e.key] = e.value }
-            return out
+        func comparable(_ entries: [MeteringEntry]) -> [MeteringEntry] {
+            entries.filter { ($0.expiresAtMilliseconds ?? .max) > now && !isJobList($0.key) }
         }
-        let found = try await target.readMetering()
+        let read = try await target.readMetering()
         let expected = comparable(contents.storage + contents.queues)
-        let actual = comparable(found.storage + found.queues)
-        let missing = expected.filter { actual[$0.key] == nil || (exactCounters && actual[$0.key] != $0.value) }
-        guard missing.isEmpty, !exactCounters || actual.count == expected.count else {
-            throw OperationsError("verification failed: \(missing.count) metering key(s) differ in \(target.meteringDescription) (first: \(missing.keys.sorted().first ?? "-")); restore again with --replace")
+        let actual = comparable(read.storage + read.queues)
+        found.families = StoreFingerprint.metering(actual)
+        if exactCounters {
+            let wanted = StoreFingerprint.metering(expected)
+            if let family = wanted.keys.sorted().first(where: { found.families[$0] != wanted[$0] }) ?? found.families.keys.sorted().first(where: { wanted[$0] == nil }) {
+                throw OperationsError("verification failed: the \(family) keys in \(target.meteringDescription) (\(found.families[family]?.description ?? "none")) differ from the source's (\(wanted[family]?.description ?? "none")); run it again with --replace")
+            }
+        } else {
+            let present = Set(actual.map(\.key))
+            if let missing = expected.first(where: { !present.contains($0.key) }) {
+                throw OperationsError("verification failed: \(missing.key) is missing from \(target.meteringDescription); run it again with --replace")
+            }
         }
+        return found
     }
 
     static func isJobList(_ key: String) -> Bool {

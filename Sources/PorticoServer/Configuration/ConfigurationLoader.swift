@@ -74,6 +74,15 @@ public enum ConfigurationLoader {
         Setting(name: "services-filter-by-url", environment: ["APICAST_SERVICES_FILTER_BY_URL"]),
     ]
 
+    /// Drops every setting whose name starts with `prefix` from flags and environment, so a command can derive a
+    /// second configuration from the first one (`portico move`'s target is the source with other stores).
+    public static func removeSettings(startingWith prefix: String, flags: inout [String: String], environment: inout [String: String]) {
+        for setting in settings where setting.name.hasPrefix(prefix) {
+            flags[setting.name] = nil
+            for name in setting.environment { environment[name] = nil }
+        }
+    }
+
     /// Where each effective value came from, for `portico config check`.
     public struct Loaded: Sendable {
         public var configuration: PorticoConfiguration
