@@ -11,7 +11,7 @@ struct Portico: AsyncParsableCommand {
         commandName: "portico",
         abstract: "An API management platform that speaks 3scale's APIs.",
         version: PorticoVersion.current,
-        subcommands: [Serve.self, Migrate.self, Config.self, BackupCommand.self, RestoreCommand.self, MoveCommand.self])
+        subcommands: [Serve.self, Migrate.self, Config.self, BackupCommand.self, RestoreCommand.self, MoveCommand.self, DoctorCommand.self, UpgradeCommand.self])
 }
 
 /// Every setting as a flag; each is also an environment variable (see `portico config check`).
@@ -75,11 +75,12 @@ struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply pending schema migrations to the admin database.")
     @OptionGroup var settings: SettingOptions
     @Flag(help: "List pending migrations without applying them.") var plan = false
+    @Option(help: "Apply migrations only up to this schema version (staged upgrades).") var toVersion: Int?
 
     func run() async throws {
         let loaded = try settings.load()
         _ = PlatformServer.bootstrapObservability(logLevel: "warning")
-        let plan = self.plan
+        let (plan, toVersion) = (self.plan, self.toVersion)
         do {
             let lines = try await PlatformServer.withStore(loaded.configuration, logger: Logger(label: "portico.migrate")) { opened in
                 var out = ["database: \(opened.description)"]
@@ -89,7 +90,7 @@ struct Migrate: AsyncParsableCommand {
                     let pending = try await opened.migrations.pendingMigrations()
                     out.append("pending: " + (pending.isEmpty ? "none" : pending.map { "\($0.version) \($0.name)" }.joined(separator: ", ")))
                 } else {
-                    let done = try await opened.migrations.migrate()
+                    let done = try await opened.migrations.migrate(upTo: toVersion)
                     out.append("now applied: " + (done.isEmpty ? "nothing to do" : done.map { "\($0.version) \($0.name)" }.joined(separator: ", ")))
                 }
                 return out
@@ -226,6 +227,61 @@ struct MoveCommand: AsyncParsableCommand {
         try await runOperation("move") {
             try await Move.run(from: PlatformServer.storeLocations(source.configuration), to: PlatformServer.storeLocations(target.configuration),
                                replace: replace, progress: operationProgress)
+        }
+    }
+}
+
+struct DoctorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check everything an install or upgrade trips on and report all findings at once, each with its fix.",
+        discussion: "Exits 0 when there is no problem (warnings allowed), 1 otherwise. It only reads; it never creates a database, table or key.")
+    @OptionGroup var settings: SettingOptions
+    @Option(help: "Free space the data directory's volume needs, in bytes or with a K, M, G or T suffix (default 1G).") var minFreeDisk = "1G"
+
+    func run() async throws {
+        guard let minimum = Self.byteCount(minFreeDisk) else {
+            FileHandle.standardError.write(Data("portico doctor: --min-free-disk takes a number of bytes, optionally with K, M, G or T (got \(minFreeDisk))\n".utf8))
+            throw ExitCode(2)
+        }
+        let loaded = ConfigurationLoader.load(flags: settings.flags, environment: ProcessInfo.processInfo.environment)
+        _ = PlatformServer.bootstrapObservability(logLevel: "critical")
+        let findings = await Doctor.run(PlatformServer.storeLocations(loaded.configuration), configurationProblems: loaded.problems.map(\.description),
+                                        options: .init(minimumFreeBytes: minimum))
+        print(DoctorFinding.report(findings).joined(separator: "\n"))
+        if findings.contains(where: { $0.severity == .problem }) { throw ExitCode(1) }
+    }
+
+    static func byteCount(_ text: String) -> UInt64? {
+        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        if let last = text.uppercased().last, let unit = units[last] {
+            return UInt64(text.dropLast()).flatMap { $0.multipliedReportingOverflow(by: unit).overflow ? nil : $0 * unit }
+        }
+        return UInt64(text)
+    }
+}
+
+struct UpgradeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upgrade",
+        abstract: "Upgrade the stores to this portico: preflight (doctor), a backup, the schema migrations, and how to roll back.",
+        discussion: "Run it with the new binary while serve is stopped. --plan lists the migrations; --dry-run runs every check and changes nothing.")
+    @OptionGroup var settings: SettingOptions
+    @Flag(help: "Only list the pending migrations and their statements.") var plan = false
+    @Flag(help: "Run the preflight and show what would happen; change nothing.") var dryRun = false
+    @Option(help: "Where to write the pre-upgrade backup (default <data-dir>/backups/pre-upgrade-….tar).") var backup: String?
+    @Option(help: "Free space the data directory's volume needs (as for doctor; default 1G).") var minFreeDisk = "1G"
+
+    func run() async throws {
+        guard let minimum = DoctorCommand.byteCount(minFreeDisk) else {
+            FileHandle.standardError.write(Data("portico upgrade: --min-free-disk takes a number of bytes, optionally with K, M, G or T (got \(minFreeDisk))\n".utf8))
+            throw ExitCode(2)
+        }
+        let loaded = ConfigurationLoader.load(flags: settings.flags, environment: ProcessInfo.processInfo.environment)
+        let options = Upgrade.Options(plan: plan, dryRun: dryRun, backupPath: backup, doctor: .init(minimumFreeBytes: minimum))
+        try await runOperation("upgrade") {
+            try await Upgrade.run(PlatformServer.storeLocations(loaded.configuration), configurationProblems: loaded.problems.map(\.description),
+                                  options: options, progress: operationProgress)
         }
     }
 }

@@ -17,6 +17,12 @@ public enum PostgresMigrations {
                 "CREATE INDEX \(table.name)_tenant_scope ON \(table.name) (tenant_id, scope, id)",
                 "CREATE INDEX \(table.name)_lookup ON \(table.name) (lookup_key) WHERE lookup_key IS NOT NULL",
             ]
-        })
+        }),
+        // Lookups are per tenant (a tenant's "production" proxy configs, a product by system name). With only the
+        // (tenant, scope) and lookup-key indexes such a lookup reads all of the tenant's rows of the table, or every
+        // tenant's rows with that key; one index on both finds the rows directly.
+        SchemaMigration(version: 2, name: "per-tenant lookup indexes", statements: RecordTable.all.map { table in
+            "CREATE INDEX \(table.name)_tenant_lookup ON \(table.name) (tenant_id, lookup_key) WHERE lookup_key IS NOT NULL"
+        }),
     ]
 }

@@ -103,13 +103,13 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
 
     /// Applies every pending migration in one transaction that holds a transaction-level advisory lock, so
     /// concurrent `portico migrate` / `serve` processes apply each migration exactly once.
-    public func migrate() async throws -> [SchemaMigration] {
+    public func migrate(upTo version: Int?) async throws -> [SchemaMigration] {
         // Schema changes on large tables can take long; the deadline only guards against a dead server.
         try await transaction(deadline: .seconds(3600)) { store in
             guard let statements = store as? Statements else { return [] }
             try await statements.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))")
             try await statements.execute(Statements.createSchemaTable)
-            let pending = try SchemaMigration.pending(all: PostgresMigrations.all, applied: try await statements.appliedMigrations())
+            let pending = try SchemaMigration.pending(all: PostgresMigrations.all, applied: try await statements.appliedMigrations()).filter { $0.version <= version ?? .max }
             for migration in pending {
                 for sql in migration.statements { try await statements.execute(sql) }
                 var binds = PostgresBindings()
@@ -162,6 +162,11 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
 
         static func wrap(_ error: any Error, _ settings: PostgresConnectionSettings) -> StorageError {
             if let e = error as? StorageError { return e }
+            // The server's primary message names the problem ("permission denied for table …") and never holds
+            // row values (those are in its detail field, which is left out).
+            if let server = (error as? PSQLError)?.serverInfo?[.message] {
+                return StorageError(.unavailable, "PostgreSQL at \(settings.host):\(settings.port) refused a statement: \(server)", underlying: error)
+            }
             return StorageError(.unavailable,
                                 "PostgreSQL at \(settings.host):\(settings.port) failed a statement; check that it is running and reachable",
                                 underlying: error)
@@ -372,6 +377,39 @@ extension PostgresRecordStore: RecordStoreSnapshotting {
         var total = 0
         for table in tables { total += try await view.countAll(table) }
         return total
+    }
+
+    /// The server's version: `server_version_num` (150004 for 15.4) and its text.
+    public func serverVersion() async throws -> (number: Int, text: String) {
+        try await view.collect(PostgresQuery(unsafeSQL: "SELECT current_setting('server_version_num')::int, current_setting('server_version')")) { rows in
+            var out = (number: 0, text: "")
+            for try await (n, t) in rows.decode((Int32, String).self) { out = (Int(n), t) }
+            return out
+        }
+    }
+
+    /// The oldest PostgreSQL Portico supports, as `server_version_num`.
+    public static let minimumServerVersion = 130000
+
+    /// Throws when the server is older than Portico supports; `serve` and `portico doctor` say it the same way.
+    public func requireSupportedServer() async throws {
+        let version = try await serverVersion()
+        if let message = Self.unsupportedServerMessage(version, settings: settings) { throw StorageError(.unsupportedServer, message) }
+    }
+
+    public static func unsupportedServerMessage(_ version: (number: Int, text: String), settings: PostgresConnectionSettings) -> String? {
+        guard version.number < minimumServerVersion else { return nil }
+        return "the database at \(settings.host):\(settings.port) runs PostgreSQL \(version.text); Portico needs PostgreSQL 13 or newer. Upgrade the server (pg_upgrade, or a dump and restore), or point DATABASE_URL at a newer one"
+    }
+
+    /// Whether the connected role may create tables in its current schema (PostgreSQL 15 no longer lets every
+    /// role create in `public`), and the schema's name.
+    public func createPermission() async throws -> (schema: String?, allowed: Bool) {
+        try await view.collect(PostgresQuery(unsafeSQL: "SELECT current_schema(), COALESCE(has_schema_privilege(current_schema(), 'CREATE'), false)")) { rows in
+            var out: (schema: String?, allowed: Bool) = (nil, false)
+            for try await (schema, allowed) in rows.decode((String?, Bool).self) { out = (schema, allowed) }
+            return out
+        }
     }
 
     /// Sessions of other processes connected to this database under `applicationName` (a running `serve`).

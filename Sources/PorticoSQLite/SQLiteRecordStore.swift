@@ -94,9 +94,9 @@ public final class SQLiteRecordStore: RecordStore, MigratableStore, Sendable {
         try SchemaMigration.pending(all: SQLiteMigrations.all, applied: try await appliedMigrations())
     }
 
-    public func migrate() async throws -> [SchemaMigration] {
+    public func migrate(upTo version: Int?) async throws -> [SchemaMigration] {
         try await lock.withLock {
-            let pending = try SchemaMigration.pending(all: SQLiteMigrations.all, applied: try await view.appliedMigrations())
+            let pending = try SchemaMigration.pending(all: SQLiteMigrations.all, applied: try await view.appliedMigrations()).filter { $0.version <= version ?? .max }
             for migration in pending {
                 _ = try await view.transaction { _ in
                     for statement in migration.statements { _ = try await self.run(statement, []) }

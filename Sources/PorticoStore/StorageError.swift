@@ -11,6 +11,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static let schemaTooNew = Code(raw: "schema_too_new")
         public static let readOnly = Code(raw: "read_only")
         public static let notEmpty = Code(raw: "not_empty")
+        public static let unsupportedServer = Code(raw: "unsupported_server")
     }
 
     public var code: Code

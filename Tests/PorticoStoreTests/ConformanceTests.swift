@@ -53,10 +53,10 @@ import Testing
 @Suite struct MigrationTests {
     @Test func sqliteMigrationsAreIdempotentAndRecorded() async throws {
         let store = try await SQLiteRecordStore.open(path: ":memory:", logger: Logger(label: "test"))
-        #expect(try await store.pendingMigrations().map(\.version) == [1])
-        #expect(try await store.migrate().map(\.version) == [1])
+        #expect(try await store.pendingMigrations().map(\.version) == [1, 2])
+        #expect(try await store.migrate().map(\.version) == [1, 2])
         #expect(try await store.migrate().isEmpty)
-        #expect(try await store.appliedMigrations().map(\.version) == [1])
+        #expect(try await store.appliedMigrations().map(\.version) == [1, 2])
         await store.close()
     }
 

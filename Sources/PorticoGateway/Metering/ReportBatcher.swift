@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import Metrics
 import Synchronization
@@ -95,13 +96,22 @@ public final class ReportBatcher: Sendable {
         }
     }
 
-    /// Ticks once a second until `stop()`, then flushes what is left.
+    /// Ticks every 250 ms until `stop()`, then flushes what is left.
     public func run() async {
         while !stopped.withLock({ $0 }) {
-            try? await Task.sleep(for: .milliseconds(250))
+            await Self.pause(milliseconds: 250)
             await flush()
         }
         await flush(everything: true)
+    }
+
+    /// A sleep cancellation does not cut short. The batcher's task is cancelled with the rest of the server when
+    /// a shutdown begins, yet it must keep ticking until the listeners have drained and `stop()` is called;
+    /// `Task.sleep` would throw at once and turn this loop into a busy one.
+    static func pause(milliseconds: Int) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { done.resume() }
+        }
     }
 
     public func stop() { stopped.withLock { $0 = true } }

@@ -107,7 +107,6 @@ final class RedisMetering: MeteringRuntime {
 
     /// Configuration written by other processes (another metering replica's internal API) is seen within this.
     static let sharedCacheTTLMilliseconds: Int64 = 1000
-    static let minimumVersion = (6, 2)
 
     init(configuration c: PorticoConfiguration, storage: RedisEndpoint, queues: RedisEndpoint, logger: Logger) {
         self.logger = logger
@@ -138,12 +137,9 @@ final class RedisMetering: MeteringRuntime {
                 logger.error("metering.redis_unreachable_at_start", metadata: ["setting": .string(name), "error": .string("\(error)")])
                 continue
             }
-            let text = info.string ?? ""
-            guard let line = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first(where: { $0.hasPrefix("redis_version:") }) else { continue }
-            let version = line.dropFirst("redis_version:".count)
-            let parts = version.split(separator: ".").compactMap { Int($0) }
-            if parts.count >= 2, (parts[0], parts[1]) < Self.minimumVersion {
-                throw ServerError("\(name) points at Redis \(version) (\(client.endpoint)); Portico metering needs Redis 6.2 or newer. Upgrade Redis or point \(name) at a newer server.")
+            guard let version = RedisServerRequirements.version(fromInfo: info.string ?? "") else { continue }
+            if let message = RedisServerRequirements.unsupportedMessage(version: version, setting: name, endpoint: client.endpoint) {
+                throw ServerError(message)
             }
         }
     }

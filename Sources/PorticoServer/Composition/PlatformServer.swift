@@ -9,6 +9,7 @@ import PorticoGateway
 import PorticoMetering
 import PorticoMeteringStore
 import PorticoOperations
+import PorticoPostgres
 import PorticoRedis
 import PorticoStore
 import Prometheus
@@ -242,6 +243,8 @@ struct AdminRoleService: Service {
     let logger: Logger
 
     func run() async throws {
+        // The same refusals `portico doctor` reports: an unsupported server, a schema newer than this binary.
+        if let postgres = opened.migrations as? PostgresRecordStore { try await postgres.requireSupportedServer() }
         let applied = try await opened.migrations.migrate()
         for m in applied {
             logger.info("portico.migration_applied", metadata: ["migration.version": .stringConvertible(m.version), "migration.name": .string(m.name)])

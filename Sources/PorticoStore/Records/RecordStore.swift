@@ -50,7 +50,12 @@ public protocol RecordStore: Sendable {
 public protocol MigratableStore: Sendable {
     var dialectName: String { get }
     func appliedMigrations() async throws -> [SchemaMigration.Applied]
-    /// Applies every pending migration in order, each in its own transaction; returns what it applied.
-    func migrate() async throws -> [SchemaMigration]
+    /// Applies the pending migrations in order up to `version` (all of them when nil); returns what it applied.
+    func migrate(upTo version: Int?) async throws -> [SchemaMigration]
     func pendingMigrations() async throws -> [SchemaMigration]
+}
+
+extension MigratableStore {
+    /// Applies every pending migration.
+    public func migrate() async throws -> [SchemaMigration] { try await migrate(upTo: nil) }
 }
