@@ -133,7 +133,9 @@ public final class RedisClient: Sendable {
                 if recovered { logger.info("redis.reconnected", metadata: ["redis": .string(endpoint.description)]) }
                 return c
             } catch {
-                let reason = (error as? RedisError).map { "\($0)" } ?? "\(error)"
+                // The reason without the "Redis is unavailable" prefix, which the rethrown error adds again.
+                let reason: String
+                if case .unavailable(let inner)? = error as? RedisError { reason = inner } else { reason = (error as? RedisError).map { "\($0)" } ?? "\(error)" }
                 let first = state.withLock { s -> Bool in
                     if case .connecting = s.slots[index] { s.slots[index] = .empty }
                     let backoff = s.outage.map { min($0.backoff * 2, Self.maximumBackoff) } ?? Self.firstBackoff
