@@ -259,7 +259,7 @@ import Testing
         corrupted[bytes.count / 2] ^= 0x55
         try corrupted.write(to: URL(fileURLWithPath: archives + "/corrupted.tar"))
         try bytes.prefix(bytes.count * 2 / 3).write(to: URL(fileURLWithPath: archives + "/truncated.tar"))
-        try Self.repack(good, to: archives + "/newer.tar") { $0.replacingOccurrences(of: #""schema_version" : 1"#, with: #""schema_version" : 99"#) }
+        try Self.repack(good, to: archives + "/newer.tar") { $0.replacingOccurrences(of: #""schema_version" : \d+"#, with: #""schema_version" : 99"#, options: .regularExpression) }
 
         for (name, message) in [("corrupted", "corrupted"), ("truncated", "truncated"), ("newer", "newer than this portico")] {
             let outcome = try Self.portico(["restore", archives + "/\(name).tar", "--data-dir", target, "--replace"])
