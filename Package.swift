@@ -129,7 +129,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "PorticoEndToEndTests", dependencies: ["PorticoTesting"], swiftSettings: strict),
         .testTarget(name: "PorticoMeteringStoreTests", dependencies: ["PorticoCore", "PorticoMeteringStore", "PorticoRedis"], swiftSettings: strict),
-        .testTarget(name: "PorticoOperationsTests", dependencies: ["PorticoOperations", "PorticoMeteringStore"], swiftSettings: strict),
+        .testTarget(name: "PorticoOperationsTests", dependencies: ["PorticoOperations", "PorticoMeteringStore", "PorticoRedis", "PorticoPostgres"], swiftSettings: strict),
         .testTarget(name: "PorticoGatewayTests", dependencies: [
             "PorticoCore", "PorticoGateway",
             .product(name: "Logging", package: "swift-log"),

@@ -105,13 +105,16 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
     /// concurrent `portico migrate` / `serve` processes apply each migration exactly once.
     public func migrate(upTo version: Int?) async throws -> [SchemaMigration] {
         // Schema changes on large tables can take long; the deadline only guards against a dead server.
-        try await transaction(deadline: .seconds(3600)) { store in
+        // Waiting for another process's migrations and each schema change get that deadline too, not the
+        // statement deadline: a second serve starting while the first migrates must wait, not fail.
+        let long = Duration.seconds(3600)
+        return try await transaction(deadline: long) { store in
             guard let statements = store as? Statements else { return [] }
-            try await statements.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))")
+            try await statements.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", deadline: long)
             try await statements.execute(Statements.createSchemaTable)
             let pending = try SchemaMigration.pending(all: PostgresMigrations.all, applied: try await statements.appliedMigrations()).filter { $0.version <= version ?? .max }
             for migration in pending {
-                for sql in migration.statements { try await statements.execute(sql) }
+                for sql in migration.statements { try await statements.execute(sql, deadline: long) }
                 var binds = PostgresBindings()
                 binds.append(migration.version)
                 binds.append(migration.name)
@@ -172,11 +175,12 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
                                 underlying: error)
         }
 
-        /// Runs a statement and collects its rows, within the statement deadline.
-        func collect<T: Sendable>(_ query: PostgresQuery, _ read: @Sendable @escaping (PostgresRowSequence) async throws -> T) async throws -> T {
+        /// Runs a statement and collects its rows, within `deadline` (the statement deadline unless told).
+        func collect<T: Sendable>(_ query: PostgresQuery, deadline: Duration = PostgresRecordStore.statementDeadline,
+                                  _ read: @Sendable @escaping (PostgresRowSequence) async throws -> T) async throws -> T {
             let (runner, settings) = (self.runner, self.settings)
             do {
-                return try await PostgresRecordStore.withDeadline(PostgresRecordStore.statementDeadline, settings: settings) {
+                return try await PostgresRecordStore.withDeadline(deadline, settings: settings) {
                     try await read(try await runner(query))
                 }
             } catch {
@@ -194,8 +198,8 @@ public final class PostgresRecordStore: RecordStore, MigratableStore, Service, S
             }
         }
 
-        func execute(_ sql: String) async throws {
-            _ = try await collect(PostgresQuery(unsafeSQL: sql)) { rows in try await rows.collect().count }
+        func execute(_ sql: String, deadline: Duration = PostgresRecordStore.statementDeadline) async throws {
+            _ = try await collect(PostgresQuery(unsafeSQL: sql), deadline: deadline) { rows in try await rows.collect().count }
         }
 
         private func ids(_ query: PostgresQuery) async throws -> [Int64] {

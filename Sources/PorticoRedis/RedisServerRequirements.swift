@@ -4,9 +4,10 @@ public enum RedisServerRequirements {
     /// BLMOVE and LMOVE, which the report queue uses, arrived in 6.2.
     public static let minimum = (major: 6, minor: 2)
 
-    /// `redis_version` from the text of `INFO server`.
+    /// `redis_version` from the text of `INFO server`. Its lines end in CRLF, which Swift reads as one
+    /// Character, so lines are split on `isNewline` rather than on "\r" or "\n".
     public static func version(fromInfo text: String) -> String? {
-        text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first { $0.hasPrefix("redis_version:") }
+        text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("redis_version:") }
             .map { String($0.dropFirst("redis_version:".count)) }
     }
 
