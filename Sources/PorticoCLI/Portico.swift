@@ -237,27 +237,16 @@ struct DoctorCommand: AsyncParsableCommand {
         abstract: "Check everything an install or upgrade trips on and report all findings at once, each with its fix.",
         discussion: "Exits 0 when there is no problem (warnings allowed), 1 otherwise. It only reads; it never creates a database, table or key.")
     @OptionGroup var settings: SettingOptions
-    @Option(help: "Free space the data directory's volume needs, in bytes or with a K, M, G or T suffix (default 1G).") var minFreeDisk = "1G"
+    @OptionGroup var disk: DiskOptions
 
     func run() async throws {
-        guard let minimum = Self.byteCount(minFreeDisk) else {
-            FileHandle.standardError.write(Data("portico doctor: --min-free-disk takes a number of bytes, optionally with K, M, G or T (got \(minFreeDisk))\n".utf8))
-            throw ExitCode(2)
-        }
+        let minimum = try disk.minimumFreeBytes(command: "doctor")
         let loaded = ConfigurationLoader.load(flags: settings.flags, environment: ProcessInfo.processInfo.environment)
         _ = PlatformServer.bootstrapObservability(logLevel: "critical")
         let findings = await Doctor.run(PlatformServer.storeLocations(loaded.configuration), configurationProblems: loaded.problems.map(\.description),
                                         options: .init(minimumFreeBytes: minimum))
         print(DoctorFinding.report(findings).joined(separator: "\n"))
         if findings.contains(where: { $0.severity == .problem }) { throw ExitCode(1) }
-    }
-
-    static func byteCount(_ text: String) -> UInt64? {
-        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
-        if let last = text.uppercased().last, let unit = units[last] {
-            return UInt64(text.dropLast()).flatMap { $0.multipliedReportingOverflow(by: unit).overflow ? nil : $0 * unit }
-        }
-        return UInt64(text)
     }
 }
 
@@ -270,18 +259,36 @@ struct UpgradeCommand: AsyncParsableCommand {
     @Flag(help: "Only list the pending migrations and their statements.") var plan = false
     @Flag(help: "Run the preflight and show what would happen; change nothing.") var dryRun = false
     @Option(help: "Where to write the pre-upgrade backup (default <data-dir>/backups/pre-upgrade-….tar).") var backup: String?
-    @Option(help: "Free space the data directory's volume needs (as for doctor; default 1G).") var minFreeDisk = "1G"
+    @OptionGroup var disk: DiskOptions
 
     func run() async throws {
-        guard let minimum = DoctorCommand.byteCount(minFreeDisk) else {
-            FileHandle.standardError.write(Data("portico upgrade: --min-free-disk takes a number of bytes, optionally with K, M, G or T (got \(minFreeDisk))\n".utf8))
-            throw ExitCode(2)
-        }
+        let minimum = try disk.minimumFreeBytes(command: "upgrade")
         let loaded = ConfigurationLoader.load(flags: settings.flags, environment: ProcessInfo.processInfo.environment)
         let options = Upgrade.Options(plan: plan, dryRun: dryRun, backupPath: backup, doctor: .init(minimumFreeBytes: minimum))
         try await runOperation("upgrade") {
             try await Upgrade.run(PlatformServer.storeLocations(loaded.configuration), configurationProblems: loaded.problems.map(\.description),
                                   options: options, progress: operationProgress)
         }
+    }
+}
+
+/// The free space doctor (and upgrade's preflight) require on the data directory's volume.
+struct DiskOptions: ParsableArguments {
+    @Option(help: "Free space the data directory's volume needs, in bytes or with a K, M, G or T suffix (default 1G).") var minFreeDisk = "1G"
+
+    func minimumFreeBytes(command: String) throws -> UInt64 {
+        guard let bytes = Self.byteCount(minFreeDisk) else {
+            FileHandle.standardError.write(Data("portico \(command): --min-free-disk takes a number of bytes, optionally with K, M, G or T (got \(minFreeDisk))\n".utf8))
+            throw ExitCode(2)
+        }
+        return bytes
+    }
+
+    static func byteCount(_ text: String) -> UInt64? {
+        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        if let last = text.uppercased().last, let unit = units[last] {
+            return UInt64(text.dropLast()).flatMap { $0.multipliedReportingOverflow(by: unit).overflow ? nil : $0 * unit }
+        }
+        return UInt64(text)
     }
 }
