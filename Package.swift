@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // L0
@@ -84,6 +85,10 @@ let package = Package(
             "PorticoCore", "PorticoStore", "PorticoSQLite", "PorticoPostgres", "PorticoMeteringStore", "PorticoMetering", "PorticoRedis",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strict),
         // L5
         .target(name: "PorticoServer", dependencies: [
@@ -129,7 +134,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "PorticoEndToEndTests", dependencies: ["PorticoTesting"], swiftSettings: strict),
         .testTarget(name: "PorticoMeteringStoreTests", dependencies: ["PorticoCore", "PorticoMeteringStore", "PorticoRedis"], swiftSettings: strict),
-        .testTarget(name: "PorticoOperationsTests", dependencies: ["PorticoOperations", "PorticoMeteringStore", "PorticoRedis", "PorticoPostgres"], swiftSettings: strict),
+        .testTarget(name: "PorticoOperationsTests", dependencies: ["PorticoOperations", "PorticoCore", "PorticoMeteringStore", "PorticoRedis", "PorticoPostgres"], swiftSettings: strict),
         .testTarget(name: "PorticoGatewayTests", dependencies: [
             "PorticoCore", "PorticoGateway",
             .product(name: "Logging", package: "swift-log"),

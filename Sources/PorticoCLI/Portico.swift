@@ -11,7 +11,8 @@ struct Portico: AsyncParsableCommand {
         commandName: "portico",
         abstract: "An API management platform that speaks 3scale's APIs.",
         version: PorticoVersion.current,
-        subcommands: [Serve.self, Migrate.self, Config.self, BackupCommand.self, RestoreCommand.self, MoveCommand.self, DoctorCommand.self, UpgradeCommand.self])
+        subcommands: [Serve.self, Migrate.self, Config.self, BackupCommand.self, RestoreCommand.self, MoveCommand.self, DoctorCommand.self, UpgradeCommand.self,
+                      ExportCommand.self, ImportCommand.self, DiffCommand.self])
 }
 
 /// Every setting as a flag; each is also an environment variable (see `portico config check`).
@@ -138,7 +139,8 @@ let operationProgress: @Sendable (String) -> Void = { line in
 func runOperation(_ name: String, _ body: () async throws -> [String]) async throws {
     _ = PlatformServer.bootstrapObservability(logLevel: "warning")
     do {
-        print(try await body().joined(separator: "\n"))
+        let summary = try await body()
+        if !summary.isEmpty { print(summary.joined(separator: "\n")) }
     } catch {
         FileHandle.standardError.write(Data("portico \(name): \(error)\n".utf8))
         throw ExitCode(1)

@@ -11,9 +11,7 @@ extension PlanRoutes {
             }
             r.get(base) { call in
                 let owner = try await featurable(call)
-                let scope = isProduct ? RecordScope.product(owner) : RecordScope.tenant
-                return AdminCall.collection("features", try await call.store.list(Feature.self, tenantID: call.tenantID, scope: scope)
-                    .map(call.representer.feature))
+                return AdminCall.collection("features", try await features(call, owner: owner, ofTenant: !isProduct).map(call.representer.feature))
             }
             r.post(base) { call in
                 let owner = try await featurable(call)
@@ -22,8 +20,7 @@ extension PlanRoutes {
                 let name = params.nonEmpty("name")
                 if name == nil { errors.add("name", "can't be blank") }
                 let systemName = params.nonEmpty("system_name") ?? SystemName.generate(from: name ?? "")
-                let scope = isProduct ? RecordScope.product(owner) : RecordScope.tenant
-                if try await call.store.list(Feature.self, tenantID: call.tenantID, scope: scope).contains(where: { $0.systemName == systemName }) {
+                if try await features(call, owner: owner, ofTenant: !isProduct).contains(where: { $0.systemName == systemName }) {
                     errors.add("system_name", "has already been taken")
                 }
                 let featureScope = params.nonEmpty("scope") ?? (isProduct ? "application_plan" : "account_plan")
@@ -35,10 +32,10 @@ extension PlanRoutes {
                 return .created(call.representer.feature(feature))
             }
             r.get("\(base)/:id") { call in
-                .json(call.representer.feature(try await requireFeature(call, featurableID: try await featurable(call))))
+                .json(call.representer.feature(try await requireFeature(call, featurableID: try await featurable(call), ofTenant: !isProduct)))
             }
             r.put("\(base)/:id") { call in
-                var feature = try await requireFeature(call, featurableID: try await featurable(call))
+                var feature = try await requireFeature(call, featurableID: try await featurable(call), ofTenant: !isProduct)
                 let params = try call.unwrapped("feature")
                 if let name = params.nonEmpty("name") { feature.name = name }
                 if params.has("description") { feature.description = params.string("description") }
@@ -47,7 +44,7 @@ extension PlanRoutes {
                 return .json(call.representer.feature(feature))
             }
             r.delete("\(base)/:id") { call in
-                let feature = try await requireFeature(call, featurableID: try await featurable(call))
+                let feature = try await requireFeature(call, featurableID: try await featurable(call), ofTenant: !isProduct)
                 try await call.transaction { tx in
                     for var plan in try await tx.store.list(Plan.self, tenantID: tx.tenantID) where plan.featureIDs.contains(feature.id) {
                         plan.featureIDs.removeAll { $0 == feature.id }
@@ -70,7 +67,7 @@ extension PlanRoutes {
                 var plan = try await call.requirePlan(try call.id("plan_id"), kind: kind)
                 guard let featureID = call.params.int("feature_id"),
                     let feature = try await call.store.find(Feature.self, tenantID: call.tenantID, id: featureID),
-                    feature.featurableID == (kind == .account ? call.tenantID : plan.issuerID)
+                    feature.featurableID == (kind == .account ? call.tenantID : plan.issuerID), feature.isAccountFeature == (kind == .account)
                 else { throw AdminError.validation("feature_id", "is invalid") }
                 if !plan.featureIDs.contains(feature.id) {
                     plan.featureIDs.append(feature.id)
@@ -90,10 +87,17 @@ extension PlanRoutes {
         }
     }
 
-    static func requireFeature(_ call: AdminCall, featurableID: Int64) async throws -> Feature {
+    static func requireFeature(_ call: AdminCall, featurableID: Int64, ofTenant: Bool) async throws -> Feature {
         guard let feature = try await call.store.find(Feature.self, tenantID: call.tenantID, id: try call.id("id")),
-            feature.featurableID == featurableID
+            feature.featurableID == featurableID, feature.isAccountFeature == ofTenant
         else { throw AdminError.notFound }
         return feature
+    }
+
+    /// The tenant's account features or one product's features. Selected by the feature's own scope, not by its owner id alone:
+    /// a product and the tenant account can have the same numeric id, and rows stored before that was noticed carry the
+    /// tenant's record scope for such a product's features.
+    static func features(_ call: AdminCall, owner: Int64, ofTenant: Bool) async throws -> [Feature] {
+        try await call.store.list(Feature.self, tenantID: call.tenantID).filter { $0.featurableID == owner && $0.isAccountFeature == ofTenant }
     }
 }

@@ -66,6 +66,9 @@ public struct Feature: Codable, Sendable, Equatable {
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
 
+    /// An account plan feature belongs to the tenant; the others to a product.
+    public var isAccountFeature: Bool { scope == "account_plan" }
+
     public init(id: Int64 = 0, tenantID: Int64, featurableID: Int64, name: String, systemName: String, description: String?, scope: String,
                 now: Timestamp) {
         self.id = id

@@ -72,7 +72,8 @@ extension PricingRule: StoredRecord {
 
 extension Feature: StoredRecord {
     public static var table: RecordTable { .features }
-    public var scope: String { featurableID == tenantID ? RecordScope.tenant : RecordScope.product(featurableID) }
+    // A product may have the tenant account's numeric id, so the feature's own scope decides, not the owner id.
+    public var scope: String { isAccountFeature ? RecordScope.tenant : RecordScope.product(featurableID) }
 }
 
 extension ServiceSubscription: StoredRecord {
