@@ -44,6 +44,16 @@ extension ConfigurationTransfer {
             output("dry run: nothing was changed")
             return outcome
         }
+        // 3scale's API cannot give an existing application another application id; say so before changing anything.
+        let idChanges = plan.filter { $0.action == .update && $0.fields.contains { $0.name == "application_id" } }
+        if !idChanges.isEmpty, options.mode != .createOnly {
+            throw OperationsError("""
+                the document gives \(idChanges.count) existing application(s) another application_id, which 3scale's API cannot change:
+                \(idChanges.map { "  \($0.path)" }.joined(separator: "\n"))
+                Nothing was changed. Delete those applications on the instance (their usage history goes with them) and import again \
+                to have them created with the document's credentials, or import a document without credentials.
+                """)
+        }
         let deletions = plan.filter { $0.action == .delete && options.mode == .replace }
         if !deletions.isEmpty, !options.confirmDeletions {
             throw OperationsError("""
