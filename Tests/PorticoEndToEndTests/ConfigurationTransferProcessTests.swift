@@ -120,6 +120,14 @@ import Testing
         let unplaced = { (t: String) in t.split(separator: "\n").filter { !$0.hasPrefix("exported_from:") }.joined(separator: "\n") }
         #expect(unplaced(try String(contentsOfFile: back, encoding: .utf8)) == unplaced(text))
 
+        // --promote puts the imported products' staging configuration in production (once).
+        let shopID = try #require(try Self.productID(b, "shop"))
+        #expect(try Self.call(b, "GET", "/admin/api/services/\(shopID)/proxy/configs/production/latest.json").0 == 404)
+        let promoted = try Self.portico(["import", file, "--to", b.admin, "--promote"], b)
+        #expect(promoted.status == 0 && promoted.output.contains("promoted product shop"), "\(promoted.output)\(promoted.errors)")
+        #expect(try Self.call(b, "GET", "/admin/api/services/\(shopID)/proxy/configs/production/latest.json").0 == 200)
+        #expect(!(try Self.portico(["import", file, "--to", b.admin, "--promote"], b).output.contains("promoted product shop")))
+
         // Importing again changes nothing.
         let again = try Self.portico(["import", file, "--to", b.admin], b)
         #expect(again.status == 0 && again.output.contains("nothing to do"), "\(again.output)\(again.errors)")

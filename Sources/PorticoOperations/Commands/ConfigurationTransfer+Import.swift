@@ -38,6 +38,7 @@ extension ConfigurationTransfer {
         var outcome = ImportOutcome()
         if planned.count == skipped.count {
             if !plan.isEmpty { output("nothing to do in mode \(options.mode.rawValue)") }
+            if options.promote, !options.dryRun { try await promote(desired: desired, actual: actual, api: api, output: output) }
             return outcome
         }
         if options.dryRun {

@@ -155,61 +155,94 @@ public struct TenantExport: Sendable {
         })
 
         let accountList = try await api.list("/admin/api/accounts")
-        var accounts: [JSONValue] = []
-        for (index, account) in accountList.enumerated() {
-            guard let id = account["id"]?.intValue else { continue }
-            if index % 100 == 0 { progress("reading developer accounts \(index + 1)–\(min(index + 100, accountList.count)) of \(accountList.count)") }
-            var out = pick(account, ["org_name", "state", "monthly_billing_enabled", "monthly_charging_enabled"])
-            out["plan"] = try await accountPlan(id, accountPlanNames)
-            if let annotations = account["annotations"]?.objectValue, !annotations.isEmpty { out["annotations"] = .object(annotations) }
-            let fields = extraFields(account, known: Self.knownAccountKeys)
-            if !fields.isEmpty { out["fields"] = .object(fields) }
-            out["users"] = .array(try await api.list("/admin/api/accounts/\(id)/users").map { user in
-                var u = pick(user, ["username", "email", "role", "state"])
-                let fields = extraFields(user, known: Self.knownUserKeys)
-                if !fields.isEmpty { u["fields"] = .object(fields) }
-                return .object(u)
-            })
-            out["service_subscriptions"] = .array(try await api.list("/admin/api/accounts/\(id)/service_subscriptions").map { sub in
-                var s: JSONObject = ["_id": sub["id"] ?? .null]
-                s["product"] = sub["service_id"].flatMap(\.intValue).flatMap { productNames[$0] }.map(JSONValue.string) ?? .null
-                s["plan"] = sub["plan_id"].flatMap(\.intValue).flatMap { planNames[$0] }.map(JSONValue.string) ?? .null
-                return .object(s)
-            })
-            var applications: [JSONValue] = []
-            for app in try await api.list("/admin/api/accounts/\(id)/applications") {
-                guard let appID = app["id"]?.intValue else { continue }
-                let product = app["service_id"].flatMap(\.intValue).flatMap { productNames[$0] }
-                var a: JSONObject = ["_id": .int(appID)]
-                a["product"] = product.map(JSONValue.string) ?? .null
-                a["name"] = app["name"] ?? .null
-                a["description"] = app["description"] ?? .null
-                a["plan"] = app["plan_id"].flatMap(\.intValue).flatMap { planNames[$0] }.map(JSONValue.string) ?? .null
-                a["state"] = app["state"] ?? .null
-                if let redirect = app["redirect_url"] { a["redirect_url"] = redirect }
-                let fields = extraFields(app, known: Self.knownApplicationKeys)
-                if !fields.isEmpty { a["fields"] = .object(fields) }
-                let version = product.flatMap { productVersions[$0] } ?? "1"
-                if version == "1" {
-                    a["user_key"] = app["user_key"] ?? .null
-                } else {
-                    a["application_id"] = app["application_id"] ?? .null
-                    let keys = try await api.list("/admin/api/accounts/\(id)/applications/\(appID)/keys").compactMap { $0["value"]?.stringValue }
-                    a["keys"] = .array(keys.sorted().map(JSONValue.string))
-                }
-                // 3scale checks referrer filters only for products that require them; reading them costs a request per application.
-                if let product, referrerFiltersRequired.contains(product) {
-                    let filters = try await api.list("/admin/api/accounts/\(id)/applications/\(appID)/referrer_filters")
-                    a["referrer_filters"] = .array(filters.compactMap { $0["value"]?.stringValue }.sorted().map(JSONValue.string))
-                }
-                applications.append(.object(a))
+        let context = AccountContext(accountPlanNames: accountPlanNames, productNames: productNames, planNames: planNames,
+                                     productVersions: productVersions, referrerFiltersRequired: referrerFiltersRequired)
+        // Each account costs several requests; a few at a time keep a remote API busy without flooding it.
+        var accounts = [JSONValue?](repeating: nil, count: accountList.count)
+        try await withThrowingTaskGroup(of: (Int, JSONValue?).self) { group in
+            var next = 0, done = 0
+            while next < min(Self.parallelRequests, accountList.count) {
+                let index = next
+                group.addTask { (index, try await self.readAccount(accountList[index], context)) }
+                next += 1
             }
-            out["applications"] = .array(applications)
-            out["_id"] = .int(id)
-            accounts.append(.object(out))
+            while let (index, value) = try await group.next() {
+                accounts[index] = value
+                done += 1
+                if done % 250 == 0 || done == accountList.count { progress("read \(done) of \(accountList.count) developer accounts") }
+                if next < accountList.count {
+                    let index = next
+                    group.addTask { (index, try await self.readAccount(accountList[index], context)) }
+                    next += 1
+                }
+            }
         }
-        document["accounts"] = .array(accounts)
+        document["accounts"] = .array(accounts.compactMap { $0 })
         return document
+    }
+
+    static let parallelRequests = 8
+
+    /// What reading a developer account needs to name the things it refers to.
+    struct AccountContext: Sendable {
+        let accountPlanNames: [Int64: String]
+        let productNames: [Int64: String]
+        let planNames: [Int64: String]
+        let productVersions: [String: String]
+        let referrerFiltersRequired: Set<String>
+    }
+
+    /// One developer account with its users, subscriptions and applications.
+    func readAccount(_ account: JSONObject, _ context: AccountContext) async throws -> JSONValue? {
+        guard let id = account["id"]?.intValue else { return nil }
+        var out = pick(account, ["org_name", "state", "monthly_billing_enabled", "monthly_charging_enabled"])
+        out["plan"] = try await accountPlan(id, context.accountPlanNames)
+        if let annotations = account["annotations"]?.objectValue, !annotations.isEmpty { out["annotations"] = .object(annotations) }
+        let fields = extraFields(account, known: Self.knownAccountKeys)
+        if !fields.isEmpty { out["fields"] = .object(fields) }
+        out["users"] = .array(try await api.list("/admin/api/accounts/\(id)/users").map { user in
+            var u = pick(user, ["username", "email", "role", "state"])
+            let fields = extraFields(user, known: Self.knownUserKeys)
+            if !fields.isEmpty { u["fields"] = .object(fields) }
+            return .object(u)
+        })
+        out["service_subscriptions"] = .array(try await api.list("/admin/api/accounts/\(id)/service_subscriptions").map { sub in
+            var s: JSONObject = ["_id": sub["id"] ?? .null]
+            s["product"] = sub["service_id"].flatMap(\.intValue).flatMap { context.productNames[$0] }.map(JSONValue.string) ?? .null
+            s["plan"] = sub["plan_id"].flatMap(\.intValue).flatMap { context.planNames[$0] }.map(JSONValue.string) ?? .null
+            return .object(s)
+        })
+        var applications: [JSONValue] = []
+        for app in try await api.list("/admin/api/accounts/\(id)/applications") {
+            guard let appID = app["id"]?.intValue else { continue }
+            let product = app["service_id"].flatMap(\.intValue).flatMap { context.productNames[$0] }
+            var a: JSONObject = ["_id": .int(appID)]
+            a["product"] = product.map(JSONValue.string) ?? .null
+            a["name"] = app["name"] ?? .null
+            a["description"] = app["description"] ?? .null
+            a["plan"] = app["plan_id"].flatMap(\.intValue).flatMap { context.planNames[$0] }.map(JSONValue.string) ?? .null
+            a["state"] = app["state"] ?? .null
+            if let redirect = app["redirect_url"] { a["redirect_url"] = redirect }
+            let fields = extraFields(app, known: Self.knownApplicationKeys)
+            if !fields.isEmpty { a["fields"] = .object(fields) }
+            let version = product.flatMap { context.productVersions[$0] } ?? "1"
+            if version == "1" {
+                a["user_key"] = app["user_key"] ?? .null
+            } else {
+                a["application_id"] = app["application_id"] ?? .null
+                let keys = try await api.list("/admin/api/accounts/\(id)/applications/\(appID)/keys").compactMap { $0["value"]?.stringValue }
+                a["keys"] = .array(keys.sorted().map(JSONValue.string))
+            }
+            // 3scale checks referrer filters only for products that require them; reading them costs a request per application.
+            if let product, context.referrerFiltersRequired.contains(product) {
+                let filters = try await api.list("/admin/api/accounts/\(id)/applications/\(appID)/referrer_filters")
+                a["referrer_filters"] = .array(filters.compactMap { $0["value"]?.stringValue }.sorted().map(JSONValue.string))
+            }
+            applications.append(.object(a))
+        }
+        out["applications"] = .array(applications)
+        out["_id"] = .int(id)
+        return .object(out)
     }
 
     // MARK: pieces
