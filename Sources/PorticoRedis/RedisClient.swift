@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A pool of pipelined connections to one Redis store, direct or found through Sentinel.
@@ -49,7 +50,12 @@ public final class RedisClient: Sendable {
         self.commandTimeout = commandTimeout
         self.logger = logger
         state = Mutex(PoolState(slots: Array(repeating: .empty, count: max(1, poolSize))))
+        // Built once: loading the CA and key for every new connection would be wasted work.
+        tlsContext = endpoint.tls.map { tls in Result { () throws(RedisConfigurationError) in try tls.makeContext() } }
     }
+
+    /// The TLS context for `rediss://`; a failure (unusable PEM) is reported by every connection attempt.
+    private let tlsContext: Result<NIOSSLContext, RedisConfigurationError>?
 
     /// Sends the commands pipelined on one pooled connection; replies in order, error replies as values.
     public func send(_ commands: [[String]]) async throws -> [RESPValue] {
@@ -155,7 +161,7 @@ public final class RedisClient: Sendable {
         let connection = try await RedisConnection.connect(host: host, port: port, username: endpoint.username, password: endpoint.password,
                                                            database: endpoint.database, eventLoopGroup: group,
                                                            connectTimeout: connectTimeout, commandTimeout: commandTimeout,
-                                                           clientName: clientName)
+                                                           clientName: clientName, tls: try tls())
         if !endpoint.sentinels.isEmpty {
             // A sentinel's answer can be stale during a failover: write only to a server that says it is the master.
             let role = try? await connection.command("ROLE")
@@ -167,6 +173,14 @@ public final class RedisClient: Sendable {
         return connection
     }
 
+    private func tls() throws -> NIOSSLContext? {
+        do {
+            return try tlsContext?.get()
+        } catch {
+            throw RedisError.unavailable("\(endpoint): \(error)")
+        }
+    }
+
     /// Asks each sentinel in turn for the master of the group; the first answer wins.
     func discoverMaster() async throws -> (String, Int) {
         var problems: [String] = []
@@ -174,7 +188,8 @@ public final class RedisClient: Sendable {
             do {
                 let connection = try await RedisConnection.connect(host: sentinel.host, port: sentinel.port, username: endpoint.sentinelUsername,
                                                                    password: endpoint.sentinelPassword, database: 0, eventLoopGroup: group,
-                                                                   connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+                                                                   connectTimeout: connectTimeout, commandTimeout: commandTimeout,
+                                                                   tls: endpoint.sentinelsUseTLS ? try tls() : nil)
                 defer { connection.close() }
                 let reply = try await connection.command("SENTINEL", "get-master-addr-by-name", endpoint.host)
                 guard let parts = reply.array, parts.count == 2, let host = parts[0].string, let port = parts[1].string.flatMap({ Int($0) }) else {

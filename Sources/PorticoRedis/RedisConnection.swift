@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Why a Redis call failed. Every case says whether the commands may have reached the server, because a
 /// caller must never repeat a write that may already have been applied.
@@ -46,7 +47,8 @@ public final class RedisConnection: Sendable {
     /// be reached within `connectTimeout` or refuses the credentials.
     public static func connect(host: String, port: Int, username: String?, password: String?, database: Int,
                                eventLoopGroup: any EventLoopGroup, connectTimeout: TimeAmount = .seconds(2),
-                               commandTimeout: TimeAmount = .seconds(5), clientName: String? = nil) async throws -> RedisConnection {
+                               commandTimeout: TimeAmount = .seconds(5), clientName: String? = nil,
+                               tls: NIOSSLContext? = nil) async throws -> RedisConnection {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoopGroup)
@@ -54,6 +56,9 @@ public final class RedisConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: RedisTLS.serverName(host)))
+                        }
                         try channel.pipeline.syncOperations.addHandler(RedisChannelHandler())
                     }
                 }

@@ -11,6 +11,9 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var sentinels: [SentinelAddress]
     public var sentinelUsername: String?
     public var sentinelPassword: String?
+    /// Set for `rediss://`: connections to the server (and to the sentinels when they are given as `rediss://`) use TLS.
+    public var tls: RedisTLS?
+    public var sentinelsUseTLS = false
 
     public struct SentinelAddress: Sendable, Equatable {
         public var host: String
@@ -35,21 +38,20 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// The address without credentials, for logs and error messages.
     public var description: String {
-        sentinels.isEmpty ? "redis://\(host):\(port)/\(database)" : "Sentinel master \"\(host)\" (database \(database)) via \(sentinels.map { "\($0.host):\($0.port)" }.joined(separator: ","))"
+        sentinels.isEmpty ? "\(tls == nil ? "redis" : "rediss")://\(host):\(port)/\(database)" : "Sentinel master \"\(host)\" (database \(database)) via \(sentinels.map { "\($0.host):\($0.port)" }.joined(separator: ","))"
     }
 
-    /// Parses `redis://[[user]:password@]host[:port][/db]`. `rediss://` (TLS) and unix sockets are refused with an
-    /// explanation rather than silently connecting in clear text.
+    /// Parses `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS (trusting the system's roots until
+    /// `tls` is given a CA). Unix sockets are refused with an explanation.
     public static func parse(_ url: String) throws(RedisConfigurationError) -> RedisEndpoint {
         let trimmed = url.trimmingSpaces
         guard let schemeEnd = trimmed.firstRange(of: "://") else {
             throw RedisConfigurationError("\"\(redacted(trimmed))\" is not a Redis URL; expected redis://[user:password@]host[:port][/database]")
         }
         let scheme = trimmed[..<schemeEnd.lowerBound].lowercased()
-        if scheme == "rediss" {
-            throw RedisConfigurationError("TLS Redis URLs (rediss://) are not supported yet; connect over a TLS tunnel or a private network with redis://")
+        guard scheme == "redis" || scheme == "rediss" else {
+            throw RedisConfigurationError("unsupported Redis URL scheme \"\(scheme)\"; use redis:// or rediss:// (TLS)")
         }
-        guard scheme == "redis" else { throw RedisConfigurationError("unsupported Redis URL scheme \"\(scheme)\"; use redis://") }
         var rest = Substring(trimmed[schemeEnd.upperBound...])
         if let q = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<q] }
         var username: String?
@@ -76,19 +78,20 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
             }
         }
         let (host, port) = try hostAndPort(rest, defaultPort: 6379)
-        return RedisEndpoint(host: host, port: port, username: username, password: password, database: database)
+        var endpoint = RedisEndpoint(host: host, port: port, username: username, password: password, database: database)
+        if scheme == "rediss" { endpoint.tls = RedisTLS() }
+        return endpoint
     }
 
     /// Applies 3scale's sentinel settings: a comma-separated list of `host:port` or `redis://host:port` entries.
     public mutating func useSentinels(_ list: String, username: String?, password: String?) throws(RedisConfigurationError) {
         var found: [SentinelAddress] = []
+        var schemes = Set<String>()
         for raw in list.split(separator: ",") {
             var entry = Substring(raw.trimmingSpaces)
             if entry.isEmpty { continue }
             if let scheme = entry.firstRange(of: "://") {
-                if entry[..<scheme.lowerBound].lowercased() == "rediss" {
-                    throw RedisConfigurationError("TLS sentinels (rediss://) are not supported yet")
-                }
+                schemes.insert(entry[..<scheme.lowerBound].lowercased())
                 entry = entry[scheme.upperBound...]
             }
             if let at = entry.lastIndex(of: "@") { entry = entry[entry.index(after: at)...] }
@@ -96,7 +99,13 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
             let (host, port) = try Self.hostAndPort(entry, defaultPort: 26379)
             found.append(SentinelAddress(host: host, port: port))
         }
+        // As in 3scale: with TLS, sentinels are written as rediss:// (all of them, or none).
+        if schemes.contains("rediss"), schemes.count > 1 {
+            throw RedisConfigurationError("the sentinel list mixes redis:// and rediss://; give every sentinel the same scheme")
+        }
         sentinels = found
+        sentinelsUseTLS = schemes.contains("rediss")
+        if sentinelsUseTLS, tls == nil { tls = RedisTLS() }
         sentinelUsername = username?.nonEmptyValue
         sentinelPassword = password?.nonEmptyValue
     }

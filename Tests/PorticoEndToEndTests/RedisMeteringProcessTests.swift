@@ -34,6 +34,48 @@ struct RedisMeteringProcessTests {
         return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { Int($0) }
     }
 
+    /// `redis-cli` over TLS with the test CA.
+    static func redisCLI(tls certificates: TestCertificates, _ port: Int, _ arguments: [String]) throws -> String {
+        try redisCLI(port, 0, ["--tls", "--cacert", certificates.caCertificate] + arguments)
+    }
+
+    @Test(.enabled(if: TestCertificates.isAvailable, "needs openssl"))
+    func metersOnATLSOnlyRedisWith3scaleTLSSettings() async throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        let port = RedisServerProcess.freePort()
+        let redis = try RedisServerProcess(port: port, extraArguments: certificates.redisArguments(port: port, requireClientCertificates: true))
+        defer { redis.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-redis-tls-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+
+        // A redis:// URL with TLS settings is a configuration problem, named before anything starts.
+        let refused = try OperationsProcessTests.portico(["config", "check", "--data-dir", dir], environment: [
+            "REDIS_STORAGE_URL": "redis://127.0.0.1:\(port)/0", "REDIS_SSL_CA": certificates.caCertificate])
+        #expect(refused.status == 2 && refused.output.contains("use rediss://"), "\(refused.output)")
+
+        // 3scale's backend-redis secret keys: the CA as a file path, the client certificate and key as PEM text.
+        let environment = [
+            "REDIS_STORAGE_URL": "rediss://127.0.0.1:\(port)/0", "REDIS_SSL_CA": certificates.caCertificate,
+            "REDIS_SSL_CERT": try String(contentsOfFile: certificates.clientCertificate, encoding: .utf8),
+            "REDIS_SSL_KEY": try String(contentsOfFile: certificates.clientKey, encoding: .utf8),
+        ]
+        let p = try await M.start(dir, environment: environment)
+        defer { if p.running.process.isRunning { _ = ServeProcessTests.stop(p.running) } }
+        let seeded = try M.seededApplication(p, dataDir: dir)
+        let serviceID = try #require(seeded.app["service_id"] as? Int)
+        let authrep = "\(p.metering)/transactions/authrep.xml?provider_key=\(seeded.providerKey)&user_key=\(seeded.userKey)&usage%5Bhits%5D=1"
+        for _ in 0..<3 { #expect(try M.curl([authrep]).0 == 200) }
+        let appID = try Self.redisCLI(tls: certificates, port, ["--cert", certificates.clientCertificate, "--key", certificates.clientKey,
+                                                                "GET", "application/service_id:\(serviceID)/key:\(seeded.userKey)/id"])
+        #expect(!appID.isEmpty)
+        let eternity = "stats/{service:\(serviceID)}/cinstance:\(appID)/metric:\(seeded.hitsID)/eternity"
+        #expect(try Self.redisCLI(tls: certificates, port, ["--cert", certificates.clientCertificate, "--key", certificates.clientKey,
+                                                            "GET", eternity]) == "3")
+        let doctor = try OperationsProcessTests.portico(["doctor", "--data-dir", dir, "--min-free-disk", "1"], environment: environment)
+        #expect(doctor.output.contains("over TLS, its certificate verified"), "\(doctor.output)")
+    }
+
     @Test func metersOnRedisExactlyAndSurvivesAnOutage() async throws {
         let redis = try RedisServerProcess()
         defer { redis.stop() }

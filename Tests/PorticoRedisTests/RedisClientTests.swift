@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import PorticoCore
 @testable import PorticoMeteringStore
-import PorticoRedis
+@testable import PorticoRedis
 import PorticoTesting
 import Testing
 
@@ -116,7 +116,7 @@ struct RedisClientTests {
         #expect(e.host == "backend-redis" && e.port == 6380 && e.database == 1 && e.username == "user" && e.password == "p@ss")
         #expect(!e.description.contains("p@ss"))
         #expect(try RedisEndpoint.parse("redis://backend-redis").port == 6379)
-        #expect(throws: RedisConfigurationError.self) { try RedisEndpoint.parse("rediss://x:6379") }
+        #expect(try RedisEndpoint.parse("rediss://x:6379").tls != nil)
         #expect(throws: RedisConfigurationError.self) { try RedisEndpoint.parse("backend-redis:6379") }
         #expect(throws: RedisConfigurationError.self) { try RedisEndpoint.parse("redis://h:99999") }
         var s = try RedisEndpoint.parse("redis://mymaster/0")
@@ -245,5 +245,70 @@ struct RedisMeteringStorageTests {
             if let v = try? await storage.get(["n"]) { value = v } else { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(value == ["1"])
+    }
+}
+
+/// `rediss://` against a real redis-server speaking only TLS, with a private CA.
+@Suite(.serialized, .enabled(if: RedisServerProcess.isAvailable && TestCertificates.isAvailable, "needs redis-server and openssl"))
+struct RedisTLSTests {
+    static func endpoint(_ server: RedisServerProcess, ca: String?, client: TestCertificates? = nil) throws -> RedisEndpoint {
+        var endpoint = try RedisEndpoint.parse("rediss://127.0.0.1:\(server.port)/3")
+        endpoint.tls?.trustRootsPEM = try ca.map { try String(contentsOfFile: $0, encoding: .utf8) }
+        if let client {
+            endpoint.tls?.certificateChainPEM = try String(contentsOfFile: client.clientCertificate, encoding: .utf8)
+            endpoint.tls?.privateKeyPEM = try String(contentsOfFile: client.clientKey, encoding: .utf8)
+        }
+        return endpoint
+    }
+
+    @Test func talksTLSWithAVerifiedServerAndRefusesWhatItCannotVerify() async throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        let port = RedisServerProcess.freePort()
+        let server = try RedisServerProcess(port: port, extraArguments: certificates.redisArguments(port: port, requireClientCertificates: false))
+        defer { server.stop() }
+
+        let endpoint = try Self.endpoint(server, ca: certificates.caCertificate)
+        #expect(endpoint.description == "rediss://127.0.0.1:\(port)/3")
+        let client = RedisClient(endpoint: endpoint, poolSize: 2)
+        defer { client.close() }
+        let replies = try await client.send([["SET", "over", "tls"], ["INCR", "n"], ["GET", "over"]])
+        #expect(replies[0] == .simpleString("OK") && replies[2].string == "tls")
+
+        // A server certificate from a CA we do not trust (here: the system roots, then an unrelated CA) is refused.
+        for ca in [nil, certificates.unrelatedCACertificate] {
+            let untrusted = RedisClient(endpoint: try Self.endpoint(server, ca: ca), poolSize: 1, connectTimeout: .seconds(2))
+            defer { untrusted.close() }
+            await #expect(throws: RedisError.self) { try await untrusted.command(["PING"]) }
+        }
+        // Plain text to the TLS port gets no answer it can read: a clear failure, never a hang.
+        let plain = RedisClient(endpoint: try RedisEndpoint.parse("redis://127.0.0.1:\(port)"), poolSize: 1, commandTimeout: .seconds(2))
+        defer { plain.close() }
+        await #expect(throws: (any Error).self) { try await plain.command(["PING"]) }
+    }
+
+    @Test func presentsAClientCertificateWhenTheServerRequiresOne() async throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        let port = RedisServerProcess.freePort()
+        let server = try RedisServerProcess(port: port, extraArguments: certificates.redisArguments(port: port, requireClientCertificates: true))
+        defer { server.stop() }
+        let without = RedisClient(endpoint: try Self.endpoint(server, ca: certificates.caCertificate), poolSize: 1)
+        defer { without.close() }
+        await #expect(throws: (any Error).self) { try await without.command(["PING"]) }
+        let with = RedisClient(endpoint: try Self.endpoint(server, ca: certificates.caCertificate, client: certificates), poolSize: 1)
+        defer { with.close() }
+        #expect(try await with.command(["PING"]) == .simpleString("PONG"))
+    }
+
+    @Test func tlsURLsAndSentinelsParse() throws {
+        let e = try RedisEndpoint.parse("rediss://:pw@cache.example.com:6380/2")
+        #expect(e.tls == RedisTLS() && e.port == 6380 && e.description == "rediss://cache.example.com:6380/2")
+        var s = try RedisEndpoint.parse("redis://mymaster/0")
+        try s.useSentinels("rediss://s1:26379,rediss://s2:26379", username: nil, password: nil)
+        #expect(s.sentinelsUseTLS && s.tls != nil)
+        #expect(throws: RedisConfigurationError.self) { try s.useSentinels("rediss://s1,redis://s2", username: nil, password: nil) }
+        #expect(RedisTLS.serverName("cache.example.com") == "cache.example.com" && RedisTLS.serverName("10.0.0.7") == nil && RedisTLS.serverName("::1") == nil)
+        #expect(throws: RedisConfigurationError.self) { try RedisTLS(trustRootsPEM: "not a certificate").makeContext() }
     }
 }

@@ -212,9 +212,13 @@ public enum Doctor {
                                               fix: "enable TLS on the server and set sslmode=require in DATABASE_URL"))
             }
         }
-        for endpoint in [locations.redisStorage, locations.separateQueues].compactMap({ $0 }) where !isLoopback(endpoint.host) || !endpoint.sentinels.isEmpty {
-            findings.append(DoctorFinding("TLS", .warning, "Redis at \(endpoint) is used without TLS (Portico does not speak rediss:// yet)",
-                                          fix: "keep Redis on a private network, or reach it through a TLS tunnel (stunnel, a service mesh) on loopback"))
+        for endpoint in [locations.redisStorage, locations.separateQueues].compactMap({ $0 }) {
+            if endpoint.tls != nil {
+                findings.append(DoctorFinding("TLS", .ok, "Redis at \(endpoint) is used over TLS, its certificate verified"))
+            } else if !isLoopback(endpoint.host) || !endpoint.sentinels.isEmpty {
+                findings.append(DoctorFinding("TLS", .warning, "Redis at \(endpoint) is used without TLS: the password and counters travel in clear",
+                                              fix: "enable TLS on Redis and use rediss:// in REDIS_STORAGE_URL (REDIS_SSL_CA for a private CA), or keep Redis on a private network"))
+            }
         }
         findings.append(DoctorFinding("TLS", .ok, "portico's listeners speak plain HTTP; terminate TLS in front of them (load balancer, ingress or route)"))
         return findings

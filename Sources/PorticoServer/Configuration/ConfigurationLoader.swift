@@ -48,7 +48,13 @@ public enum ConfigurationLoader {
         Setting(name: "redis-storage-sentinel-role", environment: ["REDIS_STORAGE_SENTINEL_ROLE", "CONFIG_REDIS_SENTINEL_ROLE"]),
         Setting(name: "redis-storage-sentinel-username", environment: ["REDIS_STORAGE_SENTINEL_USERNAME", "CONFIG_REDIS_SENTINEL_USERNAME"]),
         Setting(name: "redis-storage-sentinel-password", environment: ["REDIS_STORAGE_SENTINEL_PASSWORD", "CONFIG_REDIS_SENTINEL_PASSWORD"]),
+        Setting(name: "redis-storage-ssl-ca", environment: ["REDIS_SSL_CA", "CONFIG_REDIS_CA_FILE"]),
+        Setting(name: "redis-storage-ssl-cert", environment: ["REDIS_SSL_CERT", "CONFIG_REDIS_CERT"]),
+        Setting(name: "redis-storage-ssl-key", environment: ["REDIS_SSL_KEY", "CONFIG_REDIS_PRIVATE_KEY"]),
         Setting(name: "redis-queues-url", environment: ["REDIS_QUEUES_URL", "CONFIG_QUEUES_MASTER_NAME"]),
+        Setting(name: "redis-queues-ssl-ca", environment: ["REDIS_SSL_QUEUES_CA", "CONFIG_QUEUES_CA_FILE"]),
+        Setting(name: "redis-queues-ssl-cert", environment: ["REDIS_SSL_QUEUES_CERT", "CONFIG_QUEUES_CERT"]),
+        Setting(name: "redis-queues-ssl-key", environment: ["REDIS_SSL_QUEUES_KEY", "CONFIG_QUEUES_PRIVATE_KEY"]),
         Setting(name: "redis-queues-username", environment: ["REDIS_QUEUES_USERNAME", "CONFIG_QUEUES_USERNAME"]),
         Setting(name: "redis-queues-password", environment: ["REDIS_QUEUES_PASSWORD", "CONFIG_QUEUES_PASSWORD"]),
         Setting(name: "redis-queues-sentinel-hosts", environment: ["REDIS_QUEUES_SENTINEL_HOSTS", "CONFIG_QUEUES_SENTINEL_HOSTS"]),
@@ -280,6 +286,34 @@ public enum ConfigurationLoader {
                 if let role = raw[prefix + "-sentinel-role"], !role.isEmpty, role != "master" {
                     problems.append(Problem(setting: prefix + "-sentinel-role", message: "must be master: metering writes counters (got \(role))"))
                 }
+            }
+            var pem: [String: String] = [:]
+            for part in ["ca", "cert", "key"] {
+                guard let value = raw["\(prefix)-ssl-\(part)"], !value.isEmpty else { continue }
+                // 3scale's secrets hold the PEM text; its pods see it as a file. Either is accepted.
+                if value.contains("-----BEGIN") {
+                    pem[part] = value
+                } else if let text = try? String(contentsOfFile: value, encoding: .utf8) {
+                    pem[part] = text
+                } else {
+                    problems.append(Problem(setting: "\(prefix)-ssl-\(part)", message: "cannot read \(value); give a PEM file's path or its text"))
+                }
+            }
+            if !pem.isEmpty {
+                guard var tls = endpoint.tls else {
+                    problems.append(Problem(setting: prefix + "-url", message: "TLS settings are given but the URL is redis://; use rediss:// to connect with TLS"))
+                    return endpoint
+                }
+                tls.trustRootsPEM = pem["ca"]
+                tls.certificateChainPEM = pem["cert"]
+                tls.privateKeyPEM = pem["key"]
+                if (tls.certificateChainPEM == nil) != (tls.privateKeyPEM == nil) {
+                    problems.append(Problem(setting: prefix + "-ssl-cert", message: "a client certificate needs its key and the key its certificate; give both"))
+                }
+                endpoint.tls = tls
+            }
+            if let tls = endpoint.tls {
+                do { _ = try tls.makeContext() } catch { problems.append(Problem(setting: prefix + "-ssl-ca", message: error.description)) }
             }
             return endpoint
         } catch {
