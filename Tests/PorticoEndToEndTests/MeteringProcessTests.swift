@@ -145,7 +145,7 @@ import Testing
 
         let metering = try ServeProcessTests.start(dataDir: base + "/metering", ports: meteringPorts,
                                                    environment: credentials.merging(["PORTICO_ROLE": "metering"]) { a, _ in a })
-        defer { _ = ServeProcessTests.stop(metering) }
+        defer { if metering.process.isRunning { _ = ServeProcessTests.stop(metering) } }
         try await ServeProcessTests.waitReady(metering)
         let meteringURL = "http://127.0.0.1:\(meteringPorts["metering"]!)"
         let authorize = "\(meteringURL)/transactions/authorize.xml?provider_key=\(seeded.providerKey)&user_key=\(seeded.userKey)"
@@ -157,11 +157,29 @@ import Testing
         #expect(status == 200)
 
         // A change made now reaches metering before the admin call returns.
-        #expect(try M.curl(["-X", "POST", "\(admin.admin)/admin/api/application_plans/\(seeded.planID)/metrics/\(seeded.hitsID)/limits.json",
-                            "-d", "access_token=\(M.token)&period=day&value=1"]).0 == 201)
+        let created = try M.curl(["-X", "POST", "\(admin.admin)/admin/api/application_plans/\(seeded.planID)/metrics/\(seeded.hitsID)/limits.json",
+                                  "-d", "access_token=\(M.token)&period=day&value=1"])
+        #expect(created.0 == 201)
+        let limitID = try #require((try M.json(created.1)["limit"] as? [String: Any])?["id"] as? Int)
         let authrep = "\(meteringURL)/transactions/authrep.xml?provider_key=\(seeded.providerKey)&user_key=\(seeded.userKey)&usage%5Bhits%5D=1"
         #expect(try [M.curl([authrep]).0, M.curl([authrep]).0] == [200, 409])
         // The internal API is closed to callers without the credentials.
         #expect(try M.curl(["\(meteringURL)/internal/services/\(seeded.app["service_id"]!)"]).0 == 401)
+
+        // Metering goes away; the limit is deleted meanwhile. Admin keeps the change and pushes it once metering is
+        // back, without a restart of admin.
+        _ = ServeProcessTests.stop(metering)
+        #expect(try M.curl(["-X", "DELETE", "\(admin.admin)/admin/api/application_plans/\(seeded.planID)/metrics/\(seeded.hitsID)/limits/\(limitID).json",
+                            "-d", "access_token=\(M.token)"]).0 == 200)
+        let restarted = try ServeProcessTests.start(dataDir: base + "/metering", ports: meteringPorts,
+                                                    environment: credentials.merging(["PORTICO_ROLE": "metering"]) { a, _ in a })
+        defer { _ = ServeProcessTests.stop(restarted) }
+        try await ServeProcessTests.waitReady(restarted)
+        var caughtUp = 0
+        for _ in 0..<100 where caughtUp != 200 {
+            caughtUp = try M.curl([authorize]).0
+            if caughtUp != 200 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(caughtUp == 200, "the deletion reached metering")
     }
 }

@@ -7,27 +7,32 @@ import Synchronization
 /// before the call that made it returns — whichever route made it. Writes inside a transaction are pushed
 /// after the commit, so a rolled-back change never reaches metering.
 ///
-/// A failed push does not undo the admin write (the database is the source of truth); it is logged, and the
-/// next start of `serve` pushes the whole configuration again.
+/// A failed push does not undo the admin write (the database is the source of truth): the change is kept in a
+/// backlog, in order, and every later change waits behind it, so metering never applies them out of order (a
+/// deletion overtaken by an older save would bring a deleted application back). `retryBacklog` pushes the
+/// backlog once metering answers again; `serve` calls it every few seconds.
 public struct SyncingRecordStore: RecordStore {
     let base: any RecordStore
     let publisher: MeteringPublisher
     let logger: Logger
     /// Set inside a transaction: changes wait here until the commit.
     let pending: PendingChanges?
+    let backlog: Backlog
 
     public init(base: any RecordStore, sync: any MeteringSync, masterAccountID: Int64, logger: Logger) {
         self.base = base
         self.publisher = MeteringPublisher(store: base, sync: sync, masterAccountID: masterAccountID)
         self.logger = logger
         self.pending = nil
+        self.backlog = Backlog()
     }
 
-    private init(base: any RecordStore, publisher: MeteringPublisher, logger: Logger, pending: PendingChanges) {
+    private init(base: any RecordStore, publisher: MeteringPublisher, logger: Logger, pending: PendingChanges, backlog: Backlog) {
         self.base = base
         self.publisher = publisher
         self.logger = logger
         self.pending = pending
+        self.backlog = backlog
     }
 
     /// Pushes the whole configuration (start-up).
@@ -35,6 +40,31 @@ public struct SyncingRecordStore: RecordStore {
 
     final class PendingChanges: Sendable {
         let changes = Mutex<[RecordChange]>([])
+    }
+
+    /// Changes metering has not received yet, oldest first.
+    final class Backlog: Sendable {
+        let changes = Mutex<[RecordChange]>([])
+        /// Beyond this many waiting changes new ones are dropped (and logged): the next start of admin republishes
+        /// everything, but deletions made meanwhile would not reach metering.
+        static let limit = 100_000
+    }
+
+    /// How many changes wait for metering.
+    public var backlogCount: Int { backlog.changes.withLock { $0.count } }
+
+    /// Pushes waiting changes in order until one fails; returns how many still wait.
+    public func retryBacklog() async -> Int {
+        while let next = backlog.changes.withLock({ $0.first }) {
+            do {
+                try await publisher.publish(next)
+            } catch {
+                return backlogCount
+            }
+            backlog.changes.withLock { _ = $0.removeFirst() }
+        }
+        logger.info("admin.metering_sync_caught_up")
+        return 0
     }
 
     private func record(_ change: RecordChange) async {
@@ -46,15 +76,36 @@ public struct SyncingRecordStore: RecordStore {
     }
 
     private func push(_ changes: [RecordChange]) async {
-        for change in changes {
+        guard !changes.isEmpty else { return }
+        if backlogCount > 0 {
+            enqueue(changes[...])
+            return
+        }
+        for (index, change) in changes.enumerated() {
             do {
                 try await publisher.publish(change)
             } catch {
                 logger.error("admin.metering_sync_failed", metadata: [
                     "table": .string(change.table.name), "error": .string("\(error)"),
-                    "hint": "metering may run on stale configuration until the next start of portico serve",
+                    "hint": "kept with every later change until metering answers again; they are pushed then, in order",
                 ])
+                enqueue(changes[index...])
+                return
             }
+        }
+    }
+
+    private func enqueue(_ changes: ArraySlice<RecordChange>) {
+        let dropped = backlog.changes.withLock { waiting -> Int in
+            let room = max(0, Backlog.limit - waiting.count)
+            waiting.append(contentsOf: changes.prefix(room))
+            return max(0, changes.count - room)
+        }
+        if dropped > 0 {
+            logger.error("admin.metering_sync_backlog_full", metadata: [
+                "dropped": .stringConvertible(dropped),
+                "hint": "restart admin once metering answers: it republishes the whole configuration (deletions made meanwhile are not)",
+            ])
         }
     }
 
@@ -110,9 +161,10 @@ public struct SyncingRecordStore: RecordStore {
         let sync = publisher.sync
         let masterAccountID = publisher.masterAccountID
         let logger = self.logger
+        let backlog = self.backlog
         let value = try await base.withTransaction { tx in
             try await body(SyncingRecordStore(base: tx, publisher: MeteringPublisher(store: tx, sync: sync, masterAccountID: masterAccountID),
-                                              logger: logger, pending: collected))
+                                              logger: logger, pending: collected, backlog: backlog))
         }
         if pending == nil { await push(collected.changes.withLock { $0 }) }
         return value

@@ -255,6 +255,8 @@ struct AdminRoleService: Service {
             try report(outcome.generated, settings: settings)
         }
         var store: any RecordStore = opened.store
+        /// Keeps a separate metering process in step; runs as long as the admin listener.
+        var syncLoop: (@Sendable () async -> Void)?
         if let meteringSync {
             let syncing = SyncingRecordStore(base: opened.store, sync: meteringSync, masterAccountID: outcome.masterAccountID,
                                              logger: Logger(label: "portico.admin.sync"))
@@ -263,20 +265,25 @@ struct AdminRoleService: Service {
                 try await syncing.publishAll()
                 logger.info("admin.metering_configuration_published")
             } else {
-                // A separate metering process may start after admin: publish everything as soon as it answers.
+                // A separate metering process may start after admin: publish everything as soon as it answers; then push
+                // the changes that could not reach it (metering restarted or unreachable meanwhile) as soon as it answers again.
                 let logger = self.logger
-                Task {
+                syncLoop = {
                     var attempt = 0
                     while !Task.isCancelled {
                         do {
                             try await syncing.publishAll()
                             logger.info("admin.metering_configuration_published", metadata: ["metering_url": .string(configuration.meteringURL ?? "")])
-                            return
+                            break
                         } catch {
                             if attempt == 0 { logger.error("admin.metering_publish_failed", metadata: ["error": .string("\(error)"), "retry": "every 5 s"]) }
                             attempt += 1
                             try? await Task.sleep(for: .seconds(5))
                         }
+                    }
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(2))
+                        if !Task.isCancelled, syncing.backlogCount > 0 { _ = await syncing.retryBacklog() }
                     }
                 }
             }
@@ -295,7 +302,17 @@ struct AdminRoleService: Service {
             onServerRunning: { _ in readiness.markServing("admin") },
             logger: Logger(label: "portico.admin.http"))
         defer { readiness.markStopped("admin") }
-        try await app.run()
+        if let syncLoop {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await syncLoop() }
+                group.addTask { try await app.run() }
+                // The listener ends (graceful shutdown or failure): stop the sync loop with it.
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+        } else {
+            try await app.run()
+        }
     }
 
     /// Shows generated credentials once and keeps them in `<data-dir>/credentials` (mode 0600).
