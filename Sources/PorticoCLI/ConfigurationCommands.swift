@@ -5,15 +5,16 @@ import PorticoServer
 
 /// Where export, import and diff find the admin API: a URL and token given, or this installation's own admin port
 /// with its ADMIN_ACCESS_TOKEN (from the environment or the credentials file serve wrote on first start).
+/// The token can come from PORTICO_ACCESS_TOKEN instead of --token, which other users of the machine can see in `ps`.
 struct AdminAPIOptions: ParsableArguments {
-    @Option(help: "Access token with the account_management scope (read-write to import); default this installation's ADMIN_ACCESS_TOKEN.")
+    @Option(help: "Access token with the account_management scope (read-write to import); default PORTICO_ACCESS_TOKEN, else this installation's ADMIN_ACCESS_TOKEN.")
     var token: String?
 
     func client(url: String?, settings: SettingOptions, command: String) throws -> AdminAPIClient {
         let loaded = ConfigurationLoader.load(flags: settings.flags, environment: ProcessInfo.processInfo.environment)
         let c = loaded.configuration
         let base = url ?? "http://127.0.0.1:\(c.adminPort)"
-        var value = token
+        var value = token ?? ProcessInfo.processInfo.environment["PORTICO_ACCESS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if value == nil, url == nil {
             value = c.seed.adminAccessToken ?? Self.credential("ADMIN_ACCESS_TOKEN", in: c.credentialsPath)
         }

@@ -102,7 +102,8 @@ import Testing
         #expect(!text.contains("s3cr3t") && !text.contains("acme-app-1") && !text.contains("acme-key-1"), "credentials only with --include-secrets")
         #expect(try Self.portico(["export", "--from", a.admin, "--output", file], a).status == 1, "export never overwrites a file")
 
-        let before = try Self.portico(["diff", file, "--to", b.admin], b)
+        // The token may come from the environment instead of the command line (where `ps` shows it).
+        let before = try O.portico(["diff", file, "--to", b.admin], environment: ["PORTICO_ACCESS_TOKEN": M.token])
         #expect(before.status == 2 && before.output.contains("+ product shop"), "\(before.output)\(before.errors)")
         let dryRun = try Self.portico(["import", file, "--to", b.admin, "--dry-run"], b)
         #expect(dryRun.status == 0 && dryRun.output.contains("dry run: nothing was changed"), "\(dryRun.output)\(dryRun.errors)")

@@ -165,7 +165,7 @@ extension ConfigurationTransfer {
             let production: JSONObject?
             do {
                 production = try await api.get("/admin/api/services/\(id)/proxy/configs/production/latest")
-            } catch let error as OperationsError where error.description.contains("(404)") {
+            } catch let error as AdminAPIError where error.status == 404 {
                 production = nil
             }
             if let production, ConfigurationDiff.same(production["content"], staging["content"]) { continue }

@@ -20,7 +20,7 @@ public struct AdminAPIClient: Sendable {
             throw OperationsError("`\(baseURL)` is not an admin API address; give one like https://acme-admin.3scale.net or http://127.0.0.1:3000")
         }
         guard !token.isEmpty else {
-            throw OperationsError("no access token: give --token (an access token with the account_management scope, read-write for import)")
+            throw OperationsError("no access token: give --token or PORTICO_ACCESS_TOKEN (an access token with the account_management scope, read-write for import)")
         }
         self.baseURL = url
         self.token = token
@@ -79,11 +79,11 @@ public struct AdminAPIClient: Sendable {
         case 200..<300:
             return parsed
         case 401, 403:
-            throw OperationsError("\(what) was refused (\(response.status.code)): \(Self.reason(parsed, text)) — check --token: it needs the account_management scope, and read-write access to import")
+            throw AdminAPIError(status: Int(response.status.code), "\(what) was refused (\(response.status.code)): \(Self.reason(parsed, text)) — check --token: it needs the account_management scope, and read-write access to import")
         case 404:
-            throw OperationsError("\(what) was not found (404) on \(baseURL) — is that the tenant's admin address?")
+            throw AdminAPIError(status: 404, "\(what) was not found (404) on \(baseURL): deleted meanwhile, not offered by this API, or not the tenant's admin address")
         default:
-            throw OperationsError("\(what) was refused (\(response.status.code)): \(Self.reason(parsed, text))")
+            throw AdminAPIError(status: Int(response.status.code), "\(what) was refused (\(response.status.code)): \(Self.reason(parsed, text))")
         }
     }
 
@@ -115,6 +115,16 @@ public struct AdminAPIClient: Sendable {
         }
         let snippet = text.prefix(200)
         return snippet.isEmpty ? "no explanation given" : String(snippet)
+    }
+}
+
+/// A refusal by the admin API, with its HTTP status (nil when no answer came).
+public struct AdminAPIError: Error, Sendable, CustomStringConvertible {
+    public let status: Int?
+    public let description: String
+    init(status: Int?, _ description: String) {
+        self.status = status
+        self.description = description
     }
 }
 

@@ -336,7 +336,7 @@ public struct TenantExport: Sendable {
         do {
             let plan = try await api.get("/admin/api/accounts/\(accountID)/plan")
             return plan["name"] ?? plan["id"].flatMap(\.intValue).flatMap { names[$0] }.map(JSONValue.string) ?? .null
-        } catch let error as OperationsError where error.description.contains("(404)") {
+        } catch let error as AdminAPIError where error.status == 404 {
             return .null
         }
     }
