@@ -34,9 +34,8 @@ public struct RedisTLS: Sendable, Equatable {
         }
     }
 
-    /// The name to check the server's certificate against: a host name, never an IP literal (those are matched
-    /// against the certificate's IP addresses by the chain check's caller instead, which NIOSSL does not do; an IP
-    /// target is verified by its chain only).
+    /// The name to check the server's certificate against: a host name. NIOSSL takes no IP literal here, so a server
+    /// addressed by IP is verified by its certificate chain only.
     static func serverName(_ host: String) -> String? {
         let isIPv4 = host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." }
         return isIPv4 || host.contains(":") ? nil : host

@@ -19,6 +19,12 @@ public final class RedisServerProcess: @unchecked Sendable {
         try start()
     }
 
+    /// A server speaking only TLS with the test certificates, on a free port.
+    public convenience init(tls certificates: TestCertificates, requireClientCertificates: Bool) throws {
+        let port = Self.freePort()
+        try self.init(port: port, extraArguments: certificates.redisArguments(port: port, requireClientCertificates: requireClientCertificates))
+    }
+
     public var url: String { "redis://127.0.0.1:\(port)" }
 
     public func start() throws {

@@ -43,8 +43,8 @@ struct RedisMeteringProcessTests {
     func metersOnATLSOnlyRedisWith3scaleTLSSettings() async throws {
         let certificates = try TestCertificates()
         defer { certificates.remove() }
-        let port = RedisServerProcess.freePort()
-        let redis = try RedisServerProcess(port: port, extraArguments: certificates.redisArguments(port: port, requireClientCertificates: true))
+        let redis = try RedisServerProcess(tls: certificates, requireClientCertificates: true)
+        let port = redis.port
         defer { redis.stop() }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-redis-tls-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }

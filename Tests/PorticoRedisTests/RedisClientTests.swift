@@ -264,8 +264,8 @@ struct RedisTLSTests {
     @Test func talksTLSWithAVerifiedServerAndRefusesWhatItCannotVerify() async throws {
         let certificates = try TestCertificates()
         defer { certificates.remove() }
-        let port = RedisServerProcess.freePort()
-        let server = try RedisServerProcess(port: port, extraArguments: certificates.redisArguments(port: port, requireClientCertificates: false))
+        let server = try RedisServerProcess(tls: certificates, requireClientCertificates: false)
+        let port = server.port
         defer { server.stop() }
 
         let endpoint = try Self.endpoint(server, ca: certificates.caCertificate)
@@ -290,8 +290,7 @@ struct RedisTLSTests {
     @Test func presentsAClientCertificateWhenTheServerRequiresOne() async throws {
         let certificates = try TestCertificates()
         defer { certificates.remove() }
-        let port = RedisServerProcess.freePort()
-        let server = try RedisServerProcess(port: port, extraArguments: certificates.redisArguments(port: port, requireClientCertificates: true))
+        let server = try RedisServerProcess(tls: certificates, requireClientCertificates: true)
         defer { server.stop() }
         let without = RedisClient(endpoint: try Self.endpoint(server, ca: certificates.caCertificate), poolSize: 1)
         defer { without.close() }

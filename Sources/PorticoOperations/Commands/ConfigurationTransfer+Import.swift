@@ -1,3 +1,4 @@
+import Foundation
 import PorticoCore
 
 extension ConfigurationTransfer {
@@ -17,13 +18,11 @@ extension ConfigurationTransfer {
     public static func importDocument(file: String, into api: AdminAPIClient, options: ImportOptions, output: @escaping @Sendable (String) -> Void,
                                       progress: @escaping @Sendable (String) -> Void) async throws -> ImportOutcome
     {
-        let started = ContinuousClock.now
+        let started = Date()
         let desired = try load(file)
         let reader = TenantExport(api: api, progress: progress)
         var actual = try await reader.read()
         let plan = ConfigurationDiff.changes(desired: desired, actual: actual)
-        let planned = plan.filter { $0.action != .delete || options.mode == .replace }
-        let skipped = plan.filter { ($0.action == .update && options.mode == .createOnly) }
 
         output("plan for \(api.baseURL) (mode \(options.mode.rawValue)):")
         if plan.isEmpty { output("  nothing to do: the instance already holds what \(file) describes") }
@@ -36,7 +35,7 @@ extension ConfigurationTransfer {
             }
         }
         var outcome = ImportOutcome()
-        if planned.count == skipped.count {
+        if !plan.contains(where: options.mode.carriesOut) {
             if !plan.isEmpty { output("nothing to do in mode \(options.mode.rawValue)") }
             if options.promote, !options.dryRun { try await promote(desired: desired, actual: actual, api: api, output: output) }
             return outcome
@@ -145,9 +144,7 @@ extension ConfigurationTransfer {
         }
 
         if options.promote { try await promote(desired: desired, actual: actual, api: api, output: output) }
-        let remaining = ConfigurationDiff.changes(desired: desired, actual: actual).filter {
-            $0.action == .create || ($0.action == .update && options.mode != .createOnly) || ($0.action == .delete && options.mode == .replace)
-        }
+        let remaining = ConfigurationDiff.changes(desired: desired, actual: actual).filter(options.mode.carriesOut)
         if !remaining.isEmpty {
             throw OperationsError("after the import the instance still differs:\n" + remaining.map(\.description).joined(separator: "\n"))
         }
@@ -171,6 +168,17 @@ extension ConfigurationTransfer {
             if let production, ConfigurationDiff.same(production["content"], staging["content"]) { continue }
             _ = try await api.request(.POST, "/admin/api/services/\(id)/proxy/configs/sandbox/\(version)/promote", query: [("to", "production")])
             output("promoted product \(name) staging version \(version) to production")
+        }
+    }
+}
+
+extension ConfigurationTransfer.Mode {
+    /// Whether an import in this mode makes the change: create-only never changes, only replace deletes.
+    func carriesOut(_ change: ConfigurationChange) -> Bool {
+        switch change.action {
+        case .create: return true
+        case .update: return self != .createOnly
+        case .delete: return self == .replace
         }
     }
 }

@@ -37,7 +37,7 @@ public enum ConfigurationTransfer {
         if let output, FileManager.default.fileExists(atPath: output) {
             throw OperationsError("\(output) already exists; choose another --output (export never overwrites a file)")
         }
-        let started = ContinuousClock.now
+        let started = Date()
         let read = ConfigurationSchema.publishable(try await TenantExport(api: api, progress: progress).read(), includeSecrets: includeSecrets)
         var document = JSONObject()
         for (index, entry) in read.entries.enumerated() {
@@ -118,9 +118,7 @@ public enum ConfigurationTransfer {
         return try ConfigurationSchema.validate(try ConfigurationYAML.parse(text))
     }
 
-    static func seconds(since start: ContinuousClock.Instant) -> String {
-        let d = ContinuousClock.now - start
-        let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-        return String(format: "%.1f s", Double(ms) / 1000)
+    static func seconds(since start: Date) -> String {
+        String(format: "%.1f s", Date().timeIntervalSince(start))
     }
 }

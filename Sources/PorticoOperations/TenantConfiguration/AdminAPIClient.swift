@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import NIOCore
 import NIOHTTP1
 import PorticoCore
@@ -14,7 +15,7 @@ public struct AdminAPIClient: Sendable {
 
     /// - Parameter baseURL: the tenant's admin address, e.g. `https://acme-admin.3scale.net` or `http://127.0.0.1:3000`.
     public init(baseURL: String, token: String) throws {
-        var url = baseURL.trimmingWhitespace()
+        var url = baseURL.trimmingCharacters(in: .whitespacesAndNewlines)
         while url.hasSuffix("/") { url.removeLast() }
         guard url.hasPrefix("http://") || url.hasPrefix("https://"), url.count > 8 else {
             throw OperationsError("`\(baseURL)` is not an admin API address; give one like https://acme-admin.3scale.net or http://127.0.0.1:3000")
@@ -136,12 +137,6 @@ extension JSONValue {
         case .double(let d) where d == d.rounded(): return Int64(d)
         default: return nil
         }
-    }
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 }
 
