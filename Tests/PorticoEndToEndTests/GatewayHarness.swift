@@ -139,7 +139,9 @@ enum HTTP {
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        var text = String(decoding: data, as: UTF8.self)
+        // curl -i prints interim answers (100 Continue to a body it announced) before the response.
+        while text.hasPrefix("HTTP/1.1 1"), let end = text.range(of: "\r\n\r\n") { text = String(text[end.upperBound...]) }
         guard let split = text.range(of: "\r\n\r\n") else { return Reply(status: 0, headers: [:], body: text) }
         let head = text[..<split.lowerBound].split(separator: "\r\n")
         var status = 0

@@ -214,13 +214,16 @@ struct GatewayRoleService: Service {
                 }
                 await withTaskGroup(of: Void.self) { servers in
                     for listener in listeners {
-                        let app = Application(
-                            responder: GatewayResponder(gateway: listener.gateway, httpClient: httpClient, logger: Logger(label: "portico.gateway.\(listener.name)")),
-                            configuration: .init(address: .hostname(configuration.bindAddress, port: listener.port), serverName: nil),
-                            onServerRunning: { _ in readiness.markServing(listener.name) },
-                            logger: Logger(label: "portico.gateway.http"))
+                        let server = GatewayServer(gateway: listener.gateway, host: configuration.bindAddress, port: listener.port,
+                                                   logger: Logger(label: "portico.gateway.\(listener.name)"))
                         servers.addTask {
-                            do { try await app.run() } catch {
+                            do {
+                                try await withGracefulShutdownHandler {
+                                    try await server.run(onServing: { readiness.markServing(listener.name) })
+                                } onGracefulShutdown: {
+                                    server.beginShutdown()
+                                }
+                            } catch {
                                 Logger(label: "portico.gateway").error("gateway.listener_failed", metadata: ["listener": .string(listener.name), "error": .string("\(error)")])
                             }
                             readiness.markStopped(listener.name)

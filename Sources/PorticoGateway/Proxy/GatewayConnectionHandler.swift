@@ -1,0 +1,550 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One client connection of a gateway listener, written directly on NIO: decodes each request's head,
+/// runs the pipeline (`Gateway.decide`) on this connection's event loop, and either writes the local reply
+/// or streams the request to a pooled upstream connection of the same loop and the upstream's response
+/// back, part by part, with backpressure both ways. Bodies are never buffered whole, except a form body
+/// within the client body buffer, which credentials and mapping rules read (as nginx does).
+///
+/// Everything here runs on the connection's event loop; requests on one connection are handled one at a
+/// time (`HTTPServerPipelineHandler` holds pipelined ones back until the previous response ended).
+final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let gateway: Gateway
+    let pools: UpstreamPools
+    let executor: EventLoopTaskExecutor
+    let recorder: GatewayRecorder
+    let connections: GatewayConnections
+    private var context: ChannelHandlerContext?
+    private var pool: UpstreamPool?
+    private var exchange: Exchange?
+    /// Set when the listener drains: close once the current response ended.
+    private var draining = false
+    private var readingPaused = false
+    private var remoteAddress: SocketAddress?
+
+    /// Bodies of local replies this large or larger are not read to their end; the connection closes instead.
+    static let discardLimit: Int64 = 64 * 1024
+    /// Request body bytes held while the pipeline decides or the upstream connects; beyond this the
+    /// client is not read until the upstream takes them.
+    static let pendingLimit = 256 * 1024
+
+    init(gateway: Gateway, pools: UpstreamPools, executor: EventLoopTaskExecutor, recorder: GatewayRecorder, connections: GatewayConnections) {
+        self.gateway = gateway
+        self.pools = pools
+        self.executor = executor
+        self.recorder = recorder
+        self.connections = connections
+    }
+
+    /// One request and its response.
+    final class Exchange {
+        enum Phase {
+            /// Reading a form body before deciding.
+            case collectingForm
+            case deciding
+            case connecting
+            /// The request goes to the upstream; its response comes back.
+            case proxying
+            /// A local reply was written; the rest of the request body is read and dropped.
+            case replied
+        }
+
+        let head: HTTPRequestHead
+        let started = NIODeadline.now()
+        var request: GatewayRequest
+        var phase: Phase = .deciding
+        var keepAlive: Bool
+        let declaredLength: Int64?
+        let hasBody: Bool
+        var received: Int64 = 0
+        var requestEnded = false
+        var formBody: ByteBuffer?
+        var pending: [ByteBuffer] = []
+        var pendingBytes = 0
+        var decision: GatewayDecision?
+        var plan: ProxyPlan?
+        var lease: UpstreamPool.Lease?
+        var attempt = 0
+        var requestSent = false
+        var responseStarted = false
+        var upstreamStatus = 0
+        var lastActivity = NIODeadline.now()
+        var timer: Scheduled<Void>?
+
+        init(head: HTTPRequestHead, request: GatewayRequest, declaredLength: Int64?) {
+            self.head = head
+            self.request = request
+            self.keepAlive = head.isKeepAlive
+            self.declaredLength = declaredLength
+            self.hasBody = (declaredLength ?? 0) > 0 || (declaredLength == nil && head.headers.contains(name: "transfer-encoding"))
+        }
+
+        /// A request whose body can be sent again (retries): none, or held whole.
+        var replayable: Bool { !hasBody || formBody != nil }
+    }
+
+    // MARK: channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        pool = pools.pool(for: context.eventLoop)
+        remoteAddress = context.channel.remoteAddress
+        connections.opened(NIOLoopBound(self, eventLoop: context.eventLoop), channel: context.channel)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let exchange {
+            // The client went away: whatever the upstream was doing for it is abandoned.
+            exchange.timer?.cancel()
+            if let lease = exchange.lease {
+                lease.handler.delegate = nil
+                lease.channel.close(promise: nil)
+            }
+            if !exchange.responseStarted, exchange.phase == .proxying || exchange.phase == .connecting {
+                record(exchange, status: 499, reason: "client_closed")
+            }
+            self.exchange = nil
+        }
+        connections.closed(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            begin(head, context: context)
+        case .body(let part):
+            guard let exchange else { return }
+            exchange.received += Int64(part.readableBytes)
+            switch exchange.phase {
+            case .collectingForm:
+                var part = part
+                if exchange.formBody == nil { exchange.formBody = part } else { exchange.formBody!.writeBuffer(&part) }
+            case .deciding, .connecting:
+                exchange.pending.append(part)
+                exchange.pendingBytes += part.readableBytes
+                if exchange.pendingBytes > Self.pendingLimit { setReading(false) }
+            case .proxying:
+                exchange.lease?.handler.send(.body(.byteBuffer(part)))
+            case .replied:
+                break
+            }
+        case .end:
+            guard let exchange else { return }
+            exchange.requestEnded = true
+            switch exchange.phase {
+            case .collectingForm:
+                exchange.request.form = RequestArguments(encoded: exchange.formBody?.readableBytesView ?? ByteBuffer().readableBytesView)
+                decide(exchange)
+            case .deciding, .connecting:
+                break
+            case .proxying:
+                exchange.lease?.handler.send(.end(nil))
+                exchange.lease?.handler.flush()
+                exchange.requestSent = true
+            case .replied:
+                // The reply was complete already; the connection is ready for the next request.
+                complete(exchange)
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if let exchange, exchange.phase == .proxying { exchange.lease?.handler.flush() }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // The client reads slower than the upstream answers: stop reading the upstream until it catches up.
+        if let exchange, exchange.phase == .proxying { exchange.lease?.handler.setReading(context.channel.isWritable) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// The listener drains (SIGTERM): an idle connection closes now, a busy one after its response.
+    func drain() {
+        draining = true
+        if exchange == nil { context?.close(promise: nil) }
+    }
+
+    // MARK: request
+
+    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let settings = gateway.settings
+        let target = head.uri
+        let declaredLength = head.headers.first(name: "content-length").flatMap { Int64($0) }
+        var headBytes = target.utf8.count + 16
+        var connectionTokens: [String] = []
+        var all: [(String, String)] = []
+        all.reserveCapacity(head.headers.count)
+        for (name, value) in head.headers {
+            headBytes += name.utf8.count + value.utf8.count + 4
+            all.append((name, value))
+            if name.count == 10, name.lowercased() == "connection" {
+                for token in value.split(separator: ",") { connectionTokens.append(token.trimmingSpaces.lowercased()) }
+            }
+        }
+        var request = GatewayRequest(method: head.method.rawValue, host: Self.hostWithoutPort(head.headers.first(name: "host") ?? ""),
+                                     path: Self.rawPath(target), rawQuery: Self.rawQuery(target), headers: all,
+                                     remoteAddress: remoteAddress?.ipAddress, remotePort: remoteAddress?.port)
+        // Policies and credentials see every header; only these are forwarded.
+        request.headers = all.filter { field in
+            let lowered = field.0.lowercased()
+            return !HopByHop.notForwarded.contains(lowered) && !connectionTokens.contains(lowered)
+        }
+        let exchange = Exchange(head: head, request: request, declaredLength: declaredLength)
+        self.exchange = exchange
+
+        if request.path == "/_threescale/healthz" {
+            return reply(LocalReply(status: 200, reason: "healthz"), exchange: exchange, actions: ResponseActions(), product: nil)
+        }
+        // Limits on the request head and body, with clean 4xx answers.
+        if headBytes > settings.maximumHeaderBytes {
+            return reply(LocalReply(status: 431, headers: [("Content-Type", "text/plain; charset=utf-8")], body: "Request Header Fields Too Large",
+                                    reason: "header_too_large"), exchange: exchange, actions: ResponseActions(), product: nil, logRequest: false)
+        }
+        if settings.maximumBodyBytes > 0, let declaredLength, declaredLength > settings.maximumBodyBytes {
+            return reply(LocalReply(status: 413, headers: [("Content-Type", "text/plain; charset=utf-8")], body: "Request Entity Too Large",
+                                    reason: "body_too_large"), exchange: exchange, actions: ResponseActions(), product: nil, logRequest: false)
+        }
+        // Form bodies within the client body buffer take part in credentials and mapping rules (as in nginx).
+        if ["POST", "PUT", "PATCH"].contains(request.method),
+           head.headers.first(name: "content-type")?.lowercased().contains("application/x-www-form-urlencoded") == true,
+           let declaredLength, declaredLength > 0, declaredLength <= Int64(settings.clientBodyBufferBytes) {
+            exchange.phase = .collectingForm
+            return
+        }
+        decide(exchange)
+    }
+
+    private func decide(_ exchange: Exchange) {
+        exchange.phase = .deciding
+        guard let loop = context?.eventLoop else { return }
+        let gateway = self.gateway
+        var request = exchange.request
+        let target = NIOLoopBound((self, exchange), eventLoop: loop)
+        Task(executorPreference: executor) {
+            let decision = await gateway.decide(&request)
+            let decided = request
+            if loop.inEventLoop {
+                target.value.0.decided(target.value.1, decision: decision, request: decided)
+            } else {
+                loop.execute { target.value.0.decided(target.value.1, decision: decision, request: decided) }
+            }
+        }
+    }
+
+    private func decided(_ exchange: Exchange, decision: GatewayDecision, request: GatewayRequest) {
+        guard self.exchange === exchange, context != nil else { return }
+        exchange.request = request
+        exchange.decision = decision
+        switch decision.action {
+        case .reply(let local):
+            if let deferred = decision.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: local.status) }
+            reply(local, exchange: exchange, actions: decision.response, product: decision.product)
+        case .proxy(let plan):
+            exchange.plan = plan
+            if exchange.head.headers.first(name: "expect")?.lowercased() == "100-continue", !exchange.requestEnded {
+                context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: .continue))), promise: nil)
+            }
+            connect(exchange, fresh: false)
+        }
+    }
+
+    // MARK: upstream
+
+    private func connect(_ exchange: Exchange, fresh: Bool) {
+        guard let plan = exchange.plan, let pool else { return }
+        exchange.phase = .connecting
+        let timeout = TimeAmount.milliseconds(Int64(plan.connectTimeout * 1000))
+        pool.acquire(plan.upstream, connectTimeout: timeout, fresh: fresh) { result in
+            switch result {
+            case .success(let lease):
+                guard self.exchange === exchange, exchange.phase == .connecting else {
+                    pool.release(lease, url: plan.upstream)
+                    return
+                }
+                self.attach(lease, exchange: exchange)
+            case .failure(let error):
+                guard self.exchange === exchange else { return }
+                self.upstreamFailed(error, exchange: exchange, connecting: true)
+            }
+        }
+    }
+
+    private func attach(_ lease: UpstreamPool.Lease, exchange: Exchange) {
+        guard let plan = exchange.plan else { return }
+        exchange.lease = lease
+        exchange.phase = .proxying
+        lease.handler.delegate = self
+        var head = HTTPRequestHead(version: .http1_1, method: exchange.head.method,
+                                   uri: plan.path + (plan.query.map { "?" + $0 } ?? ""))
+        head.headers.reserveCapacity(exchange.request.headers.count + plan.addedHeaders.count + 2)
+        head.headers.add(name: "Host", value: plan.hostHeader)
+        for (name, value) in exchange.request.headers { head.headers.add(name: name, value: value) }
+        for (name, value) in plan.addedHeaders { head.headers.replaceOrAdd(name: name, value: value) }
+        if let form = exchange.formBody {
+            head.headers.add(name: "Content-Length", value: String(form.readableBytes))
+        } else if let length = exchange.declaredLength {
+            head.headers.add(name: "Content-Length", value: String(length))
+        } else if exchange.hasBody {
+            head.headers.add(name: "Transfer-Encoding", value: "chunked")
+        }
+        let handler = lease.handler
+        handler.send(.head(head))
+        if let form = exchange.formBody {
+            handler.send(.body(.byteBuffer(form)))
+        } else {
+            for part in exchange.pending { handler.send(.body(.byteBuffer(part))) }
+            setReading(true)
+            exchange.pending = []
+            exchange.pendingBytes = 0
+        }
+        if exchange.requestEnded {
+            handler.send(.end(nil))
+            exchange.requestSent = true
+        }
+        handler.flush()
+        exchange.lastActivity = .now()
+        armReadTimeout(exchange, after: .milliseconds(Int64(plan.readTimeout * 1000)))
+    }
+
+    /// The read timeout counts from the last byte received from the upstream (nginx's proxy_read_timeout).
+    private func armReadTimeout(_ exchange: Exchange, after delay: TimeAmount) {
+        guard let context, let plan = exchange.plan else { return }
+        let timeout = TimeAmount.milliseconds(Int64(plan.readTimeout * 1000))
+        exchange.timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            guard self.exchange === exchange, exchange.phase == .proxying else { return }
+            let idle = NIODeadline.now() - exchange.lastActivity
+            if idle < timeout {
+                self.armReadTimeout(exchange, after: timeout - idle)
+                return
+            }
+            exchange.lease?.handler.delegate = nil
+            exchange.lease?.channel.close(promise: nil)
+            exchange.lease = nil
+            self.upstreamFailed(ChannelError.connectTimeout(timeout), exchange: exchange, connecting: false, timedOut: true)
+        }
+    }
+
+    func upstreamHead(_ head: HTTPResponseHead) {
+        guard let exchange, let context else { return }
+        exchange.lastActivity = .now()
+        exchange.responseStarted = true
+        exchange.upstreamStatus = Int(head.status.code)
+        let actions = exchange.decision?.response ?? ResponseActions()
+        let status = actions.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(head.headers.count)
+        for (name, value) in head.headers where !HopByHop.notReturned.contains(name.lowercased()) { fields.append((name, value)) }
+        if draining || !exchange.keepAlive { exchange.keepAlive = false }
+        var responseHead = HTTPResponseHead(version: exchange.head.version, status: HTTPResponseStatus(statusCode: status),
+                                            headers: Self.responseHeaders(fields, actions: actions, request: exchange.request))
+        if !exchange.keepAlive { responseHead.headers.replaceOrAdd(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+        recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started)
+    }
+
+    func upstreamBody(_ body: ByteBuffer) {
+        guard let exchange, let context else { return }
+        exchange.lastActivity = .now()
+        if exchange.head.method == .HEAD { return }
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamWritabilityChanged(writable: Bool) {
+        // The upstream takes the body slower than the client sends it: stop reading the client meanwhile.
+        guard let exchange, exchange.phase == .proxying, !exchange.requestEnded else { return }
+        setReading(writable)
+    }
+
+    func upstreamEnd() {
+        guard let exchange, let context, let plan = exchange.plan else { return }
+        exchange.timer?.cancel()
+        if let lease = exchange.lease {
+            exchange.lease = nil
+            // A connection whose request was not sent to its end cannot carry another one.
+            if exchange.requestSent { pool?.release(lease, url: plan.upstream) } else { lease.channel.close(promise: nil) }
+        }
+        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        context.flush()
+        if let deferred = exchange.decision?.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: exchange.upstreamStatus) }
+        let actions = exchange.decision?.response ?? ResponseActions()
+        record(exchange, status: actions.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus, reason: "proxied")
+        if exchange.requestEnded {
+            complete(exchange)
+        } else {
+            // The upstream answered before reading the whole body; the rest is not worth reading.
+            exchange.keepAlive = false
+            complete(exchange)
+        }
+    }
+
+    func upstreamFailed(_ error: any Error) {
+        guard let exchange else { return }
+        upstreamFailed(error, exchange: exchange, connecting: false)
+    }
+
+    private func upstreamFailed(_ error: any Error, exchange: Exchange, connecting: Bool, timedOut: Bool = false) {
+        guard let plan = exchange.plan else { return }
+        exchange.timer?.cancel()
+        let lease = exchange.lease
+        exchange.lease = nil
+        if let lease {
+            lease.handler.delegate = nil
+            lease.channel.close(promise: nil)
+        }
+        if exchange.responseStarted {
+            // Part of the response is with the client already: all that can be done is to cut it short.
+            exchange.keepAlive = false
+            record(exchange, status: exchange.upstreamStatus, reason: "upstream_cut")
+            context?.close(promise: nil)
+            return
+        }
+        let connectTimedOut: Bool
+        if case ChannelError.connectTimeout = error, connecting { connectTimedOut = true } else { connectTimedOut = false }
+        let timedOut = timedOut || connectTimedOut
+        // A kept-alive connection the upstream had closed meanwhile: try once more on a new one.
+        if let lease, lease.reused, exchange.replayable, !timedOut {
+            exchange.requestSent = false
+            return connect(exchange, fresh: true)
+        }
+        if exchange.attempt < plan.retries, exchange.replayable, !timedOut {
+            exchange.attempt += 1
+            exchange.requestSent = false
+            return connect(exchange, fresh: true)
+        }
+        let status = timedOut ? 504 : 502
+        gateway.logger.warning("gateway.upstream_failed", metadata: ["upstream": .string(plan.upstream.description), "error": .string("\(error)")])
+        recorder.upstreamAnswered(status: status, since: exchange.started)
+        if let deferred = exchange.decision?.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: status) }
+        let local = LocalReply(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: timedOut ? "Gateway Timeout" : "Bad Gateway",
+                               reason: timedOut ? "upstream_timeout" : "upstream_error")
+        reply(local, exchange: exchange, actions: exchange.decision?.response ?? ResponseActions(), product: exchange.decision?.product)
+    }
+
+    // MARK: response
+
+    private func reply(_ local: LocalReply, exchange: Exchange, actions: ResponseActions, product: GatewayProduct?, logRequest: Bool = true) {
+        guard let context else { return }
+        exchange.phase = .replied
+        let status = actions.statusOverwrite[local.status] ?? local.status
+        let remaining = exchange.declaredLength.map { $0 - exchange.received } ?? (exchange.hasBody ? Int64.max : 0)
+        if !exchange.requestEnded, remaining >= Self.discardLimit { exchange.keepAlive = false }
+        if draining { exchange.keepAlive = false }
+        var head = HTTPResponseHead(version: exchange.head.version, status: HTTPResponseStatus(statusCode: status),
+                                    headers: Self.responseHeaders(local.headers, actions: actions, request: logRequest ? exchange.request : nil))
+        let body = local.body.utf8
+        head.headers.replaceOrAdd(name: "Content-Length", value: String(exchange.head.method == .HEAD ? 0 : body.count))
+        if !exchange.keepAlive { head.headers.replaceOrAdd(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if !body.isEmpty, exchange.head.method != .HEAD {
+            var buffer = context.channel.allocator.buffer(capacity: body.count)
+            buffer.writeString(local.body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        record(exchange, status: status, reason: local.reason, product: product, logRequest: logRequest)
+        if exchange.requestEnded || !exchange.keepAlive {
+            complete(exchange)
+        } else if readingPaused {
+            setReading(true)
+        }
+    }
+
+    /// The response ended: ready for the next request, or closed.
+    private func complete(_ exchange: Exchange) {
+        guard self.exchange === exchange else { return }
+        self.exchange = nil
+        exchange.timer?.cancel()
+        if !exchange.keepAlive || draining {
+            context?.close(promise: nil)
+        } else if readingPaused {
+            setReading(true)
+        }
+    }
+
+    private func setReading(_ on: Bool) {
+        guard let context, readingPaused == on else { return }
+        readingPaused = !on
+        context.channel.setOption(.autoRead, value: on).whenComplete { _ in }
+        if on { context.read() }
+    }
+
+    private func record(_ exchange: Exchange, status: Int, reason: String, product: GatewayProduct? = nil, logRequest: Bool = true) {
+        let product = product ?? exchange.decision?.product
+        let accessLog = exchange.decision?.response.accessLog ?? gateway.settings.accessLog
+        recorder.finished(status: status, reason: reason, product: product, request: logRequest ? exchange.request : nil, since: exchange.started,
+                          accessLog: accessLog)
+    }
+
+    static func responseHeaders(_ base: [(String, String)], actions: ResponseActions, request: GatewayRequest?) -> HTTPHeaders {
+        var list = base
+        if !actions.headerCommands.isEmpty {
+            HeadersPolicy.apply(actions.headerCommands, to: &list, lookup: { request?.liquidValue($0, service: nil) })
+        }
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(list.count + actions.corsHeaders.count + actions.extraHeaders.count)
+        for (name, value) in list { headers.add(name: name, value: value) }
+        for (name, value) in actions.corsHeaders { headers.add(name: name, value: value) }
+        for (name, value) in actions.extraHeaders { headers.add(name: name, value: value) }
+        return headers
+    }
+
+    // MARK: request target
+
+    static func hostWithoutPort(_ authority: String) -> String {
+        var host = Substring(authority)
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[...close]).lowercased() }
+        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        return host.lowercased()
+    }
+
+    static func rawPath(_ target: String) -> String {
+        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
+        return path.isEmpty ? "/" : path
+    }
+
+    static func rawQuery(_ target: String) -> String? {
+        guard let q = target.firstIndex(of: "?") else { return nil }
+        return String(target[target.index(after: q)...])
+    }
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and what the gateway sets itself.
+enum HopByHop {
+    static let notForwarded: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding",
+        "upgrade", "host", "content-length", "x-3scale-debug", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "expect",
+    ]
+    static let notReturned: Set<String> = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]
+}
+
+/// Runs Swift concurrency jobs on a NIO event loop, so the pipeline's `async` steps for a connection stay
+/// on the connection's thread instead of hopping to the global pool and back for every request.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}

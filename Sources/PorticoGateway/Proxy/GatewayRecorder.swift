@@ -1,0 +1,66 @@
+import Logging
+import Metrics
+import NIOCore
+import Synchronization
+
+/// The gateway's per-request metrics (APIcast's names, reference/gateway.md §7) and access log. Metric
+/// handles are made once per status and reused: looking one up in the metrics system for every request
+/// costs more than the rest of a cached-path request's bookkeeping.
+public final class GatewayRecorder: Sendable {
+    let logger: Logger
+    private let statusCounters = Mutex<[Int: Counter]>([:])
+    private let upstreamCounters = Mutex<[Int: Counter]>([:])
+    private let totalTime = Timer(label: "total_response_time_seconds")
+    private let upstreamTime = Timer(label: "upstream_response_time_seconds")
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    private static func counter(_ box: borrowing Mutex<[Int: Counter]>, label: String, status: Int) -> Counter {
+        box.withLock { all in
+            if let made = all[status] { return made }
+            let made = Counter(label: label, dimensions: [("status", String(status))])
+            all[status] = made
+            return made
+        }
+    }
+
+    func upstreamAnswered(status: Int, since started: NIODeadline) {
+        upstreamTime.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
+        Self.counter(upstreamCounters, label: "upstream_status", status: status).increment()
+    }
+
+    func finished(status: Int, reason: String, product: GatewayProduct?, request: GatewayRequest?, since started: NIODeadline, accessLog: Bool) {
+        let elapsed = (NIODeadline.now() - started).nanoseconds
+        Self.counter(statusCounters, label: "apicast_status", status: status).increment()
+        totalTime.recordNanoseconds(elapsed)
+        guard accessLog, let request else { return }
+        logger.info("gateway.access", metadata: [
+            "http.method": .string(request.method), "http.host": .string(request.host), "http.path": .string(request.path),
+            "http.query": .string(AccessLogRedaction.redacted(request.forwardedQuery, product: product)), "http.status": .stringConvertible(status),
+            "gateway.reason": .string(reason), "service.id": .string(product?.id ?? ""),
+            "client.address": .string(request.remoteAddress ?? ""),
+            "duration_ms": .stringConvertible(elapsed / 1_000_000),
+        ])
+    }
+}
+
+/// Credentials never reach the access log: their values are replaced.
+enum AccessLogRedaction {
+    static let alwaysSecret: Set<String> = ["user_key", "app_key", "access_token", "provider_key", "service_token", "client_secret"]
+
+    static func redacted(_ query: String?, product: GatewayProduct?) -> String {
+        guard let query, !query.isEmpty else { return "" }
+        var secret = alwaysSecret
+        switch product?.credentials.mode {
+        case .userKey(let name)?: secret.insert(name)
+        case .appID(_, let keyName)?: secret.insert(keyName)
+        default: break
+        }
+        return query.split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
+            let name = pair.split(separator: "=", maxSplits: 1).first.map { RequestArguments.decode($0.utf8).lowercased() } ?? ""
+            return secret.contains(name) ? "\(pair.split(separator: "=", maxSplits: 1).first ?? "")=[REDACTED]" : String(pair)
+        }.joined(separator: "&")
+    }
+}

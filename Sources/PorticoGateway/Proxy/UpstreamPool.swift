@@ -1,0 +1,209 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// Keep-alive connections to upstreams, one pool per event loop: a downstream connection only ever borrows
+/// upstream channels of its own loop, so a proxied request never changes thread and needs no locks.
+/// Connections are keyed by scheme, host and port; an idle one is reused newest first and closed once it
+/// has been idle longer than upstreams usually keep them (nginx: 75 s).
+final class UpstreamPool {
+    let eventLoop: any EventLoop
+    private var idle: [String: [(channel: any Channel, handler: UpstreamHandler, since: NIODeadline)]] = [:]
+    private let tls: UpstreamTLS
+    static let idleLifetime = TimeAmount.seconds(30)
+    static let maximumIdlePerUpstream = 512
+
+    init(eventLoop: any EventLoop, tls: UpstreamTLS) {
+        self.eventLoop = eventLoop
+        self.tls = tls
+    }
+
+    struct Lease {
+        var channel: any Channel
+        var handler: UpstreamHandler
+        /// Taken from the idle list: the upstream may have closed it meanwhile, so a failure before any
+        /// answer is retried once on a new connection.
+        var reused: Bool
+    }
+
+    static func key(_ url: UpstreamURL) -> String { "\(url.isTLS ? "https" : "http")://\(url.host):\(url.port)" }
+
+    /// Lends an idle connection to `url`, or connects a new one; `then` runs on this pool's event loop.
+    func acquire(_ url: UpstreamURL, connectTimeout: TimeAmount, fresh: Bool = false, then: @escaping (Result<Lease, any Error>) -> Void) {
+        eventLoop.preconditionInEventLoop()
+        let key = Self.key(url)
+        if !fresh, var list = idle[key] {
+            let now = NIODeadline.now()
+            defer { idle[key] = list }
+            while let last = list.popLast() {
+                if last.channel.isActive, now - last.since < Self.idleLifetime, !last.handler.closed {
+                    return then(.success(Lease(channel: last.channel, handler: last.handler, reused: true)))
+                }
+                last.channel.close(promise: nil)
+            }
+        }
+        let handler = NIOLoopBound(UpstreamHandler(), eventLoop: eventLoop)
+        let tls = self.tls
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if url.isTLS {
+                        let hostname = UpstreamTLS.isIPAddress(url.host) ? nil : url.host
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.context(), serverHostname: hostname))
+                    }
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(handler.value)
+                }
+            }
+            .connect(host: url.host, port: url.port)
+            .assumeIsolated()
+            .whenComplete { result in
+                then(result.map { Lease(channel: $0, handler: handler.value, reused: false) })
+            }
+    }
+
+    /// Returns a connection whose exchange ended cleanly and may be reused.
+    func release(_ lease: Lease, url: UpstreamURL) {
+        eventLoop.preconditionInEventLoop()
+        let key = Self.key(url)
+        guard lease.channel.isActive, !lease.handler.closed, idle[key, default: []].count < Self.maximumIdlePerUpstream else {
+            lease.channel.close(promise: nil)
+            return
+        }
+        lease.handler.delegate = nil
+        idle[key, default: []].append((lease.channel, lease.handler, .now()))
+    }
+
+    func closeAll() {
+        for list in idle.values { for entry in list { entry.channel.close(promise: nil) } }
+        idle.removeAll()
+    }
+}
+
+/// The pools of every event loop, created on first use.
+public final class UpstreamPools: Sendable {
+    private let pools = Mutex<[ObjectIdentifier: NIOLoopBound<UpstreamPool>]>([:])
+    let tls = UpstreamTLS()
+
+    public init() {}
+
+    func pool(for loop: any EventLoop) -> UpstreamPool {
+        let id = ObjectIdentifier(loop)
+        let bound = pools.withLock { all -> NIOLoopBound<UpstreamPool> in
+            if let existing = all[id] { return existing }
+            let made = NIOLoopBound(UpstreamPool(eventLoop: loop, tls: tls), eventLoop: loop)
+            all[id] = made
+            return made
+        }
+        return bound.value
+    }
+
+    /// Closes every idle upstream connection (shutdown).
+    public func closeAll() {
+        for bound in pools.withLock({ Array($0.values) }) {
+            bound.eventLoop.execute { bound.value.closeAll() }
+        }
+    }
+}
+
+/// TLS towards `https` upstreams: the system's trust roots, full verification, SNI with the upstream's name
+/// (as async-http-client did for the gateway before, and as a browser would).
+final class UpstreamTLS: Sendable {
+    private let made = Mutex<Result<NIOSSLContext, any Error>?>(nil)
+
+    func context() throws -> NIOSSLContext {
+        try made.withLock { cached in
+            if let cached { return try cached.get() }
+            let result = Result { try NIOSSLContext(configuration: .makeClientConfiguration()) }
+            cached = result
+            return try result.get()
+        }
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
+    }
+}
+
+/// What an upstream connection reports to the downstream exchange that borrowed it.
+protocol UpstreamDelegate: AnyObject {
+    func upstreamHead(_ head: HTTPResponseHead)
+    func upstreamBody(_ body: ByteBuffer)
+    func upstreamEnd()
+    func upstreamReadComplete()
+    func upstreamFailed(_ error: any Error)
+    func upstreamWritabilityChanged(writable: Bool)
+}
+
+/// The last handler of an upstream channel: forwards the response parts to the exchange that borrowed the
+/// connection, and writes that exchange's request parts. Only touched on its channel's event loop.
+final class UpstreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    weak var delegate: (any UpstreamDelegate)?
+    private var context: ChannelHandlerContext?
+    /// The channel closed or failed; never lend it again.
+    private(set) var closed = false
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func send(_ part: HTTPClientRequestPart) {
+        context?.write(wrapOutboundOut(part), promise: nil)
+    }
+
+    func flush() { context?.flush() }
+
+    func setReading(_ on: Bool) {
+        guard let context else { return }
+        context.channel.setOption(.autoRead, value: on).whenComplete { _ in }
+        if on { context.read() }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            // 1xx answers (100 Continue) are not the response; the final head follows.
+            if head.status.code < 200, head.status != .switchingProtocols { return }
+            delegate?.upstreamHead(head)
+        case .body(let body):
+            delegate?.upstreamBody(body)
+        case .end:
+            let delegate = self.delegate
+            self.delegate = nil
+            delegate?.upstreamEnd()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        delegate?.upstreamReadComplete()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        delegate?.upstreamWritabilityChanged(writable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.upstreamFailed(ChannelError.eof)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        closed = true
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.upstreamFailed(error)
+        context.close(promise: nil)
+    }
+}
