@@ -61,6 +61,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var settings: SettingOptions
 
     func run() async throws {
+        PlatformServer.sizeEventLoops()
         let loaded = try settings.load()
         let registry = PlatformServer.bootstrapObservability(logLevel: loaded.configuration.logLevel)
         do {

@@ -1,5 +1,6 @@
 import Logging
 import Metrics
+import Synchronization
 
 /// Sends the authreps of requests that were authorized from the cache, after their upstream answered,
 /// without holding up the client's connection, and updates the cache from each answer. Runs as a service;
@@ -9,14 +10,30 @@ public final class DeferredReporter: Sendable {
     let cache: AuthorizationCache
     let clock: @Sendable () -> Int64
     let logger: Logger
-    private let stream: AsyncStream<MeteringWork>
-    private let continuation: AsyncStream<MeteringWork>.Continuation
     /// Reports in flight at once; beyond this they wait in the queue.
     static let concurrency = 32
+    private let state = Mutex(State())
 
     struct MeteringWork: Sendable {
         var authrep: DeferredAuthrep
         var upstreamStatus: Int
+    }
+
+    /// Reports waiting for a free sender, first in first out (two stacks: appends to `inbox`, takes from `outbox`).
+    struct State: ~Copyable {
+        var inFlight = 0
+        var inbox: [MeteringWork] = []
+        var outbox: [MeteringWork] = []
+        var finished = false
+        var idle: [CheckedContinuation<Void, Never>] = []
+
+        mutating func next() -> MeteringWork? {
+            if outbox.isEmpty {
+                outbox = inbox.reversed()
+                inbox.removeAll(keepingCapacity: true)
+            }
+            return outbox.popLast()
+        }
     }
 
     init(metering: any MeteringClient, cache: AuthorizationCache, clockMilliseconds: @escaping @Sendable () -> Int64, logger: Logger) {
@@ -24,26 +41,59 @@ public final class DeferredReporter: Sendable {
         self.cache = cache
         self.clock = clockMilliseconds
         self.logger = logger
-        (stream, continuation) = AsyncStream.makeStream(of: MeteringWork.self)
     }
 
-    public func enqueue(_ authrep: DeferredAuthrep, upstreamStatus: Int) {
-        continuation.yield(MeteringWork(authrep: authrep, upstreamStatus: upstreamStatus))
-    }
-
-    public func finish() { continuation.finish() }
-
-    public func run() async {
-        await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for await work in stream {
-                if running >= Self.concurrency {
-                    await group.next()
-                    running -= 1
-                }
-                group.addTask { await self.send(work) }
-                running += 1
+    /// Queues an authrep. It is sent by a task that prefers `executor` (the client connection's event loop,
+    /// so the send does not change thread) and keeps sending queued ones until none are left.
+    public func enqueue(_ authrep: DeferredAuthrep, upstreamStatus: Int, executor: (any TaskExecutor)? = nil) {
+        let work = MeteringWork(authrep: authrep, upstreamStatus: upstreamStatus)
+        let startsSender = state.withLock { s -> Bool in
+            guard s.inFlight < Self.concurrency else {
+                s.inbox.append(work)
+                return false
             }
+            s.inFlight += 1
+            return true
+        }
+        guard startsSender else { return }
+        Task(executorPreference: executor) {
+            var next: MeteringWork? = work
+            while let current = next {
+                await self.send(current)
+                next = self.state.withLock { s -> MeteringWork? in
+                    if let queued = s.next() { return queued }
+                    s.inFlight -= 1
+                    return nil
+                }
+            }
+            self.resumeIfIdle()
+        }
+    }
+
+    /// No more reports will come (the listeners have drained); `run` returns once the queued ones are sent.
+    public func finish() {
+        state.withLock { $0.finished = true }
+        resumeIfIdle()
+    }
+
+    private func resumeIfIdle() {
+        let waiting = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            guard s.finished, s.inFlight == 0 else { return [] }
+            defer { s.idle.removeAll() }
+            return s.idle
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// Returns after `finish`, once every queued report was sent.
+    public func run() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { s -> Bool in
+                if s.finished, s.inFlight == 0 { return true }
+                s.idle.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
         }
     }
 
@@ -51,7 +101,7 @@ public final class DeferredReporter: Sendable {
         var call = work.authrep.call
         if work.authrep.reportResponseCode { call.query.append(("log[code]", String(work.upstreamStatus))) }
         let answer = await metering.send(call)
-        Counter(label: "threescale_backend_calls", dimensions: [("endpoint", call.endpoint.metricLabel), ("status", answer.statusClass)]).increment()
+        BackendCallCounters.shared.increment(endpoint: call.endpoint.metricLabel, status: answer.statusClass)
         cache.handle(answer, key: work.authrep.cacheKey, mode: work.authrep.mode, ttlMilliseconds: work.authrep.ttlMilliseconds, nowMilliseconds: clock())
         if answer.outcome == .unavailable {
             logger.warning("gateway.deferred_report_failed", metadata: ["service.id": .string(call.query.first { $0.0 == "service_id" }?.1 ?? "")])

@@ -17,6 +17,8 @@ public final class ReportBatcher: Sendable {
     let metering: any MeteringClient
     let clock: @Sendable () -> Int64
     let logger: Logger
+    private let cacheHits = Counter(label: "batching_policy_auths_cache_hits")
+    private let cacheMisses = Counter(label: "batching_policy_auths_cache_misses")
     private let authorizations = Mutex<[String: (MeteringAnswer, expiresAt: Int64)]>([:])
     private let batches = Mutex<[String: Batch]>([:])
     private let stopped = Mutex<Bool>(false)
@@ -36,7 +38,7 @@ public final class ReportBatcher: Sendable {
             }
             return answer
         }
-        Counter(label: hit == nil ? "batching_policy_auths_cache_misses" : "batching_policy_auths_cache_hits").increment()
+        (hit == nil ? cacheMisses : cacheHits).increment()
         return hit
     }
 
@@ -78,7 +80,7 @@ public final class ReportBatcher: Sendable {
             }
             call.form = form
             let answer = await metering.send(call)
-            Counter(label: "threescale_backend_calls", dimensions: [("endpoint", "report"), ("status", answer.statusClass)]).increment()
+            BackendCallCounters.shared.increment(endpoint: "report", status: answer.statusClass)
             if answer.status != 200 && answer.status != 202 {
                 logger.warning("gateway.batch_report_failed", metadata: ["service.id": .string(productID), "status": .stringConvertible(answer.status)])
                 // Put the usage back so the next tick retries it; merge with anything added meanwhile.

@@ -251,7 +251,7 @@ public final class Gateway: Sendable {
 
     func send(_ call: MeteringCall) async -> MeteringAnswer {
         let answer = await metering.send(call)
-        Counter(label: "threescale_backend_calls", dimensions: [("endpoint", call.endpoint.metricLabel), ("status", answer.statusClass)]).increment()
+        BackendCallCounters.shared.increment(endpoint: call.endpoint.metricLabel, status: answer.statusClass)
         return answer
     }
 

@@ -9,7 +9,9 @@ import NIOHTTP1
 /// within the client body buffer, which credentials and mapping rules read (as nginx does).
 ///
 /// Everything here runs on the connection's event loop; requests on one connection are handled one at a
-/// time (`HTTPServerPipelineHandler` holds pipelined ones back until the previous response ended).
+/// time: a pipelined request is held here until the response before it ended. (NIO's
+/// `HTTPServerPipelineHandler` would do that by pausing reads after every request, two `epoll_ctl` calls per
+/// request.)
 final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -25,6 +27,8 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
     /// Set when the listener drains: close once the current response ended.
     private var draining = false
     private var readingPaused = false
+    /// Parts of requests the client sent before the current response ended.
+    private var pipelined: [HTTPServerRequestPart] = []
     private var remoteAddress: SocketAddress?
 
     /// Bodies of local replies this large or larger are not read to their end; the connection closes instead.
@@ -32,6 +36,8 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
     /// Request body bytes held while the pipeline decides or the upstream connects; beyond this the
     /// client is not read until the upstream takes them.
     static let pendingLimit = 256 * 1024
+    /// Pipelined request parts held before the client is no longer read.
+    static let pipelinedLimit = 64
 
     init(gateway: Gateway, pools: UpstreamPools, executor: EventLoopTaskExecutor, recorder: GatewayRecorder, connections: GatewayConnections) {
         self.gateway = gateway
@@ -123,7 +129,18 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        // A pipelined request waits until the response before it ended (HTTP/1.1 answers in order).
+        if !pipelined.isEmpty || (exchange?.requestEnded == true) {
+            pipelined.append(part)
+            if pipelined.count > Self.pipelinedLimit { setReading(false) }
+            return
+        }
+        handle(part, context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             begin(head, context: context)
         case .body(let part):
@@ -252,7 +269,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
         exchange.decision = decision
         switch decision.action {
         case .reply(let local):
-            if let deferred = decision.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: local.status) }
+            if let deferred = decision.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: local.status, executor: executor) }
             reply(local, exchange: exchange, actions: decision.response, product: decision.product)
         case .proxy(let plan):
             exchange.plan = plan
@@ -384,7 +401,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
         }
         context.write(wrapOutboundOut(.end(nil)), promise: nil)
         context.flush()
-        if let deferred = exchange.decision?.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: exchange.upstreamStatus) }
+        if let deferred = exchange.decision?.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: exchange.upstreamStatus, executor: executor) }
         let actions = exchange.decision?.response ?? ResponseActions()
         record(exchange, status: actions.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus, reason: "proxied")
         if exchange.requestEnded {
@@ -433,7 +450,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
         let status = timedOut ? 504 : 502
         gateway.logger.warning("gateway.upstream_failed", metadata: ["upstream": .string(plan.upstream.description), "error": .string("\(error)")])
         recorder.upstreamAnswered(status: status, since: exchange.started)
-        if let deferred = exchange.decision?.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: status) }
+        if let deferred = exchange.decision?.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: status, executor: executor) }
         let local = LocalReply(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: timedOut ? "Gateway Timeout" : "Bad Gateway",
                                reason: timedOut ? "upstream_timeout" : "upstream_error")
         reply(local, exchange: exchange, actions: exchange.decision?.response ?? ResponseActions(), product: exchange.decision?.product)
@@ -474,10 +491,15 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
         self.exchange = nil
         exchange.timer?.cancel()
         if !exchange.keepAlive || draining {
+            pipelined = []
             context?.close(promise: nil)
-        } else if readingPaused {
-            setReading(true)
+            return
         }
+        // Requests pipelined behind this one, until one of them is still in progress.
+        while self.exchange?.requestEnded != true, !pipelined.isEmpty, let context {
+            handle(pipelined.removeFirst(), context: context)
+        }
+        if readingPaused, pipelined.count <= Self.pipelinedLimit { setReading(true) }
     }
 
     private func setReading(_ on: Bool) {

@@ -46,6 +46,22 @@ public final class GatewayRecorder: Sendable {
     }
 }
 
+/// `threescale_backend_calls` by endpoint and answer, made once each.
+final class BackendCallCounters: Sendable {
+    static let shared = BackendCallCounters()
+    private let made = Mutex<[String: Counter]>([:])
+
+    func increment(endpoint: String, status: String) {
+        made.withLock { all in
+            let key = endpoint + " " + status
+            if let counter = all[key] { return counter }
+            let counter = Counter(label: "threescale_backend_calls", dimensions: [("endpoint", endpoint), ("status", status)])
+            all[key] = counter
+            return counter
+        }.increment()
+    }
+}
+
 /// Credentials never reach the access log: their values are replaced.
 enum AccessLogRedaction {
     static let alwaysSecret: Set<String> = ["user_key", "app_key", "access_token", "provider_key", "service_token", "client_secret"]

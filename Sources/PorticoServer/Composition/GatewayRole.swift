@@ -34,7 +34,7 @@ struct InProcessMeteringClient: MeteringClient {
 final class HTTPMeteringClient: MeteringClient {
     let client: HTTPClient
     let userAgent: String
-    private let pools = Mutex<[String: MeteringConnectionPool]>([:])
+    private let pools = Mutex<[String: (MeteringConnectionPool, UpstreamURL)]>([:])
     static let timeout = TimeAmount.seconds(10)
 
     init(client: HTTPClient, userAgent: String) {
@@ -43,11 +43,11 @@ final class HTTPMeteringClient: MeteringClient {
     }
 
     func send(_ call: MeteringCall) async -> MeteringAnswer {
+        if call.baseURL.hasPrefix("http://"), let (pool, url) = plainPool(call.baseURL) {
+            return await sendPlain(call, url: url, pool: pool)
+        }
         var base = call.baseURL
         while base.hasSuffix("/") { base.removeLast() }
-        if base.hasPrefix("http://"), let url = UpstreamURL(base) {
-            return await sendPlain(call, url: url)
-        }
         guard base.hasPrefix("https://") else { return .unreachable }
         let query = call.encodedQuery
         var request = HTTPClientRequest(url: base + call.endpoint.rawValue + (query.isEmpty ? "" : "?" + query))
@@ -68,14 +68,20 @@ final class HTTPMeteringClient: MeteringClient {
         }
     }
 
-    func sendPlain(_ call: MeteringCall, url: UpstreamURL) async -> MeteringAnswer {
-        let key = "\(url.host):\(url.port)"
-        let pool = pools.withLock { all in
-            if let p = all[key] { return p }
-            let p = MeteringConnectionPool(host: url.host, port: url.port)
-            all[key] = p
-            return p
+    /// The pool of a plain-HTTP endpoint, by the endpoint as configured (parsed once, not per call).
+    func plainPool(_ base: String) -> (MeteringConnectionPool, UpstreamURL)? {
+        pools.withLock { all in
+            if let known = all[base] { return known }
+            var trimmed = base
+            while trimmed.hasSuffix("/") { trimmed.removeLast() }
+            guard let url = UpstreamURL(trimmed) else { return nil }
+            let made = (MeteringConnectionPool(host: url.host, port: url.port), url)
+            all[base] = made
+            return made
         }
+    }
+
+    func sendPlain(_ call: MeteringCall, url: UpstreamURL, pool: MeteringConnectionPool) async -> MeteringAnswer {
         let query = call.encodedQuery
         let isReport = call.endpoint == .report
         var head = HTTPRequestHead(version: .http1_1, method: isReport ? .POST : .GET,

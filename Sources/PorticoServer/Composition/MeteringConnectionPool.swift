@@ -7,6 +7,8 @@ import Synchronization
 /// channels: an authrep is one small GET whose answer is only a status and a few headers, so it skips a
 /// general client's per-request machinery. One exchange at a time per connection; a connection that fails,
 /// times out or is closed by the server is dropped, and the exchange reports "unreachable" (never resent).
+/// Connections are kept per event loop: a gateway's call made on a client connection's loop uses a
+/// connection of that loop, so the exchange never changes thread.
 final class MeteringConnectionPool: Sendable {
     struct Answer: Sendable {
         var status: Int
@@ -15,7 +17,7 @@ final class MeteringConnectionPool: Sendable {
 
     let host: String
     let port: Int
-    private let idle = Mutex<[(channel: any Channel, since: NIODeadline)]>([])
+    private let idle = Mutex<[ObjectIdentifier: [(channel: any Channel, since: NIODeadline)]]>([:])
     static let maximumIdle = 256
     /// Idle connections older than this are closed rather than reused (servers time them out: nginx 75 s).
     static let idleLifetime = TimeAmount.seconds(30)
@@ -26,12 +28,13 @@ final class MeteringConnectionPool: Sendable {
     }
 
     func send(_ head: HTTPRequestHead, body: ByteBuffer?, timeout: TimeAmount) async -> Answer? {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
         let channel: any Channel
-        if let reused = takeIdle() {
+        if let reused = takeIdle(on: loop) {
             channel = reused
         } else {
             do {
-                channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                channel = try await ClientBootstrap(group: loop)
                     .connectTimeout(.seconds(2))
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .channelInitializer { ch in
@@ -63,10 +66,10 @@ final class MeteringConnectionPool: Sendable {
         }
     }
 
-    private func takeIdle() -> (any Channel)? {
+    private func takeIdle(on loop: any EventLoop) -> (any Channel)? {
         let now = NIODeadline.now()
-        return idle.withLock { list in
-            while let last = list.popLast() {
+        return idle.withLock { all in
+            while let last = all[ObjectIdentifier(loop)]?.popLast() {
                 if last.channel.isActive, now - last.since < Self.idleLifetime { return last.channel }
                 last.channel.close(promise: nil)
             }
@@ -75,16 +78,19 @@ final class MeteringConnectionPool: Sendable {
     }
 
     private func putIdle(_ channel: any Channel) {
-        let kept = idle.withLock { list -> Bool in
-            guard list.count < Self.maximumIdle else { return false }
-            list.append((channel, .now()))
+        let kept = idle.withLock { all -> Bool in
+            let key = ObjectIdentifier(channel.eventLoop)
+            guard all[key, default: []].count < Self.maximumIdle else { return false }
+            all[key, default: []].append((channel, .now()))
             return true
         }
         if !kept { channel.close(promise: nil) }
     }
 
     func close() {
-        for entry in idle.withLock({ list in defer { list.removeAll() }; return list }) { entry.channel.close(promise: nil) }
+        for list in idle.withLock({ all in defer { all.removeAll() }; return Array(all.values) }) {
+            for entry in list { entry.channel.close(promise: nil) }
+        }
     }
 }
 

@@ -18,6 +18,9 @@ import ServiceLifecycle
 /// The composition root: wires stores, roles and the management port into one `ServiceGroup`.
 public enum PlatformServer {
     /// Sets up logging and Prometheus metrics for the process. Call once.
+    /// One event loop per processor this process may run on (see `ProcessorAffinity`); call before serving.
+    public static func sizeEventLoops() { ProcessorAffinity.sizeEventLoopGroup() }
+
     public static func bootstrapObservability(logLevel: String) -> PrometheusCollectorRegistry {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
