@@ -12,7 +12,7 @@ import NIOHTTP1
 /// time: a pipelined request is held here until the response before it ended. (NIO's
 /// `HTTPServerPipelineHandler` would do that by pausing reads after every request, two `epoll_ctl` calls per
 /// request.)
-final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
+final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, DrainableConnection {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -20,7 +20,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
     let pools: UpstreamPools
     let executor: EventLoopTaskExecutor
     let recorder: GatewayRecorder
-    let connections: GatewayConnections
+    let connections: ListenerConnections
     private var context: ChannelHandlerContext?
     private var pool: UpstreamPool?
     private var exchange: Exchange?
@@ -39,7 +39,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
     /// Pipelined request parts held before the client is no longer read.
     static let pipelinedLimit = 64
 
-    init(gateway: Gateway, pools: UpstreamPools, executor: EventLoopTaskExecutor, recorder: GatewayRecorder, connections: GatewayConnections) {
+    init(gateway: Gateway, pools: UpstreamPools, executor: EventLoopTaskExecutor, recorder: GatewayRecorder, connections: ListenerConnections) {
         self.gateway = gateway
         self.pools = pools
         self.executor = executor
@@ -100,7 +100,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate {
         self.context = context
         pool = pools.pool(for: context.eventLoop)
         remoteAddress = context.channel.remoteAddress
-        connections.opened(NIOLoopBound(self, eventLoop: context.eventLoop), channel: context.channel)
+        connections.opened(self, channel: context.channel)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -556,17 +556,4 @@ enum HopByHop {
         "upgrade", "host", "content-length", "x-3scale-debug", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "expect",
     ]
     static let notReturned: Set<String> = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]
-}
-
-/// Runs Swift concurrency jobs on a NIO event loop, so the pipeline's `async` steps for a connection stay
-/// on the connection's thread instead of hopping to the global pool and back for every request.
-final class EventLoopTaskExecutor: TaskExecutor {
-    let loop: any EventLoop
-
-    init(loop: any EventLoop) { self.loop = loop }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-    }
 }

@@ -1,9 +1,9 @@
 import Foundation
-import Hummingbird
 import Logging
 import NIOCore
 import PorticoAdmin
 import PorticoCore
+import PorticoGateway
 import PorticoMetering
 import PorticoMeteringStore
 import PorticoRedis
@@ -170,14 +170,17 @@ struct MeteringRoleService: Service {
         let metering = self.metering
         let background = Task { await metering.run() }
         let readiness = self.readiness
-        let app = Application(
-            responder: MeteringHTTPResponder(api: metering.api),
-            configuration: .init(address: .hostname(configuration.bindAddress, port: configuration.meteringPort), serverName: nil),
-            onServerRunning: { _ in readiness.markServing("metering") },
-            logger: Logger(label: "portico.metering.http"))
+        let api = metering.api
+        let listener = HTTPListener(host: configuration.bindAddress, port: configuration.meteringPort)
         defer { readiness.markStopped("metering") }
         do {
-            try await app.run()
+            try await withGracefulShutdownHandler {
+                try await listener.run(makeHandler: { _, executor, connections in
+                    MeteringConnectionHandler(api: api, executor: executor, connections: connections)
+                }, onServing: { readiness.markServing("metering") })
+            } onGracefulShutdown: {
+                listener.beginShutdown()
+            }
         } catch {
             metering.stop()
             await background.value
@@ -185,36 +188,6 @@ struct MeteringRoleService: Service {
         }
         metering.stop()
         await background.value
-    }
-}
-
-/// Serves `ServiceManagementAPI` over Hummingbird, with the raw path so percent-encoded ids stay intact.
-struct MeteringHTTPResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
-    let api: ServiceManagementAPI
-    /// The report endpoint accepts 4 MiB of form data, like Rack; a little more is read so the limit error is precise.
-    static let maximumBodyBytes = RackParameters.maximumBytes + 1
-
-    func respond(to request: Request, context: Context) async throws -> Response {
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: Self.maximumBodyBytes)
-        } catch {
-            return Response(status: .badRequest, headers: [.contentType: ServiceManagementXML.contentType],
-                            body: .init(byteBuffer: ByteBuffer(string: ServiceManagementXML.error(code: "bad_request", message: "total query size exceeds limit"))))
-        }
-        let target = request.head.path ?? "/"
-        var meteringRequest = MeteringRequest(method: request.method.rawValue, target: target, contentType: request.headers[.contentType],
-                                              body: Array(buffer: body), options: request.headers[HTTPFields.Element.Name("3scale-options")!])
-        meteringRequest.authorization = request.headers[.authorization]
-        meteringRequest.userAgent = request.headers[.userAgent]
-        let reply = await api.handle(meteringRequest)
-        var headers = HTTPFields()
-        for (name, value) in reply.headers {
-            if let field = HTTPFields.Element.Name(name) { headers.append(HTTPFields.Element(name: field, value: value)) }
-        }
-        return Response(status: .init(code: reply.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
     }
 }
 

@@ -1,0 +1,101 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// A connection handler that can be asked to finish: close when idle, or after the response in progress.
+/// Called on the connection's event loop.
+public protocol DrainableConnection: AnyObject {
+    func drain()
+}
+
+/// An HTTP/1.1 listener on NIO's event loops, shared by the gateway's listeners and the metering port: binds,
+/// gives each connection NIO's HTTP codec (without pipelining assistance: handlers answer pipelined requests
+/// in order themselves, which spares two `epoll_ctl` calls per request) and the handler `makeHandler`
+/// returns, and on `beginShutdown` stops accepting, lets each connection finish its response and returns
+/// once all are closed (or the drain timeout passed).
+public final class HTTPListener: Sendable {
+    public typealias MakeHandler = @Sendable (_ channel: any Channel, _ executor: EventLoopTaskExecutor, _ connections: ListenerConnections) throws -> any ChannelHandler
+    let host: String
+    let port: Int
+    let group: MultiThreadedEventLoopGroup
+    let connections = ListenerConnections()
+    let executors = EventLoopTaskExecutors()
+    private let listener = Mutex<(any Channel)?>(nil)
+    private let stopping = Mutex(false)
+    /// How long requests in flight may take to finish once the listener drains.
+    public static let drainTimeout = TimeAmount.seconds(30)
+
+    public init(host: String, port: Int, group: MultiThreadedEventLoopGroup = .singleton) {
+        self.host = host
+        self.port = port
+        self.group = group
+    }
+
+    /// Binds, calls `onServing`, and serves until `beginShutdown` (or cancellation), then drains.
+    public func run(makeHandler: @escaping MakeHandler, onServing: @Sendable () -> Void) async throws {
+        let connections = self.connections
+        let executors = self.executors
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(makeHandler(channel, executors.executor(for: channel.eventLoop), connections))
+                }
+            }
+            .bind(host: host, port: port).get()
+        listener.withLock { $0 = channel }
+        if stopping.withLock({ $0 }) { channel.close(promise: nil) }
+        onServing()
+        await withTaskCancellationHandler {
+            try? await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+        await connections.drain(timeout: Self.drainTimeout)
+    }
+
+    /// Stops accepting connections; `run` then lets the requests in flight finish and returns.
+    public func beginShutdown() {
+        stopping.withLock { $0 = true }
+        listener.withLock { $0 }?.close(promise: nil)
+    }
+}
+
+/// The open connections of a listener, so a drain can reach each of them.
+public final class ListenerConnections: Sendable {
+    private let open = Mutex<[ObjectIdentifier: (channel: any Channel, drain: @Sendable () -> Void)]>([:])
+
+    /// Registers a connection; call from the handler's `handlerAdded`.
+    public func opened(_ handler: any DrainableConnection, channel: any Channel) {
+        let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+        open.withLock { $0[ObjectIdentifier(channel)] = (channel, { bound.eventLoop.execute { bound.value.drain() } }) }
+    }
+
+    /// Call from the handler's `channelInactive`.
+    public func closed(_ channel: any Channel) {
+        _ = open.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    /// Idle connections close now, busy ones after their response; whatever is still open at the timeout is closed.
+    func drain(timeout: TimeAmount) async {
+        let all = open.withLock { Array($0.values) }
+        for entry in all { entry.drain() }
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for entry in all { try? await entry.channel.closeFuture.get() }
+                return true
+            }
+            group.addTask {
+                (try? await Task.sleep(nanoseconds: UInt64(timeout.nanoseconds))) == nil
+            }
+            if await group.next() == false {
+                for entry in open.withLock({ Array($0.values) }) { entry.channel.close(promise: nil) }
+            }
+            group.cancelAll()
+        }
+    }
+}
