@@ -49,7 +49,8 @@ public final class StubHTTPServer: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                recorder.connections.withLock { $0 += 1 }
+                return channel.pipeline.configureHTTPServerPipeline().flatMap {
                     channel.pipeline.addHandler(StubHandler(respond: { request in
                         recorder.append(request)
                         return recorder.handler.withLock { $0 }(request)
@@ -65,12 +66,15 @@ public final class StubHTTPServer: Sendable {
 
     final class Recorder: Sendable {
         let items = Mutex<[Received]>([])
+        let connections = Mutex(0)
         let handler: Mutex<Handler>
         init(handler: @escaping Handler) { self.handler = Mutex(handler) }
         func append(_ r: Received) { items.withLock { $0.append(r) } }
     }
 
     public var requests: [Received] { recorderBox.items.withLock { $0 } }
+    /// Connections accepted so far.
+    public var connectionCount: Int { recorderBox.connections.withLock { $0 } }
     public func clearRequests() { recorderBox.items.withLock { $0.removeAll() } }
     public func setHandler(_ handler: @escaping Handler) { recorderBox.handler.withLock { $0 = handler } }
     public var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -116,7 +120,10 @@ private final class StubHandler: ChannelInboundHandler, @unchecked Sendable {
             if !headers.contains(name: "content-length") { headers.add(name: "Content-Length", value: String(reply.body.count)) }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .init(statusCode: reply.status), headers: headers))), promise: nil)
             if head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil) }
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            let closes = headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
+            let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            // A reply that says `Connection: close` ends its connection, as a real server's would.
+            if closes { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
             self.head = nil
         }
     }

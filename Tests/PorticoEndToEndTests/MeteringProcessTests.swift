@@ -65,6 +65,34 @@ import Testing
                                  hitsID: try #require((hits?["metric"] as? [String: Any])?["id"] as? Int), app: app)
     }
 
+    @Test func meteringPortAnswersPipelinedRequestsInOrderAndRefusesOversizedReports() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-metering-conn-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try await Self.start(dir)
+        defer { _ = E.stop(p.running) }
+        let seeded = try Self.seededApplication(p, dataDir: dir)
+        let port = try #require(p.running.ports["metering"])
+        let authrep = "/transactions/authrep.xml?provider_key=\(seeded.providerKey)&user_key=\(seeded.userKey)&usage%5Bhits%5D=1"
+        let answer = try HTTP.raw(port: port, "GET \(authrep) HTTP/1.1\r\nHost: m\r\n\r\n"
+                                      + "GET /transactions/authorize.xml?provider_key=\(seeded.providerKey)&user_key=nope HTTP/1.1\r\nHost: m\r\n\r\n"
+                                      + "GET /status HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        let authorized = try #require(answer.range(of: "<authorized>true</authorized>"))
+        let invalid = try #require(answer.range(of: "user_key_invalid"))
+        let status = try #require(answer.range(of: "\"status\""))
+        #expect(authorized.lowerBound < invalid.lowerBound && invalid.lowerBound < status.lowerBound)
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(answer.contains("HTTP/1.1 403 Forbidden"))
+
+        // A report body over Rack's 4 MiB is refused with the API's own error document.
+        let bodyFile = dir + "/big-report"
+        try String(repeating: "transactions%5B0%5D%5Busage%5D%5Bhits%5D=1&", count: 110_000).write(toFile: bodyFile, atomically: false, encoding: .utf8)
+        let (code, body) = try Self.curl(["-X", "POST", "--data-binary", "@" + bodyFile, "-H", "Content-Type: application/x-www-form-urlencoded",
+                                          "http://127.0.0.1:\(port)/transactions.xml?provider_key=\(seeded.providerKey)"])
+        #expect(code == 400)
+        #expect(body.contains("<error code=\"bad_request\">total query size exceeds limit</error>"))
+        #expect(try Self.curl(["http://127.0.0.1:\(port)/status"]).0 == 200)
+    }
+
     @Test func adminChangesMeterExactlyAndCountsSurviveStopAndCrash() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-metering-e2e-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }

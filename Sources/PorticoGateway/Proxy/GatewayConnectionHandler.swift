@@ -78,6 +78,8 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         var attempt = 0
         var requestSent = false
         var responseStarted = false
+        /// The upstream's response allows another request on its connection.
+        var upstreamKeepAlive = false
         var upstreamStatus = 0
         var lastActivity = NIODeadline.now()
         var timer: Scheduled<Void>?
@@ -361,6 +363,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         exchange.lastActivity = .now()
         exchange.responseStarted = true
         exchange.upstreamStatus = Int(head.status.code)
+        exchange.upstreamKeepAlive = head.isKeepAlive
         let actions = exchange.decision?.response ?? ResponseActions()
         let status = actions.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus
         var fields: [(String, String)] = []
@@ -396,8 +399,13 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         exchange.timer?.cancel()
         if let lease = exchange.lease {
             exchange.lease = nil
-            // A connection whose request was not sent to its end cannot carry another one.
-            if exchange.requestSent { pool?.release(lease, url: plan.upstream) } else { lease.channel.close(promise: nil) }
+            // A connection whose request was not sent to its end, or whose upstream said it closes, carries no other one.
+            if exchange.requestSent, exchange.upstreamKeepAlive {
+                pool?.release(lease, url: plan.upstream)
+            } else {
+                lease.handler.delegate = nil
+                lease.channel.close(promise: nil)
+            }
         }
         context.write(wrapOutboundOut(.end(nil)), promise: nil)
         context.flush()

@@ -1,0 +1,64 @@
+import Foundation
+import PorticoTesting
+import Testing
+
+/// How the gateway's own HTTP server treats connections: pipelined requests, upstream connections that are
+/// kept alive or closed, and 100 Continue, against the real binary.
+@Suite struct GatewayConnectionTests {
+    typealias H = GatewayHarness
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let h = try H(services: [H.service(id: 1)])
+        defer { h.stop() }
+        try await h.waitReady()
+        let requests = (1...3).map { i in
+            "GET /item/\(i)?user_key=k HTTP/1.1\r\nHost: localhost\r\n\(i == 3 ? "Connection: close\r\n" : "")\r\n"
+        }.joined()
+        let answer = try HTTP.raw(port: h.gatewayPort, requests)
+        #expect(answer.components(separatedBy: "HTTP/1.1 200 OK").count == 4)
+        let first = try #require(answer.range(of: "GET /item/1?user_key=k"))
+        let second = try #require(answer.range(of: "GET /item/2?user_key=k"))
+        let third = try #require(answer.range(of: "GET /item/3?user_key=k"))
+        #expect(first.lowerBound < second.lowerBound && second.lowerBound < third.lowerBound)
+    }
+
+    @Test func anUpstreamThatClosesItsConnectionsIsNotReusedForBodies() async throws {
+        // Every answer closes its connection: a request body that cannot be sent twice must never meet a
+        // connection the upstream already closed.
+        let h = try H(services: [H.service(id: 1, rules: [H.rule("POST", "/")])],
+                      upstream: { r in .init(status: 200, headers: [("Connection", "close")], body: "got \(r.body.count)") })
+        defer { h.stop() }
+        try await h.waitReady()
+        for i in 1...5 {
+            let body = String(repeating: "b", count: 1000 * i)
+            let r = try h.call("/?user_key=k", method: "POST", headers: [("Content-Type", "application/octet-stream")], body: body)
+            #expect(r.status == 200 && r.body == "got \(body.utf8.count)")
+        }
+        #expect(h.upstream.requests.count == 5)
+    }
+
+    @Test func keptAliveUpstreamConnectionsAreReused() async throws {
+        let h = try H(services: [H.service(id: 1)])
+        defer { h.stop() }
+        try await h.waitReady()
+        // Upstream connections are pooled per event loop, and the gateway runs one loop per processor: each
+        // client connection (one per curl call) lands on some loop, whose pool then has a connection to reuse.
+        let loops = ProcessInfo.processInfo.activeProcessorCount
+        for _ in 1...(3 * loops) { #expect(try h.call("/?user_key=k").status == 200) }
+        #expect(h.upstream.requests.count == 3 * loops)
+        #expect(h.upstream.connectionCount <= loops)
+        #expect(h.backend.connectionCount <= loops)  // the authreps too
+    }
+
+    @Test func aClientExpecting100ContinueGetsItOnceTheRequestIsAuthorized() async throws {
+        let h = try H(services: [H.service(id: 1, rules: [H.rule("POST", "/")])],
+                      upstream: { r in .init(status: 201, body: "got \(r.body.count)") })
+        defer { h.stop() }
+        try await h.waitReady()
+        let body = String(repeating: "c", count: 200_000)  // curl announces bodies this large with Expect: 100-continue
+        let accepted = try h.call("/?user_key=k", method: "POST", headers: [("Content-Type", "application/octet-stream")], body: body)
+        #expect(accepted.status == 201 && accepted.body == "got \(body.utf8.count)")
+        let refused = try h.call("/", method: "POST", headers: [("Content-Type", "application/octet-stream")], body: body)
+        #expect(refused.status == 401)  // no credentials: answered without reading the body
+    }
+}
