@@ -7,6 +7,11 @@ struct Authorizer: Sendable {
     let configuration: MeteringConfiguration
     let counters: any MeteringStorage
     let now: Timestamp
+    /// first_traffic / first_daily_traffic events of counted transactions.
+    var traffic: TrafficEvents? = nil
+    /// Master-account usage of this call (`CONFIG_MASTER_SERVICE_ID`); nil when not configured.
+    var master: MasterUsage? = nil
+    var alertsHook: EventsHookPinger? = nil
 
     /// Strings are stripped and empty ones dropped; anything but a string (a hash) counts as absent.
     static func normalized(_ params: RackParameters, _ name: String) -> String? {
@@ -50,6 +55,23 @@ struct Authorizer: Sendable {
     func run(_ params: RackParameters, endpoint: ServiceManagementAPI.Endpoint, extensions: Extensions) async throws -> MeteringResponse {
         if params.containsInvalidUTF8 { throw MeteringFailure.notValidData }
         let providerKey = try await resolveProviderKey(params)
+        guard let master else { return try await run(params, providerKey: providerKey, endpoint: endpoint, extensions: extensions).response }
+        // Master metering (§8.5): an authorize counts before validation; an authrep counts when it got as far as
+        // a decision or failed only on the application, plus a transaction when it counted usage.
+        if !endpoint.recording { master.note(providerKey: providerKey, authorizations: 1, transactions: 0, at: now) }
+        do {
+            let outcome = try await run(params, providerKey: providerKey, endpoint: endpoint, extensions: extensions)
+            if endpoint.recording { master.note(providerKey: providerKey, authorizations: 1, transactions: outcome.counted ? 1 : 0, at: now) }
+            return outcome.response
+        } catch let failure as MeteringFailure where endpoint.recording && failure.code == "application_not_found" {
+            master.note(providerKey: providerKey, authorizations: 1, transactions: 0, at: now)
+            throw failure
+        }
+    }
+
+    /// The call after its provider key is known; `counted` tells whether usage was recorded.
+    private func run(_ params: RackParameters, providerKey: String, endpoint: ServiceManagementAPI.Endpoint,
+                     extensions: Extensions) async throws -> (response: MeteringResponse, counted: Bool) {
         if params["user_id"] != nil { throw MeteringFailure.endUsers }
         if let usage = params["usage"], !usage.isHash { throw MeteringFailure.usageNotAHash }
         let service = try await loadService(params, providerKey: providerKey)
@@ -82,7 +104,7 @@ struct Authorizer: Sendable {
         if extensions.listAppKeys { status.appKeys = (app.id, service.id, keys) }
 
         if let rejection = try await validate(params, endpoint: endpoint, service: service, app: app, appKey: appKey, keys: keys) {
-            return reply(status, rejection: rejection, outcome: nil, hierarchy: hierarchy, usage: nil, extensions: extensions)
+            return (reply(status, rejection: rejection, outcome: nil, hierarchy: hierarchy, usage: nil, extensions: extensions), false)
         }
 
         // Limits: usage names and values are validated here (404 metric_invalid, 403 usage_value_invalid).
@@ -101,23 +123,35 @@ struct Authorizer: Sendable {
         let keysByLimit = limits.map { ApisonatorKeys.applicationUsage(service.id, app: app.id, metric: $0.metricID, $0.period, at: now) }
         var stored: [Int64]
         var authorized: Bool
+        var counted = false
         if endpoint.recording {
-            let guards = zip(limits, keysByLimit).map { limit, key -> CounterGuard in
+            var guards = zip(limits, keysByLimit).map { limit, key -> CounterGuard in
                 guard let usage else { return CounterGuard(key: key, maxValue: limit.maxValue, change: nil) }
                 guard let change = usage[limit.metricID] else { return CounterGuard(key: key, maxValue: nil, change: nil) }
                 return CounterGuard(key: key, maxValue: limit.maxValue, change: change)
             }
             var commands: [StorageCommand] = []
+            var trafficGuards = 0
             if !recorded.isEmpty {
                 let code = params["log"]?["code"]?.string.flatMap { Int($0.trimmingWhitespace) }
                 commands.append(.usage(UsageWrite(serviceID: service.id, applicationID: app.id, timestamp: now, values: recorded, responseCode: code)))
+                if let traffic {
+                    let additions = traffic.additions(serviceID: service.id, applicationID: app.id, at: now)
+                    trafficGuards = additions.guards.count
+                    guards += additions.guards
+                    commands += additions.writes
+                }
             }
             let check = try await counters.checkAndApply(guards, commands)
-            stored = check.values
+            stored = Array(check.values.prefix(limits.count))
             authorized = check.applied
-            if check.applied, !commands.isEmpty {
-                // An alert that cannot be recorded must not fail the call that counted.
-                _ = try? await UtilizationAlerts(configuration: configuration).check(serviceID: service.id, applicationID: app.id, now: now)
+            counted = check.applied && !commands.isEmpty
+            if counted {
+                // Events and alerts that cannot be recorded must not fail the call that counted.
+                if trafficGuards > 0 {
+                    try? await traffic?.applied(serviceID: service.id, applicationID: app.id, at: now, before: check.values[limits.count...])
+                }
+                _ = try? await UtilizationAlerts(configuration: configuration, hook: alertsHook).check(serviceID: service.id, applicationID: app.id, now: now)
             }
         } else {
             stored = keysByLimit.isEmpty ? [] : try await counters.get(keysByLimit).map { $0.flatMap { Int64($0) } ?? 0 }
@@ -129,7 +163,7 @@ struct Authorizer: Sendable {
                                                usage: usage, recording: endpoint.recording && authorized, now: now)
         authorized = authorized && outcome.authorized
         let rejection = authorized ? nil : Rejection(code: "limits_exceeded", reason: "usage limits are exceeded")
-        return reply(status, rejection: rejection, outcome: outcome, hierarchy: hierarchy, usage: usage, extensions: extensions)
+        return (reply(status, rejection: rejection, outcome: outcome, hierarchy: hierarchy, usage: usage, extensions: extensions), counted)
     }
 
     struct Rejection: Sendable {

@@ -5,9 +5,12 @@ import PorticoMeteringStore
 /// `events/queue`, read and acknowledged by porta through `/internal/events`.
 public struct MeteringEvents: Sendable {
     let storage: any MeteringStorage
+    /// Told about every queued event (porta's `CONFIG_EVENTS_HOOK`); nil when no hook is configured.
+    let hook: EventsHookPinger?
 
-    public init(storage: any MeteringStorage) {
+    public init(storage: any MeteringStorage, hook: EventsHookPinger? = nil) {
         self.storage = storage
+        self.hook = hook
     }
 
     /// Takes the next value of a counter key atomically (INCR's reply).
@@ -22,6 +25,7 @@ public struct MeteringEvents: Sendable {
         let event: JSONValue = .object(["id": .int(id), "type": .string(type), "timestamp": .string(IntegrationErrorLog.format(now)),
                                         "object": .object(object)])
         try await storage.apply([.sortedSetAdd(ApisonatorKeys.eventsQueue, score: id, member: event.serializedString)])
+        await hook?.eventQueued()
         return id
     }
 
@@ -53,9 +57,9 @@ public struct UtilizationAlerts: Sendable {
     static let levels = [0, 50, 80, 90, 100, 120, 150, 200, 300]
     static let dedupSeconds: Int64 = 86_400
 
-    public init(configuration: MeteringConfiguration) {
+    public init(configuration: MeteringConfiguration, hook: EventsHookPinger? = nil) {
         self.configuration = configuration
-        self.events = MeteringEvents(storage: configuration.storage)
+        self.events = MeteringEvents(storage: configuration.storage, hook: hook)
     }
 
     /// The highest level not above `percent`.

@@ -40,11 +40,16 @@ public struct ReportProcessor: Sendable {
     let configuration: MeteringConfiguration
     let errors: IntegrationErrorLog
     let clock: @Sendable () -> Timestamp
+    let traffic: TrafficEvents?
+    let alertsHook: EventsHookPinger?
 
-    public init(configuration: MeteringConfiguration, clock: @escaping @Sendable () -> Timestamp) {
+    public init(configuration: MeteringConfiguration, clock: @escaping @Sendable () -> Timestamp, traffic: TrafficEvents? = nil,
+                alertsHook: EventsHookPinger? = nil) {
         self.configuration = configuration
         self.errors = IntegrationErrorLog(storage: configuration.storage, clock: clock)
         self.clock = clock
+        self.traffic = traffic
+        self.alertsHook = alertsHook
     }
 
     /// Applies a job. Domain problems are recorded as integration errors and the job completes; storage
@@ -54,15 +59,22 @@ public struct ReportProcessor: Sendable {
         do {
             let writes = try await validate(job, now: now)
             guard !writes.isEmpty else { return }
+            // Counts, traffic events' reads and a job's applied marker are written in one atomic step, and only if
+            // the marker is absent.
+            var guards: [CounterGuard] = [], extra: [StorageCommand] = []
             if let id = job.id {
-                // Counts and the applied marker are written in one atomic step, and only if the marker is absent.
                 let marker = ReportJob.appliedMarkerKey(id)
-                _ = try await configuration.storage.checkAndApply([CounterGuard(key: marker, maxValue: 0, change: nil)],
-                                                                  writes.map { .usage($0) } + [.setExpiring(marker, "1", seconds: ReportJob.appliedMarkerSeconds)])
-            } else {
-                try await configuration.storage.apply(writes.map { .usage($0) })
+                guards = [CounterGuard(key: marker, maxValue: 0, change: nil)]
+                extra = [.setExpiring(marker, "1", seconds: ReportJob.appliedMarkerSeconds)]
             }
-            let alerts = UtilizationAlerts(configuration: configuration)
+            if let traffic {
+                guard try await traffic.apply(writes, guards: guards, extra: extra, storage: configuration.storage) else { return }
+            } else if guards.isEmpty {
+                try await configuration.storage.apply(writes.map { .usage($0) })
+            } else {
+                guard try await configuration.storage.checkAndApply(guards, writes.map { .usage($0) } + extra).applied else { return }
+            }
+            let alerts = UtilizationAlerts(configuration: configuration, hook: alertsHook)
             var checked: Set<String> = []
             for write in writes where checked.insert(write.applicationID).inserted {
                 _ = try? await alerts.check(serviceID: write.serviceID, applicationID: write.applicationID, now: now)

@@ -14,9 +14,18 @@ public struct ServiceManagementAPI: Sendable {
     let internalAPI: InternalAPI
     let clock: @Sendable () -> Timestamp
     let logger: Logger
+    let traffic: TrafficEvents?
+    let master: MasterUsage?
+    let eventsHook: EventsHookPinger?
 
+    /// `traffic` raises first_traffic events, `master` counts calls on the master service, `eventsHook` tells
+    /// porta about alert and traffic events; each is optional.
     public init(configuration: MeteringConfiguration, reports: any ReportQueue, internalCredentials: InternalAPI.Credentials?,
-                clock: @escaping @Sendable () -> Timestamp, logger: Logger) {
+                clock: @escaping @Sendable () -> Timestamp, logger: Logger, traffic: TrafficEvents? = nil, master: MasterUsage? = nil,
+                eventsHook: EventsHookPinger? = nil) {
+        self.traffic = traffic
+        self.master = master
+        self.eventsHook = eventsHook
         self.configuration = configuration
         self.counters = configuration.storage
         self.reports = reports
@@ -75,7 +84,8 @@ public struct ServiceManagementAPI: Sendable {
         do {
             do { try params.merge(request.query[...]) } catch { throw MeteringFailure.badRequest(error.message) }
             extensions = Extensions(header: request.options, parameters: params)
-            let authorizer = Authorizer(configuration: configuration, counters: counters, now: clock())
+            let authorizer = Authorizer(configuration: configuration, counters: counters, now: clock(), traffic: traffic, master: master,
+                                        alertsHook: eventsHook)
             return try await authorizer.run(params, endpoint: endpoint, extensions: extensions)
         } catch let failure as MeteringFailure {
             await recordIntegrationError(failure, params: params, request: request, extensions: extensions)
@@ -136,8 +146,10 @@ public struct ServiceManagementAPI: Sendable {
                 return !usage.allSatisfy { $0.1.string == "0" }
             }
             if !kept.isEmpty {
-                try await reports.enqueue(ReportJob(serviceID: service.id, transactions: kept.map { $0.1 }, enqueuedAt: clock(),
+                let now = clock()
+                try await reports.enqueue(ReportJob(serviceID: service.id, transactions: kept.map { $0.1 }, enqueuedAt: now,
                                                     flatUsage: extensions.flatUsage, extensions: extensions.raw))
+                master?.note(providerKey: providerKey, authorizations: 0, transactions: Int64(kept.count), at: now)
             }
             return MeteringResponse.xml(202, "", noBody: true)
         } catch let failure as MeteringFailure {

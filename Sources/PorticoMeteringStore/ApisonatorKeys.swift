@@ -51,6 +51,13 @@ public enum ApisonatorKeys {
         encode("stats/{service:\(sid)}/cinstance:\(app)/response_code:\(code)/\(period.keySuffix(containing: t))")
     }
     public static func serviceCinstances(_ sid: String) -> String { encode("stats/{service:\(sid)}/cinstances") }
+    /// Incremented by every transaction of the application on that UTC day; the first increment is the day's
+    /// first traffic. Expires after `dailyTrafficTTLSeconds`.
+    public static func dailyTraffic(_ sid: String, app: String, at t: Timestamp) -> String {
+        let date = t.iso8601.prefix(10).filter { $0 != "-" }
+        return encode("daily_traffic/service:\(sid)/cinstance:\(app)/\(date)")
+    }
+    public static let dailyTrafficTTLSeconds: Int64 = 172_800
 
     /// Periods written at application level (minute keys expire after 180 s) and at service level.
     public static let applicationPeriods: [LimitPeriod] = [.eternity, .year, .month, .week, .day, .hour, .minute]
@@ -72,6 +79,9 @@ public enum ApisonatorKeys {
     // MARK: events and alerts (§8.7)
     public static let eventsID = "events/id"
     public static let eventsQueue = "events/queue"
+    /// Set (60 s) when porta is pinged about pending events, so it is pinged at most once a minute.
+    public static let eventsPing = "events/ping"
+    public static let eventsPingTTLSeconds: Int64 = 60
     public static let alertsCurrentID = "alerts/current_id"
     public static func alertNotified(_ sid: String, app: String, level: Int) -> String {
         encode("alerts/service_id:\(sid)/app_id:\(app)/\(level)/already_notified")

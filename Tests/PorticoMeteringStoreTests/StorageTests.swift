@@ -80,6 +80,17 @@ import Testing
         #expect(try await s.get(["a", "b"]) == ["5", nil])
     }
 
+    /// A membership guard reads SISMEMBER before the writes (first_traffic detection) and never blocks them.
+    @Test func membershipGuardsReadTheSetBeforeTheWrites() async throws {
+        let s = EmbeddedMeteringStorage(clockMilliseconds: { 0 })
+        let first = try await s.checkAndApply([.membership("apps", "x"), .membership("apps", "y")], [.setAdd("apps", ["x"])])
+        #expect(first == CounterCheck(values: [0, 0], applied: true))
+        let second = try await s.checkAndApply([.membership("apps", "x"), .membership("apps", "y")], [.setAdd("apps", ["y"])])
+        #expect(second == CounterCheck(values: [1, 0], applied: true))
+        try await s.apply([.set("plain", "1")])
+        #expect(try await s.checkAndApply([.membership("plain", "1")], []).values == [0])
+    }
+
     @Test func usageWritesUseApisonatorKeysAndTheMinuteKeyExpires() async throws {
         let t = Timestamp(iso8601: "2016-01-02T18:10:30Z")!
         let commands = CounterWrites.expand(UsageWrite(serviceID: "7", applicationID: "a b", timestamp: t, values: [("1", .increment(3))], responseCode: 404))

@@ -151,6 +151,12 @@ struct RedisMeteringStorageTests {
         let set = try await storage.checkAndApply([CounterGuard(key: "a", maxValue: 5, change: .set(5))], [.set("a", "5")])
         #expect(set.applied)
         #expect(try await storage.get(["a", "b"]) == ["5", nil])
+        // Membership guards read SISMEMBER before the writes, next to counter guards, and never block.
+        let first = try await storage.checkAndApply([.membership("apps", "x"), CounterGuard(key: "a", maxValue: 9, change: .increment(1))],
+                                                    [.setAdd("apps", ["x"]), .incrementBy("a", 1)])
+        #expect(first == CounterCheck(values: [0, 5], applied: true))
+        let second = try await storage.checkAndApply([.membership("apps", "x"), .membership("apps", "y")], [.setAdd("apps", ["y"])])
+        #expect(second == CounterCheck(values: [1, 0], applied: true))
     }
 
     /// Golden: a transaction writes exactly apisonator's keys on Redis (reference/service-management-api.md §8.2).

@@ -100,7 +100,12 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
             values.reserveCapacity(guards.count)
             var admitted = true
             for g in guards {
-                let v = Self.integer(s.live(g.key, now: now))
+                let v: Int64
+                if let member = g.member {
+                    if case .set(let m)? = s.live(g.key, now: now), m.contains(member) { v = 1 } else { v = 0 }
+                } else {
+                    v = Self.integer(s.live(g.key, now: now))
+                }
                 values.append(v)
                 if !g.admits(v) { admitted = false }
             }

@@ -52,11 +52,21 @@ public struct CounterGuard: Sendable, Equatable {
     public var maxValue: Int64?
     /// The change this request makes; nil checks the stored value itself (a usage-less authorization).
     public var change: UsageValue?
+    /// Set: the guard reads whether this member is in the set at `key` (1 or 0, SISMEMBER) instead of a counter.
+    public var member: String?
 
     public init(key: String, maxValue: Int64?, change: UsageValue?) {
         self.key = key
         self.maxValue = maxValue
         self.change = change
+        self.member = nil
+    }
+
+    /// Reads, before the writes, whether `member` is in the set at `key`; never blocks the writes.
+    public static func membership(_ key: String, _ member: String) -> CounterGuard {
+        var g = CounterGuard(key: key, maxValue: nil, change: nil)
+        g.member = member
+        return g
     }
 
     public func admits(_ stored: Int64) -> Bool {

@@ -117,8 +117,8 @@ public final class RedisMeteringStorage: MeteringStorage, Sendable {
         return out
     }
 
-    /// KEYS are the guarded counters; ARGV holds per guard (limit or "", change kind `i`/`s`/"", amount), then
-    /// each write as its argument count followed by its arguments.
+    /// KEYS are the guarded counters; ARGV holds per guard (limit or "", change kind `i`/`s`/"", amount, set
+    /// member or ""), then each write as its argument count followed by its arguments.
     static func checkAndApplyArguments(_ guards: [CounterGuard], _ writes: [[String]]) -> [String] {
         var args: [String] = guards.map(\.key)
         args.reserveCapacity(guards.count * 4 + writes.count * 4)
@@ -129,6 +129,7 @@ public final class RedisMeteringStorage: MeteringStorage, Sendable {
             case .set(let n)?: args.append("s"); args.append(String(n))
             case nil: args.append(""); args.append("0")
             }
+            args.append(g.member ?? "")
         }
         for w in writes {
             args.append(String(w.count))
@@ -142,18 +143,23 @@ public final class RedisMeteringStorage: MeteringStorage, Sendable {
         local out = {}
         local admitted = true
         for i = 1, n do
-          local stored = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+          local stored
+          if ARGV[4 * i] ~= '' then
+            stored = redis.call('SISMEMBER', KEYS[i], ARGV[4 * i])
+          else
+            stored = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+          end
           out[i] = stored
-          local limit = ARGV[3 * i - 2]
+          local limit = ARGV[4 * i - 3]
           if limit ~= '' then
-            local kind = ARGV[3 * i - 1]
+            local kind = ARGV[4 * i - 2]
             local after = stored
-            if kind == 'i' then after = stored + tonumber(ARGV[3 * i]) elseif kind == 's' then after = tonumber(ARGV[3 * i]) end
+            if kind == 'i' then after = stored + tonumber(ARGV[4 * i - 1]) elseif kind == 's' then after = tonumber(ARGV[4 * i - 1]) end
             if after > tonumber(limit) then admitted = false end
           end
         end
         if admitted then
-          local p = 3 * n + 1
+          local p = 4 * n + 1
           while p <= #ARGV do
             local count = tonumber(ARGV[p])
             redis.call(unpack(ARGV, p + 1, p + count))

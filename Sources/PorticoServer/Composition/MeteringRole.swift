@@ -25,6 +25,36 @@ extension MeteringRuntime {
     }
 }
 
+/// What counted calls cause besides counts: first_traffic events, porta's events-hook ping
+/// (`CONFIG_EVENTS_HOOK`) and master-account usage (`CONFIG_MASTER_SERVICE_ID`), shared by the API and the worker.
+struct MeteringNotifications {
+    let hook: EventsHookPinger?
+    let traffic: TrafficEvents
+    let master: MasterUsage?
+
+    init(_ c: PorticoConfiguration, configuration: MeteringConfiguration) {
+        let logger = Logger(label: "portico.metering.events")
+        hook = c.eventsHookURL.map {
+            EventsHookPinger(storage: configuration.storage, hook: HTTPEventsHook(url: $0, secret: c.eventsHookSecret ?? ""), logger: logger)
+        }
+        let traffic = TrafficEvents(storage: configuration.storage, hook: hook)
+        self.traffic = traffic
+        master = c.masterUsage.map {
+            MasterUsage(settings: $0, configuration: configuration, traffic: traffic, logger: Logger(label: "portico.metering.master_usage"))
+        }
+    }
+
+    func processor(_ configuration: MeteringConfiguration, clock: @escaping @Sendable () -> Timestamp) -> ReportProcessor {
+        ReportProcessor(configuration: configuration, clock: clock, traffic: traffic, alertsHook: hook)
+    }
+
+    func api(_ configuration: MeteringConfiguration, reports: any ReportQueue, c: PorticoConfiguration,
+             clock: @escaping @Sendable () -> Timestamp) -> ServiceManagementAPI {
+        ServiceManagementAPI(configuration: configuration, reports: reports, internalCredentials: c.internalAPICredentials, clock: clock,
+                             logger: Logger(label: "portico.metering"), traffic: traffic, master: master, eventsHook: hook)
+    }
+}
+
 /// The metering role on the embedded store: storage recovered from `<data-dir>/metering`, the configuration
 /// layer, the in-process report worker and the Service Management API.
 final class EmbeddedMetering: MeteringRuntime {
@@ -34,6 +64,7 @@ final class EmbeddedMetering: MeteringRuntime {
     let reports: InProcessReportQueue
     let api: ServiceManagementAPI
     let cron: MeteringCron
+    let master: MasterUsage?
     let logger: Logger
 
     static func milliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -49,9 +80,10 @@ final class EmbeddedMetering: MeteringRuntime {
         ])
         configuration = MeteringConfiguration(storage: storage, cacheTTLMilliseconds: nil, clockMilliseconds: { EmbeddedMetering.milliseconds() })
         let clock: @Sendable () -> Timestamp = { PlatformServer.now() }
-        reports = InProcessReportQueue(processor: ReportProcessor(configuration: configuration, clock: clock), logger: Logger(label: "portico.metering.worker"))
-        api = ServiceManagementAPI(configuration: configuration, reports: reports, internalCredentials: c.internalAPICredentials, clock: clock,
-                                   logger: Logger(label: "portico.metering"))
+        let notifications = MeteringNotifications(c, configuration: configuration)
+        master = notifications.master
+        reports = InProcessReportQueue(processor: notifications.processor(configuration, clock: clock), logger: Logger(label: "portico.metering.worker"))
+        api = notifications.api(configuration, reports: reports, c: c, clock: clock)
         let (reschedule, deleteStats) = Self.cronIntervals(c)
         cron = MeteringCron(storage: storage, queue: nil, rescheduleInterval: reschedule, deleteStatsInterval: deleteStats,
                             logger: Logger(label: "portico.metering.cron"))
@@ -76,8 +108,11 @@ final class EmbeddedMetering: MeteringRuntime {
             }
         }
         let cron = Task { await self.cron.run() }
+        let master = Task { await self.master?.run() }
         await reports.run()
         cron.cancel()
+        master.cancel()
+        await master.value
         flusher.cancel()
         await flusher.value
         do {
@@ -101,6 +136,7 @@ final class RedisMetering: MeteringRuntime {
     let api: ServiceManagementAPI
     let worker: RedisReportWorker
     let cron: MeteringCron
+    let master: MasterUsage?
     let logger: Logger
     private let stopped: AsyncStream<Void>
     private let stopper: AsyncStream<Void>.Continuation
@@ -118,9 +154,10 @@ final class RedisMetering: MeteringRuntime {
         queue = RedisJobQueue(client: queuesClient, workerID: UUID().uuidString.lowercased())
         let clock: @Sendable () -> Timestamp = { PlatformServer.now() }
         let reports = RedisReportQueue(queue: queue, newID: { UUID().uuidString.lowercased() })
-        api = ServiceManagementAPI(configuration: configuration, reports: reports, internalCredentials: c.internalAPICredentials, clock: clock,
-                                   logger: Logger(label: "portico.metering"))
-        worker = RedisReportWorker(queue: queue, processor: ReportProcessor(configuration: configuration, clock: clock), clock: clock,
+        let notifications = MeteringNotifications(c, configuration: configuration)
+        master = notifications.master
+        api = notifications.api(configuration, reports: reports, c: c, clock: clock)
+        worker = RedisReportWorker(queue: queue, processor: notifications.processor(configuration, clock: clock), clock: clock,
                                    logger: Logger(label: "portico.metering.worker"))
         let (reschedule, deleteStats) = Self.cronIntervals(c)
         cron = MeteringCron(storage: meteringStorage, queue: queue, rescheduleInterval: reschedule, deleteStatsInterval: deleteStats,
@@ -147,10 +184,13 @@ final class RedisMetering: MeteringRuntime {
     func run() async {
         let worker = Task { await self.worker.run() }
         let cron = Task { await self.cron.run() }
+        let master = Task { await self.master?.run() }
         for await _ in stopped { break }
         worker.cancel()
         cron.cancel()
+        master.cancel()
         await worker.value
+        await master.value
         storageClient.close()
         queuesClient.close()
     }

@@ -1,4 +1,5 @@
 import PorticoCore
+import PorticoMetering
 import PorticoGateway
 import PorticoAdmin
 import PorticoPostgres
@@ -64,6 +65,11 @@ public enum ConfigurationLoader {
         Setting(name: "metering-url", environment: ["PORTICO_METERING_URL", "BACKEND_URL"]),
         Setting(name: "reschedule-jobs-frequency", environment: ["RESCHEDULE_JOBS_FREQ", "CONFIG_RESCHEDULE_JOBS_FREQ"]),
         Setting(name: "delete-stats-frequency", environment: ["DELETE_STATS_FREQ", "CONFIG_DELETE_STATS_FREQ"]),
+        Setting(name: "events-hook", environment: ["CONFIG_EVENTS_HOOK"]),
+        Setting(name: "events-hook-shared-secret", environment: ["CONFIG_EVENTS_HOOK_SHARED_SECRET"]),
+        Setting(name: "master-service-id", environment: ["CONFIG_MASTER_SERVICE_ID"]),
+        Setting(name: "master-metrics-transactions", environment: ["CONFIG_MASTER_METRICS_TRANSACTIONS"]),
+        Setting(name: "master-metrics-transactions-authorize", environment: ["CONFIG_MASTER_METRICS_TRANSACTIONS_AUTHORIZE"]),
         Setting(name: "portal-endpoint", environment: ["THREESCALE_PORTAL_ENDPOINT"]),
         Setting(name: "config-file", environment: ["THREESCALE_CONFIG_FILE"]),
         Setting(name: "deployment-env", environment: ["THREESCALE_DEPLOYMENT_ENV"]),
@@ -205,6 +211,18 @@ public enum ConfigurationLoader {
             if let seconds = Int64(v), seconds >= 1 { c[keyPath: path] = seconds } else {
                 problems.append(Problem(setting: name, message: "must be a whole number of seconds, at least 1 (got \(v))"))
             }
+        }
+        if let v = raw["events-hook"], !v.isEmpty {
+            if (v.hasPrefix("http://") || v.hasPrefix("https://")), v.count > 8 { c.eventsHookURL = v } else {
+                problems.append(Problem(setting: "events-hook", message: "must be an http:// or https:// URL of porta's events hook (got \(v))"))
+            }
+        }
+        c.eventsHookSecret = raw["events-hook-shared-secret"].flatMap { $0.isEmpty ? nil : $0 }
+        if let sid = raw["master-service-id"], !sid.isEmpty {
+            var master = MasterUsage.Settings(serviceID: sid)
+            if let v = raw["master-metrics-transactions"], !v.isEmpty { master.transactionsMetric = v }
+            if let v = raw["master-metrics-transactions-authorize"], !v.isEmpty { master.authorizeMetric = v }
+            c.masterUsage = master
         }
         loadGateway(raw, into: &c, &problems)
         return Loaded(configuration: c, problems: problems, sources: sources)
@@ -352,6 +370,11 @@ public enum ConfigurationLoader {
             ("redis-storage-url", c.redisStorage?.description ?? "(embedded store in \(c.dataDirectory)/metering)"),
             ("redis-queues-url", c.redisQueues?.description ?? (c.redisStorage == nil ? "(in process)" : "(the storage Redis)")),
             ("metering-url", c.meteringURL ?? (c.role == .admin ? "(not set: admin alone does not sync metering)" : "(in process)")),
+            ("events-hook", c.eventsHookURL.map(redactedURL) ?? "(not set: porta is not pinged about events)"),
+            ("events-hook-shared-secret", c.eventsHookSecret == nil ? "(not set)" : "***"),
+            ("master-service-id", c.masterUsage?.serviceID ?? "(not set: calls are not counted on a master service)"),
+            ("master-metrics-transactions", c.masterUsage?.transactionsMetric ?? "transactions"),
+            ("master-metrics-transactions-authorize", c.masterUsage?.authorizeMetric ?? "transactions/authorize"),
             ("reschedule-jobs-frequency", "\(c.rescheduleJobsSeconds) s"), ("delete-stats-frequency", "\(c.deleteStatsSeconds) s"),
             ("portal-endpoint", c.gateway.portalEndpoint.map(redactedURL) ?? "(not set)"), ("config-file", c.gateway.configFile ?? "(not set)"),
             ("deployment-env", c.gateway.deploymentEnvironment), ("configuration-loader", c.gateway.effectiveLoader.rawValue),

@@ -33,6 +33,11 @@ public struct PorticoConfiguration: Sendable {
     /// Base URL of a separate metering process (or apisonator) that `--role admin` keeps in sync through its
     /// internal API (porta's `BACKEND_URL`).
     public var meteringURL: String?
+    /// Porta's events hook (`CONFIG_EVENTS_HOOK`) and the secret posted to it (`CONFIG_EVENTS_HOOK_SHARED_SECRET`).
+    public var eventsHookURL: String?
+    public var eventsHookSecret: String?
+    /// Counting of calls on the master service (`CONFIG_MASTER_SERVICE_ID` and the metric names); nil: off.
+    public var masterUsage: MasterUsage.Settings?
     /// apisonator's `RESCHEDULE_JOBS_FREQ` and `DELETE_STATS_FREQ`, in seconds.
     public var rescheduleJobsSeconds: Int64 = 300
     public var deleteStatsSeconds: Int64 = 86_400
