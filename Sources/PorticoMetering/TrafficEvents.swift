@@ -52,7 +52,11 @@ public struct EventsHookPinger: Sendable {
 /// and later calls that day skip the two extra reads and writes.
 public final class TrafficEvents: Sendable {
     let events: MeteringEvents
-    private let recordedToday = Mutex<(day: Int64, applications: Set<String>)>((day: 0, applications: []))
+    struct Application: Hashable {
+        var serviceID: String
+        var applicationID: String
+    }
+    private let recordedToday = Mutex<(day: Int64, applications: Set<Application>)>((day: 0, applications: []))
     /// Bounds the memory of the day's set; past it the set starts over (costing only the extra reads).
     static let rememberedLimit = 1_000_000
 
@@ -64,13 +68,12 @@ public final class TrafficEvents: Sendable {
         let s = t.secondsSinceEpoch
         return s >= 0 ? s / 86_400 : -((-s + 86_399) / 86_400)
     }
-    static func memoKey(_ sid: String, _ aid: String) -> String { sid + "\u{0}" + aid }
 
     /// The guards and writes to add to the atomic step counting a transaction of `aid`, or nothing when this
     /// process already recorded that application's traffic on the transaction's day.
     public func additions(serviceID sid: String, applicationID aid: String, at t: Timestamp) -> (guards: [CounterGuard], writes: [StorageCommand]) {
         let day = Self.day(t)
-        let known = recordedToday.withLock { $0.day == day && $0.applications.contains(Self.memoKey(sid, aid)) }
+        let known = recordedToday.withLock { $0.day == day && $0.applications.contains(Application(serviceID: sid, applicationID: aid)) }
         if known { return ([], []) }
         let daily = ApisonatorKeys.dailyTraffic(sid, app: aid, at: t)
         return ([.membership(ApisonatorKeys.serviceCinstances(sid), aid), CounterGuard(key: daily, maxValue: nil, change: nil)],
@@ -88,7 +91,7 @@ public final class TrafficEvents: Sendable {
         let day = Self.day(t)
         recordedToday.withLock { memo in
             if day > memo.day || memo.applications.count >= Self.rememberedLimit { memo = (day, []) }
-            if day == memo.day { memo.applications.insert(Self.memoKey(sid, aid)) }
+            if day == memo.day { memo.applications.insert(Application(serviceID: sid, applicationID: aid)) }
         }
     }
 
@@ -100,7 +103,7 @@ public final class TrafficEvents: Sendable {
         var commands: [StorageCommand] = writes.map { .usage($0) } + extra
         var tracked: [(sid: String, aid: String, at: Timestamp, index: Int)] = []
         var seen: Set<String> = []
-        for w in writes where !w.values.isEmpty && seen.insert(Self.memoKey(w.serviceID, w.applicationID) + "\u{0}" + String(Self.day(w.timestamp))).inserted {
+        for w in writes where !w.values.isEmpty && seen.insert(w.serviceID + "\u{0}" + w.applicationID + "\u{0}" + String(Self.day(w.timestamp))).inserted {
             let (g, c) = additions(serviceID: w.serviceID, applicationID: w.applicationID, at: w.timestamp)
             guard !g.isEmpty else { continue }
             tracked.append((w.serviceID, w.applicationID, w.timestamp, allGuards.count))
