@@ -91,9 +91,12 @@ import Testing
             "rules": [["resource": "/admin", "methods": ["GET"], "operations": [["jwt_claim": "role", "op": "==", "value": "admin"]]]],
             "error_message": "admins only"]]
         let claimCheck = service(3, host: "claims.test", claim: nil, chain: [check, ["name": "apicast", "configuration": [:]]])
+        let roles: [String: Any] = ["name": "keycloak_role_check", "configuration": ["type": "whitelist", "scopes": [
+            ["resource": "/books", "methods": ["GET"], "realm_roles": [["name": "reader"]], "client_roles": [["name": "viewer", "client": "shop"]]]]]]
+        let roleCheck = service(4, host: "roles.test", claim: nil, chain: [["name": "apicast", "configuration": [:]], roles])
         let document = try JSONSerialization.data(withJSONObject: ["services": [service(1, host: "localhost", claim: nil), service(2, host: "claim.test", claim: "client_id"),
-                                                                                claimCheck],
-                                                                   "oidc": [entry, entry, entry]])
+                                                                                claimCheck, roleCheck],
+                                                                   "oidc": [entry, entry, entry, entry]])
         let h = try GatewayHarness(services: [], rawDocument: String(decoding: document, as: UTF8.self))
         defer { h.stop() }
         try await h.waitReady()
@@ -133,5 +136,20 @@ import Testing
         #expect(blocked.status == 403 && blocked.body == "admins only")
         #expect(try h.call("/other", host: "claims.test", headers: [("Authorization", "Bearer \(try Self.token(rsa, kid: "rsa1", claims: user))")]).status == 200)
         #expect(try h.call("/admin", host: "claims.test", headers: [("Authorization", "Bearer \(try Self.token(rsa, kid: "rsa1", claims: admin))")]).status == 200)
+
+        // keycloak_role_check (whitelist): the realm role and the client's role are both needed; paths no scope
+        // covers are denied too, with the product's authentication-failed error.
+        var reader = good
+        reader["realm_access"] = ["roles": ["reader"]]
+        var shopper = reader
+        shopper["resource_access"] = ["shop": ["roles": ["viewer"]], "other": ["roles": ["admin"]]]
+        func roleCall(_ path: String, _ claims: [String: Any]) throws -> HTTP.Reply {
+            try h.call(path, host: "roles.test", headers: [("Authorization", "Bearer \(try Self.token(rsa, kid: "rsa1", claims: claims))")])
+        }
+        #expect(try roleCall("/books", shopper).status == 200)
+        let missingClientRole = try roleCall("/books", reader)
+        #expect(missingClientRole.status == 403 && missingClientRole.body == "Authentication failed")
+        #expect(try roleCall("/books", good).status == 403)
+        #expect(try roleCall("/music", shopper).status == 403, "a whitelist denies paths no scope covers")
     }
 }

@@ -62,9 +62,11 @@ public final class Gateway: Sendable {
         var route: (url: UpstreamURL, hostHeader: String?, ownerID: String?, path: String?)?
         var cacheTTL: Int64?
         var claims: JSONValue?
+        let initial = request
+        let policies = product.chain.effective { initial.liquidValue($0, service: product) }
 
         // rewrite
-        for policy in product.chain.policies {
+        for policy in policies {
             switch policy {
             case .cors(let cors):
                 let headers = cors.headers(header: { request.header($0) })
@@ -72,8 +74,18 @@ public final class Gateway: Sendable {
                     return reply(LocalReply(status: 204, headers: headers, reason: "cors_preflight"))
                 }
                 actions.corsHeaders = headers
-            case .maintenance(let e):
-                return reply(.error(e, reason: "maintenance"))
+            case .maintenance(let e, let condition):
+                let snapshot = request
+                if condition.holds({ snapshot.liquidValue($0, service: product) }) { return reply(.error(e, reason: "maintenance")) }
+            case .nginxFilters(let dropped):
+                request.headers.removeAll { dropped.contains($0.0.lowercased()) }
+                for name in dropped { request.headerIndex[CredentialExtractor.headerName(name)] = nil }
+            case .payloadLimits(let requestLimit, let responseLimit):
+                if requestLimit > 0, let length = request.header("content_length").flatMap({ Int64($0) }), length > requestLimit {
+                    return reply(LocalReply(status: 413, headers: [("Content-Type", "text/plain; charset=utf-8")], body: "Payload Too Large",
+                                            reason: "payload_limits"))
+                }
+                if responseLimit > 0 { actions.responseBodyLimit = responseLimit }
             case .echo(let status, _):
                 let line = "\(request.method) \(request.path)\(request.forwardedQuery.map { "?" + $0 } ?? "") HTTP/1.1\n"
                 return reply(LocalReply(status: status, headers: [("Content-Type", "text/plain")], body: line, reason: "echo"))
@@ -117,12 +129,17 @@ public final class Gateway: Sendable {
         }
 
         // access
-        for policy in product.chain.policies {
+        for policy in policies {
             switch policy {
             case .jwtClaimCheck(let check):
                 let subject = RequestPath.subject(request.path[...]) ?? request.path
                 if !check.allows(method: request.method, path: subject, claims: claims) {
                     return reply(LocalReply(status: 403, headers: [("Content-Type", "text/plain; charset=utf-8")], body: check.errorMessage, reason: "jwt_claim_check"))
+                }
+            case .keycloakRoleCheck(let check):
+                let subject = RequestPath.subject(request.path[...]) ?? request.path
+                if !check.allows(method: request.method, path: subject, claims: claims) {
+                    return reply(.error(product.authFailed, reason: "keycloak_role_check"))
                 }
             case .rateLimit(let limits):
                 let snapshot = request

@@ -41,6 +41,8 @@ public struct ResponseActions: Sendable {
     /// The authrep to make once the upstream answered (the request was authorized from cache).
     public var deferredAuthrep: DeferredAuthrep?
     public var accessLog = true
+    /// `payload_limits`' response limit: an upstream answer declaring a longer Content-Length becomes a 413.
+    public var responseBodyLimit: Int64?
 }
 
 /// The pipeline's verdict for a request.

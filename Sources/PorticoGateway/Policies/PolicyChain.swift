@@ -29,6 +29,23 @@ public struct PolicyChain: Sendable {
 
     public var containsAPIcast: Bool { policies.contains { if case .apicast = $0 { return true } else { return false } } }
 
+    /// The policies a request runs through: each `conditional` policy is replaced by its nested chain when its
+    /// condition holds for the request (evaluated once, before the rewrite phase) and dropped otherwise.
+    func effective(_ lookup: (String) -> String?) -> [Policy] {
+        guard hasConditional else { return policies }
+        var out: [Policy] = []
+        for policy in policies {
+            if case .conditional(let condition, let nested) = policy {
+                if condition.holds(lookup) { out += nested }
+            } else {
+                out.append(policy)
+            }
+        }
+        return out
+    }
+
+    var hasConditional: Bool { policies.contains { if case .conditional = $0 { return true } else { return false } } }
+
     /// The status every request gets when a policy failed to load.
     public var failureStatus: Int {
         for p in policies { if case .onFailed(let status) = p { return status } }
@@ -82,7 +99,7 @@ public enum Policy: Sendable {
     case defaultCredentials(Credentials)
     case caching(AuthorizationCache.Mode)
     case batcher(BatcherSettings)
-    case maintenance(ErrorReply)
+    case maintenance(ErrorReply, PolicyCondition)
     case echo(status: Int, exitPhase: Bool)
     case onFailed(Int)
     case upstreamConnection(UpstreamTimeouts)
@@ -93,6 +110,19 @@ public enum Policy: Sendable {
     case statusCodeOverwrite([Int: Int])
     case logging(accessLogs: Bool)
     case referrer
+    case keycloakRoleCheck(KeycloakRoleCheckPolicy)
+    /// Request headers dropped before proxying (`nginx_filters` entries with `append: false`).
+    case nginxFilters(dropped: [String])
+    /// `payload_limits`: byte limits on the request's and the upstream response's Content-Length; 0 is no limit.
+    case payloadLimits(request: Int64, response: Int64)
+    case conditional(PolicyCondition, [Policy])
+
+    /// Policies allowed inside `conditional`: the per-request ones. Chain-wide settings (apicast, caching, the
+    /// batcher, retries, timeouts, on_failed) cannot depend on a request.
+    static let conditionalNames: Set<String> = [
+        "cors", "headers", "url_rewriting", "upstream", "routing", "ip_check", "default_credentials", "maintenance_mode", "echo",
+        "rate_limit", "jwt_claim_check", "keycloak_role_check", "statuscode_overwrite", "nginx_filters", "payload_limits", "3scale_referrer",
+    ]
 
     init(name: String, configuration c: JSONValue) throws(GatewayConfigurationError) {
         switch name {
@@ -132,10 +162,36 @@ public enum Policy: Sendable {
             self = .batcher(BatcherSettings(authsTTLSeconds: Int64(c["auths_ttl"]?.stringValue ?? "") ?? 10,
                                             batchReportSeconds: max(1, Int64(c["batch_report_seconds"]?.stringValue ?? "") ?? 10)))
         case "maintenance_mode":
-            if c["condition"] != nil { throw GatewayConfigurationError("conditional maintenance mode is not supported") }
             self = .maintenance(ErrorReply(status: Int(c["status"]?.stringValue ?? "") ?? 503,
                                            body: c["message"]?.stringValue ?? "Service Unavailable - Maintenance",
-                                           contentType: c["message_content_type"]?.stringValue ?? "text/plain; charset=utf-8"))
+                                           contentType: c["message_content_type"]?.stringValue ?? "text/plain; charset=utf-8"),
+                                try PolicyCondition(c["condition"]))
+        case "keycloak_role_check": self = .keycloakRoleCheck(try KeycloakRoleCheckPolicy(c))
+        case "nginx_filters":
+            var dropped: [String] = []
+            for h in c["headers"]?.arrayValue ?? [] {
+                guard let name = h["name"]?.stringValue, !name.isEmpty else { throw GatewayConfigurationError("every nginx_filters header needs a name") }
+                if h["append"] != .bool(true) { dropped.append(name.lowercased()) }
+            }
+            self = .nginxFilters(dropped: dropped)
+        case "payload_limits":
+            func limit(_ key: String) throws(GatewayConfigurationError) -> Int64 {
+                guard let raw = c[key], !raw.isNull else { return 0 }
+                guard let v = raw.stringValue.flatMap({ Int64($0) }), v >= 0 else { throw GatewayConfigurationError("\(key) must be a number of bytes, 0 for no limit") }
+                return v
+            }
+            self = .payloadLimits(request: try limit("request"), response: try limit("response"))
+        case "conditional":
+            var nested: [Policy] = []
+            for entry in c["policy_chain"]?.arrayValue ?? [] where entry["enabled"] != .bool(false) {
+                guard var inner = entry["name"]?.stringValue else { throw GatewayConfigurationError("a policy_chain entry has no name") }
+                if inner.hasPrefix("apicast.policy.") { inner = String(inner.dropFirst("apicast.policy.".count)) }
+                guard Self.conditionalNames.contains(inner) else {
+                    throw GatewayConfigurationError("\"\(inner)\" cannot run inside a conditional policy with Portico (it is a chain-wide setting or not implemented)")
+                }
+                nested.append(try Policy(name: inner, configuration: entry["configuration"].flatMap { $0.isNull ? nil : $0 } ?? .object([:])))
+            }
+            self = .conditional(try PolicyCondition(c["condition"]), nested)
         case "echo":
             self = .echo(status: Int(c["status"]?.stringValue ?? "") ?? 200, exitPhase: c["exit"]?.stringValue == "phase")
         case "on_failed": self = .onFailed(Int(c["error_status_code"]?.stringValue ?? "") ?? 503)

@@ -3,8 +3,9 @@ import Synchronization
 
 /// `rate_limit` (edge limiting) with per-gateway state: fixed windows (`count` per `window` seconds) and
 /// leaky buckets (`rate` per second, `burst` delayed, beyond that rejected), keyed by a plain or Liquid name
-/// with service or global scope. Redis-shared limits (`redis_url`), connection limiters and conditions are
-/// not implemented and fail to load (so the product answers 503 rather than running unlimited).
+/// with service or global scope; a limiter with a `condition` counts only the requests it holds for.
+/// Redis-shared limits (`redis_url`) and connection limiters are not implemented and fail to load (so the
+/// product answers 503 rather than running unlimited).
 public struct RateLimitPolicy: Sendable {
     struct Key: Sendable {
         var name: String
@@ -16,7 +17,7 @@ public struct RateLimitPolicy: Sendable {
         case leakyBucket(key: Key, rate: Double, burst: Double)
     }
 
-    var limiters: [Limiter]
+    var limiters: [(limiter: Limiter, condition: PolicyCondition)]
     var rejectStatus: Int
     /// `error_handling: log` lets limited requests through (and logs).
     var enforce: Bool
@@ -25,21 +26,20 @@ public struct RateLimitPolicy: Sendable {
         if let url = c["redis_url"]?.stringValue, !url.isEmpty { throw GatewayConfigurationError("limits shared through redis_url are not supported") }
         if !(c["connection_limiters"]?.arrayValue ?? []).isEmpty { throw GatewayConfigurationError("connection_limiters are not supported") }
         func key(_ l: JSONValue) throws(GatewayConfigurationError) -> Key {
-            if l["condition"] != nil, !(l["condition"]?["operations"]?.arrayValue ?? []).isEmpty {
-                throw GatewayConfigurationError("conditional limiters are not supported")
-            }
             guard let name = l["key"]?["name"]?.stringValue, !name.isEmpty else { throw GatewayConfigurationError("every limiter needs key.name") }
             let template = l["key"]?["name_type"]?.stringValue == "liquid" ? try LiquidTemplate(name) : nil
             return Key(name: name, template: template, global: l["key"]?["scope"]?.stringValue == "global")
         }
-        var limiters: [Limiter] = []
+        var limiters: [(Limiter, PolicyCondition)] = []
         for l in c["fixed_window_limiters"]?.arrayValue ?? [] {
             guard let count = Int64(l["count"]?.stringValue ?? ""), count >= 0 else { throw GatewayConfigurationError("fixed_window_limiters need a count") }
-            limiters.append(.fixedWindow(key: try key(l), count: count, windowSeconds: max(1, Int64(l["window"]?.stringValue ?? "") ?? 1)))
+            limiters.append((.fixedWindow(key: try key(l), count: count, windowSeconds: max(1, Int64(l["window"]?.stringValue ?? "") ?? 1)),
+                             try PolicyCondition(l["condition"])))
         }
         for l in c["leaky_bucket_limiters"]?.arrayValue ?? [] {
             guard let rate = Double(l["rate"]?.stringValue ?? ""), rate > 0 else { throw GatewayConfigurationError("leaky_bucket_limiters need a rate") }
-            limiters.append(.leakyBucket(key: try key(l), rate: rate, burst: max(0, Double(l["burst"]?.stringValue ?? "") ?? 0)))
+            limiters.append((.leakyBucket(key: try key(l), rate: rate, burst: max(0, Double(l["burst"]?.stringValue ?? "") ?? 0)),
+                             try PolicyCondition(l["condition"])))
         }
         self.limiters = limiters
         rejectStatus = Int(c["limits_exceeded_error"]?["status_code"]?.stringValue ?? "") ?? 429
@@ -63,7 +63,7 @@ public final class EdgeLimiter: Sendable {
     /// Applies every limiter of the policy; the strictest verdict wins.
     func check(_ policy: RateLimitPolicy, serviceID: String, nowMilliseconds now: Int64, lookup: (String) -> String?) -> Verdict {
         var delay: Int64 = 0
-        for limiter in policy.limiters {
+        for (limiter, condition) in policy.limiters where condition.holds(lookup) {
             switch limiter {
             case .fixedWindow(let key, let count, let window):
                 let k = scoped(key, serviceID: serviceID, lookup: lookup) + "/w\(window)"

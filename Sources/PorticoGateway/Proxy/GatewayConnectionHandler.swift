@@ -365,6 +365,9 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         exchange.upstreamStatus = Int(head.status.code)
         exchange.upstreamKeepAlive = head.isKeepAlive
         let actions = exchange.decision?.response ?? ResponseActions()
+        if let limit = actions.responseBodyLimit, let length = head.headers.first(name: "content-length").flatMap({ Int64($0) }), length > limit {
+            return refuseOversizedResponse(exchange)
+        }
         let status = actions.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus
         var fields: [(String, String)] = []
         fields.reserveCapacity(head.headers.count)
@@ -375,6 +378,22 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         if !exchange.keepAlive { responseHead.headers.replaceOrAdd(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
         recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started)
+    }
+
+    /// `payload_limits`: the upstream's answer is longer than allowed. Its connection is dropped (the body is
+    /// not read) and the client gets 413; the request still counts as authorized and proxied.
+    private func refuseOversizedResponse(_ exchange: Exchange) {
+        exchange.timer?.cancel()
+        if let lease = exchange.lease {
+            exchange.lease = nil
+            lease.handler.delegate = nil
+            lease.channel.close(promise: nil)
+        }
+        exchange.responseStarted = false
+        recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started)
+        if let deferred = exchange.decision?.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: 413, executor: executor) }
+        let local = LocalReply(status: 413, headers: [("Content-Type", "text/plain; charset=utf-8")], body: "Payload Too Large", reason: "payload_limits")
+        reply(local, exchange: exchange, actions: exchange.decision?.response ?? ResponseActions(), product: exchange.decision?.product)
     }
 
     func upstreamBody(_ body: ByteBuffer) {

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+
+/// Policies that take APIcast's common condition, and the request-shaping policies around them, through the
+/// real gateway: `conditional`, `maintenance_mode` with a condition, `rate_limit` limiters with conditions,
+/// `nginx_filters` and `payload_limits`.
+@Suite(.serialized) struct GatewayConditionalPolicyTests {
+    typealias H = GatewayHarness
+    static var apicast: [String: Any] { ["name": "apicast", "configuration": [:] as [String: Any]] }
+
+    static func condition(_ left: String, _ op: String, _ right: String, leftType: String = "liquid") -> [String: Any] {
+        ["operations": [["left": left, "left_type": leftType, "op": op, "right": right, "right_type": "plain"]], "combine_op": "and"]
+    }
+
+    @Test func conditionsDecideWhichPoliciesRun() async throws {
+        // Product 1: a conditional headers policy, maintenance only for /legacy, a limiter counting only POSTs.
+        let headers: [String: Any] = ["name": "headers", "configuration": [
+            "request": [["op": "set", "header": "X-Beta", "value": "yes", "value_type": "plain"]]]]
+        let conditional: [String: Any] = ["name": "conditional", "configuration": [
+            "condition": Self.condition("{{ headers.X-Channel }}", "==", "beta"), "policy_chain": [headers]]]
+        let maintenance: [String: Any] = ["name": "maintenance_mode", "configuration": [
+            "status": 503, "message": "legacy is closed", "condition": Self.condition("{{ uri }}", "matches", "^/legacy")]]
+        let limiter: [String: Any] = ["name": "rate_limit", "configuration": [
+            "fixed_window_limiters": [["key": ["name": "posts", "scope": "service"], "count": 1, "window": 60,
+                                       "condition": Self.condition("{{ http_method }}", "==", "POST")]]]]
+        let chain1 = [conditional, maintenance, limiter, Self.apicast]
+        // Product 2: nginx_filters and payload_limits.
+        let filters: [String: Any] = ["name": "nginx_filters", "configuration": ["headers": [["name": "If-Match", "append": false],
+                                                                                         ["name": "If-None-Match", "append": true]]]]
+        let limits: [String: Any] = ["name": "payload_limits", "configuration": ["request": 10, "response": 60]]
+        // Product 3: a conditional whose nested chain holds a chain-wide setting fails to load.
+        let broken: [String: Any] = ["name": "conditional", "configuration": ["condition": [:], "policy_chain": [["name": "retry", "configuration": ["retries": 2]]]]]
+        var hosts2 = H.service(id: 2, rules: [H.rule("GET", "/"), H.rule("POST", "/")], chain: [filters, limits, Self.apicast])
+        var proxy2 = hosts2["proxy"] as? [String: Any] ?? [:]
+        proxy2["hosts"] = ["two.test"]
+        hosts2["proxy"] = proxy2
+        var hosts3 = H.service(id: 3, chain: [broken, Self.apicast])
+        var proxy3 = hosts3["proxy"] as? [String: Any] ?? [:]
+        proxy3["hosts"] = ["three.test"]
+        hosts3["proxy"] = proxy3
+        let h = try GatewayHarness(services: [H.service(id: 1, rules: [H.rule("GET", "/"), H.rule("POST", "/")], chain: chain1), hosts2, hosts3],
+                                   upstream: { r in
+                                       let beta = r.header("X-Beta") ?? "-", ifMatch = r.header("If-Match") ?? "-", ifNone = r.header("If-None-Match") ?? "-"
+                                       let body = r.path == "/big" ? String(repeating: "x", count: 100) : "beta=\(beta) if-match=\(ifMatch) if-none-match=\(ifNone)"
+                                       return .init(status: 200, headers: [("Content-Type", "text/plain")], body: body)
+                                   })
+        defer { h.stop() }
+        try await h.waitReady()
+        let key = "?user_key=k"
+
+        // conditional: the nested headers policy runs only when the condition holds.
+        #expect(try h.call("/" + key, headers: [("X-Channel", "beta")]).body.hasPrefix("beta=yes"))
+        #expect(try h.call("/" + key, headers: [("X-Channel", "stable")]).body.hasPrefix("beta=-"))
+        // maintenance_mode with a condition: only /legacy is closed.
+        let closed = try h.call("/legacy" + key)
+        #expect(closed.status == 503 && closed.body == "legacy is closed")
+        #expect(try h.call("/open" + key).status == 200)
+        // rate_limit limiter with a condition: GETs are not counted, the second POST is limited.
+        #expect(try h.call("/" + key, method: "POST", body: "a=1").status == 200)
+        #expect(try h.call("/" + key, method: "POST", body: "a=1").status == 429)
+        #expect(try h.call("/" + key).status == 200)
+
+        // nginx_filters: If-Match is dropped, If-None-Match (append) is forwarded.
+        let filtered = try h.call("/" + key, host: "two.test", headers: [("If-Match", "\"a\""), ("If-None-Match", "\"b\"")])
+        #expect(filtered.status == 200 && filtered.body.hasSuffix("if-match=- if-none-match=\"b\""))
+        // payload_limits: a request body over 10 bytes and an upstream answer over 60 bytes are 413.
+        #expect(try h.call("/" + key, method: "POST", host: "two.test", body: "0123456789abc").status == 413)
+        #expect(try h.call("/" + key, method: "POST", host: "two.test", body: "0123").status == 200)
+        let big = try h.call("/big" + key, host: "two.test")
+        #expect(big.status == 413 && big.body == "Payload Too Large")
+        #expect(try h.call("/" + key, host: "two.test").status == 200, "the gateway keeps serving after refusing an answer")
+
+        // A conditional policy cannot hold chain-wide settings: the product fails closed.
+        #expect(try h.call("/" + key, host: "three.test").status == 503)
+        #expect(h.log.contains("cannot run inside a conditional policy"))
+    }
+}
