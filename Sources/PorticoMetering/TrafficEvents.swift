@@ -117,7 +117,8 @@ public final class TrafficEvents: Sendable {
         let check = try await storage.checkAndApply(allGuards, commands)
         guard check.applied else { return false }
         for t in tracked {
-            try await applied(serviceID: t.sid, applicationID: t.aid, at: t.at, before: check.values[t.index..<t.index + 2])
+            // The counts are in: an event that cannot be queued must not fail (and so repeat) the job that counted.
+            try? await applied(serviceID: t.sid, applicationID: t.aid, at: t.at, before: check.values[t.index..<t.index + 2])
         }
         return true
     }
