@@ -40,8 +40,7 @@ public struct IntegrationErrorLog: Sendable {
     }
 
     static func format(_ t: Timestamp) -> String {
-        let iso = t.iso8601
-        return String(iso.prefix(10)) + " " + String(iso.dropFirst(11).prefix(8)) + " UTC"
+        t.formatted(separator: UInt8(ascii: " "), suffix: " UTC")
     }
 
     public func page(serviceID: String, page: Int, perPage: Int) async throws -> (entries: [JSONValue], count: Int) {

@@ -17,12 +17,17 @@ public struct MetricHierarchy: Sendable {
     public let metrics: [MeteredMetric]
     private let byID: [String: MeteredMetric]
     private let byName: [String: MeteredMetric]
+    private let positions: [String: Int]
 
     public init(_ metrics: [MeteredMetric]) {
         self.metrics = metrics
         byID = Dictionary(metrics.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         byName = Dictionary(metrics.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        positions = Dictionary(metrics.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
     }
+
+    /// The metric's place in the hierarchy's order (replies list limits in it).
+    public func position(of id: String) -> Int? { positions[id] }
 
     public func metric(id: String) -> MeteredMetric? { byID[id] }
     public func metric(named name: String) -> MeteredMetric? { byName[name] }
@@ -150,10 +155,22 @@ public enum LimitEvaluation {
 
     /// Reports by metric (hierarchy order), then period from longest to shortest.
     static func ordered(_ limits: [PlanLimit], hierarchy: MetricHierarchy) -> [PlanLimit] {
-        let metricOrder = Dictionary(hierarchy.metrics.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let periodOrder = Dictionary(LimitPeriod.longestFirst.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        guard limits.count > 1 else { return limits }
         return limits.sorted {
-            (metricOrder[$0.metricID] ?? Int.max, periodOrder[$0.period] ?? 0) < (metricOrder[$1.metricID] ?? Int.max, periodOrder[$1.period] ?? 0)
+            (hierarchy.position(of: $0.metricID) ?? Int.max, rank($0.period)) < (hierarchy.position(of: $1.metricID) ?? Int.max, rank($1.period))
+        }
+    }
+
+    /// Position in `LimitPeriod.longestFirst`.
+    static func rank(_ period: LimitPeriod) -> Int {
+        switch period {
+        case .eternity: 0
+        case .year: 1
+        case .month: 2
+        case .week: 3
+        case .day: 4
+        case .hour: 5
+        case .minute: 6
         }
     }
 
@@ -181,14 +198,13 @@ public enum LimitEvaluation {
             }
         }
         var best: (calls: Int64, report: Report)?
-        let periodRank = Dictionary(LimitPeriod.longestFirst.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         for report in outcome.reports where relevant.isEmpty || relevant.contains(report.metricID) {
             let remaining = max(report.maxValue - report.shownValue, 0)
             let perCall = usage?[report.metricID]?.amount ?? 0
             let calls: Int64 = remaining <= 0 ? 0 : (perCall == 0 ? -1 : remaining / perCall)
             guard calls >= 0 else { continue }
             if let b = best {
-                if calls < b.calls || (calls == b.calls && (periodRank[report.period] ?? 0) < (periodRank[b.report.period] ?? 0)) {
+                if calls < b.calls || (calls == b.calls && rank(report.period) < rank(b.report.period)) {
                     best = (calls, report)
                 }
             } else {

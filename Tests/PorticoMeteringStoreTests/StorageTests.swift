@@ -105,6 +105,15 @@ import Testing
         #expect(keys.contains("stats/{service:7}/cinstance:a+b/response_code:404/eternity"))
         #expect(!keys.contains("stats/{service:7}/metric:1/year:20160101"))  // no year at service level
         #expect(commands.contains(.expire("stats/{service:7}/cinstance:a+b/metric:1/minute:20160102181", seconds: 180)))
+        // Exactly ApisonatorKeys' names, which analytics and the limit check read.
+        var expected: [String] = []
+        for code in ["4XX", "404"] {
+            expected += ApisonatorKeys.applicationPeriods.map { ApisonatorKeys.applicationResponseCode("7", app: "a b", code: code, $0, at: t) }
+            expected += ApisonatorKeys.servicePeriods.map { ApisonatorKeys.serviceResponseCode("7", code: code, $0, at: t) }
+        }
+        expected += ApisonatorKeys.applicationPeriods.map { ApisonatorKeys.applicationUsage("7", app: "a b", metric: "1", $0, at: t) }
+        expected += ApisonatorKeys.servicePeriods.map { ApisonatorKeys.serviceUsage("7", metric: "1", $0, at: t) }
+        #expect(keys.sorted() == expected.sorted())
         let storage = EmbeddedMeteringStorage(clockMilliseconds: { (t.secondsSinceEpoch + 181) * 1000 })
         try await storage.apply([.usage(UsageWrite(serviceID: "7", applicationID: "a", timestamp: t, values: [("1", .increment(3))], responseCode: nil))])
         #expect(try await storage.get(["stats/{service:7}/cinstance:a/metric:1/minute:20160102181", "stats/{service:7}/cinstance:a/metric:1/eternity"])

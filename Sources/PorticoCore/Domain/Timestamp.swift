@@ -16,15 +16,40 @@ public struct Timestamp: Codable, Sendable, Hashable, Comparable {
     }
 
     /// `2024-05-01T10:00:00Z`
-    public var iso8601: String {
+    public var iso8601: String { formatted(separator: UInt8(ascii: "T"), suffix: "Z") }
+
+    /// `YYYY-MM-DD<separator>HH:MM:SS<suffix>`, built as bytes: the Service Management API renders two of these
+    /// per limit in every reply.
+    public func formatted(separator: UInt8, suffix: String) -> String {
         let days = secondsSinceEpoch >= 0 ? secondsSinceEpoch / 86_400 : (secondsSinceEpoch - 86_399) / 86_400
         let secondsOfDay = secondsSinceEpoch - days * 86_400
         let (year, month, day) = Timestamp.civil(fromDays: days)
-        func pad(_ v: Int64, _ width: Int = 2) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(19 + suffix.utf8.count)
+        func digits(_ v: Int64, _ width: Int) {
+            if width == 4, !(0...9999).contains(v) {
+                bytes.append(contentsOf: String(v).utf8)
+                return
+            }
+            var divisor: Int64 = width == 4 ? 1000 : 10
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
+                divisor /= 10
+            }
         }
-        return "\(pad(year, 4))-\(pad(month))-\(pad(day))T\(pad(secondsOfDay / 3600)):\(pad(secondsOfDay % 3600 / 60)):\(pad(secondsOfDay % 60))Z"
+        digits(year, 4)
+        bytes.append(UInt8(ascii: "-"))
+        digits(month, 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(day, 2)
+        bytes.append(separator)
+        digits(secondsOfDay / 3600, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(secondsOfDay % 3600 / 60, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(secondsOfDay % 60, 2)
+        bytes.append(contentsOf: suffix.utf8)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS` with an optional `Z` or `±HH:MM` offset, or a bare `YYYY-MM-DD`.

@@ -89,8 +89,7 @@ extension LimitPeriod {
 
     /// `2010-05-15 00:00:00 +0000`, the time format of the Service Management API.
     public static func serviceManagementTime(_ t: Timestamp) -> String {
-        let iso = t.iso8601  // 2010-05-15T00:00:00Z
-        return String(iso.prefix(10)) + " " + String(iso.dropFirst(11).prefix(8)) + " +0000"
+        t.formatted(separator: UInt8(ascii: " "), suffix: " +0000")
     }
 
     static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }

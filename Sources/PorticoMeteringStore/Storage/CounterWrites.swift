@@ -11,26 +11,32 @@ public enum CounterWrites {
         var out: [StorageCommand] = []
         out.reserveCapacity(write.values.count * 14 + 4)
         let sid = write.serviceID, aid = write.applicationID, t = write.timestamp
+        // Key names are the same as ApisonatorKeys' (a test holds them equal), built from prefixes and period
+        // suffixes computed once per transaction rather than once per key: this runs for every authrep.
+        let suffixes = ApisonatorKeys.applicationPeriods.map { (period: $0, suffix: $0.keySuffix(containing: t)) }
+        let serviceSuffixes = suffixes.filter { ApisonatorKeys.servicePeriods.contains($0.period) }
+        let servicePrefix = "stats/{service:\(sid)}/"
+        let applicationPrefix = servicePrefix + "cinstance:\(aid)/"
         for (metricID, value) in write.values {
-            for period in ApisonatorKeys.applicationPeriods {
-                let key = ApisonatorKeys.applicationUsage(sid, app: aid, metric: metricID, period, at: t)
+            let appMetric = ApisonatorKeys.encode(applicationPrefix + "metric:\(metricID)/")
+            for (period, suffix) in suffixes {
+                let key = appMetric + suffix
                 append(value, key, &out)
                 if period == .minute, value != .set(0) { out.append(.expire(key, seconds: ApisonatorKeys.minuteKeyTTLSeconds)) }
             }
-            for period in ApisonatorKeys.servicePeriods {
-                append(value, ApisonatorKeys.serviceUsage(sid, metric: metricID, period, at: t), &out)
-            }
+            let serviceMetric = ApisonatorKeys.encode(servicePrefix + "metric:\(metricID)/")
+            for (_, suffix) in serviceSuffixes { append(value, serviceMetric + suffix, &out) }
         }
         if let code = write.responseCode, !write.values.isEmpty {
             for name in responseCodeNames(code) {
-                for period in ApisonatorKeys.applicationPeriods {
-                    let key = ApisonatorKeys.applicationResponseCode(sid, app: aid, code: name, period, at: t)
+                let appCode = ApisonatorKeys.encode(applicationPrefix + "response_code:\(name)/")
+                for (period, suffix) in suffixes {
+                    let key = appCode + suffix
                     out.append(.incrementBy(key, 1))
                     if period == .minute { out.append(.expire(key, seconds: ApisonatorKeys.minuteKeyTTLSeconds)) }
                 }
-                for period in ApisonatorKeys.servicePeriods {
-                    out.append(.incrementBy(ApisonatorKeys.serviceResponseCode(sid, code: name, period, at: t), 1))
-                }
+                let serviceCode = ApisonatorKeys.encode(servicePrefix + "response_code:\(name)/")
+                for (_, suffix) in serviceSuffixes { out.append(.incrementBy(serviceCode + suffix, 1)) }
             }
         }
         if !write.values.isEmpty { out.append(.setAdd(ApisonatorKeys.serviceCinstances(sid), [aid])) }

@@ -16,10 +16,17 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
         case sortedSet([String: Int64])
     }
 
+    /// A key's value and its expiry, kept together so a write finds both with one hash lookup.
+    struct Stored: Sendable {
+        var value: Entry
+        /// Absolute deadline in milliseconds since the epoch; nil never expires.
+        var deadline: Int64?
+
+        func isLive(_ now: Int64) -> Bool { deadline.map { $0 > now } ?? true }
+    }
+
     struct State: Sendable {
-        var entries: [String: Entry] = [:]
-        /// Absolute deadlines in milliseconds since the epoch.
-        var deadlines: [String: Int64] = [:]
+        var entries: [String: Stored] = [:]
         /// Log records written since the last flush.
         var pendingLog: [UInt8] = []
         var logging = true
@@ -156,17 +163,17 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
     public func replaceAll(with entries: [MeteringEntry]) {
         state.withLock { s in
             s.entries = [:]
-            s.deadlines = [:]
             s.pendingLog = []
             for e in entries {
+                let value: Entry
                 switch e.value {
-                case .string(let v): s.entries[e.key] = .string(v)
-                case .set(let m): s.entries[e.key] = .set(Set(m))
-                case .hash(let h): s.entries[e.key] = .hash(h)
-                case .list(let l): s.entries[e.key] = .list(l)
-                case .sortedSet(let z): s.entries[e.key] = .sortedSet(z)
+                case .string(let v): value = .string(v)
+                case .set(let m): value = .set(Set(m))
+                case .hash(let h): value = .hash(h)
+                case .list(let l): value = .list(l)
+                case .sortedSet(let z): value = .sortedSet(z)
                 }
-                s.deadlines[e.key] = e.expiresAtMilliseconds
+                s.entries[e.key] = Stored(value: value, deadline: e.expiresAtMilliseconds)
             }
         }
     }
@@ -203,15 +210,16 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
 }
 
 extension EmbeddedMeteringStorage.State {
+    typealias Entry = EmbeddedMeteringStorage.Entry
+    typealias Stored = EmbeddedMeteringStorage.Stored
+
     /// Keys not yet expired, as `MeteringEntry` values (unordered).
     func liveEntries(now: Int64) -> [MeteringEntry] {
         var out: [MeteringEntry] = []
         out.reserveCapacity(entries.count)
-        for (key, entry) in entries {
-            let deadline = deadlines[key]
-            if let deadline, deadline <= now { continue }
+        for (key, stored) in entries where stored.isLive(now) {
             let value: MeteringEntry.Value
-            switch entry {
+            switch stored.value {
             case .string(let v): value = .string(v)
             case .integer(let v): value = .string(String(v))
             case .set(let m): value = .set(m.sorted())
@@ -219,23 +227,35 @@ extension EmbeddedMeteringStorage.State {
             case .list(let l): value = .list(l)
             case .sortedSet(let z): value = .sortedSet(z)
             }
-            out.append(MeteringEntry(key: key, value: value, expiresAtMilliseconds: deadline))
+            out.append(MeteringEntry(key: key, value: value, expiresAtMilliseconds: stored.deadline))
         }
         return out
     }
 
-    /// The entry if present and not expired; expired entries are removed lazily on read and by the flusher.
-    func live(_ key: String, now: Int64) -> EmbeddedMeteringStorage.Entry? {
-        guard let entry = entries[key] else { return nil }
-        if let deadline = deadlines[key], deadline <= now { return nil }
-        return entry
+    /// The entry if present and not expired; expired entries are removed lazily on write and by the flusher.
+    func live(_ key: String, now: Int64) -> Entry? {
+        guard let stored = entries[key], stored.isLive(now) else { return nil }
+        return stored.value
     }
 
     mutating func removeExpired(now: Int64) {
-        for (key, deadline) in deadlines where deadline <= now {
-            entries[key] = nil
-            deadlines[key] = nil
+        let expired = entries.compactMap { $0.value.isLive(now) ? nil : $0.key }
+        for key in expired { entries[key] = nil }
+    }
+
+    /// Runs `body` on the key's live value in place (one hash lookup; collections are not copied), an expired
+    /// or absent key reading as `empty` without expiry. `body` returns false to delete the key.
+    mutating func update(_ key: String, now: Int64, empty: Entry, _ body: (inout Entry) -> Bool) {
+        var keep = true
+        withStored(key, empty: empty) { stored in
+            if !stored.isLive(now) { stored = Stored(value: empty, deadline: nil) }
+            keep = body(&stored.value)
         }
+        if !keep { entries[key] = nil }
+    }
+
+    private mutating func withStored(_ key: String, empty: Entry, _ body: (inout Stored) -> Void) {
+        body(&entries[key, default: Stored(value: empty, deadline: nil)])
     }
 
     mutating func execute(_ command: StorageCommand, now: Int64) {
@@ -254,55 +274,83 @@ extension EmbeddedMeteringStorage.State {
             }
             logging = wasLogging
         case .set(let key, let value):
-            entries[key] = .string(value)
-            deadlines[key] = nil
+            entries[key] = Stored(value: .string(value), deadline: nil)
         case .setExpiring(let key, let value, let seconds):
-            entries[key] = .string(value)
-            deadlines[key] = now + seconds * 1000
+            entries[key] = Stored(value: .string(value), deadline: now + seconds * 1000)
         case .delete(let key):
             entries[key] = nil
-            deadlines[key] = nil
         case .incrementBy(let key, let n):
-            let existing = live(key, now: now)
-            if existing == nil { deadlines[key] = nil }
-            entries[key] = .integer(EmbeddedMeteringStorage.integer(existing) &+ n)
+            update(key, now: now, empty: .integer(0)) { value in
+                value = .integer(EmbeddedMeteringStorage.integer(value) &+ n)
+                return true
+            }
         case .expire(let key, let seconds):
             expireAt(key, now + seconds * 1000)
         case .setAdd(let key, let members):
-            var set: Set<String> = []
-            if case .set(let m)? = live(key, now: now) { set = m } else { deadlines[key] = nil }
-            set.formUnion(members)
-            entries[key] = .set(set)
+            update(key, now: now, empty: .set([])) { value in
+                guard case .set(var set) = value else {
+                    value = .set(Set(members))
+                    return true
+                }
+                value = .integer(0)  // drops the entry's reference so the set is mutated without a copy
+                set.formUnion(members)
+                value = .set(set)
+                return true
+            }
         case .setRemove(let key, let members):
-            guard case .set(var set)? = live(key, now: now) else { return }
-            set.subtract(members)
-            entries[key] = set.isEmpty ? nil : .set(set)
-        case .hashSet(let key, let field, let value):
-            var fields: [String: String] = [:]
-            if case .hash(let h)? = live(key, now: now) { fields = h } else { deadlines[key] = nil }
-            fields[field] = value
-            entries[key] = .hash(fields)
-        case .listPushTrimmed(let key, let value, let keep):
-            var items: [String] = []
-            if case .list(let l)? = live(key, now: now) { items = l } else { deadlines[key] = nil }
-            items.insert(value, at: 0)
-            if items.count > keep { items.removeLast(items.count - keep) }
-            entries[key] = .list(items)
+            guard case .set? = live(key, now: now) else { return }
+            update(key, now: now, empty: .set([])) { value in
+                guard case .set(var set) = value else { return true }
+                value = .integer(0)
+                set.subtract(members)
+                value = .set(set)
+                return !set.isEmpty
+            }
+        case .hashSet(let key, let field, let v):
+            update(key, now: now, empty: .hash([:])) { value in
+                guard case .hash(var fields) = value else {
+                    value = .hash([field: v])
+                    return true
+                }
+                value = .integer(0)
+                fields[field] = v
+                value = .hash(fields)
+                return true
+            }
+        case .listPushTrimmed(let key, let item, let keep):
+            update(key, now: now, empty: .list([])) { value in
+                var items: [String] = []
+                if case .list(let l) = value { items = l }
+                value = .integer(0)
+                items.insert(item, at: 0)
+                if items.count > keep { items.removeLast(items.count - keep) }
+                value = .list(items)
+                return true
+            }
         case .sortedSetAdd(let key, let score, let member):
-            var members: [String: Int64] = [:]
-            if case .sortedSet(let m)? = live(key, now: now) { members = m } else { deadlines[key] = nil }
-            members[member] = score
-            entries[key] = .sortedSet(members)
+            update(key, now: now, empty: .sortedSet([:])) { value in
+                var members: [String: Int64] = [:]
+                if case .sortedSet(let m) = value { members = m }
+                value = .integer(0)
+                members[member] = score
+                value = .sortedSet(members)
+                return true
+            }
         case .sortedSetRemoveByScore(let key, let min, let max):
-            guard case .sortedSet(var members)? = live(key, now: now) else { return }
-            members = members.filter { $0.value < min || $0.value > max }
-            entries[key] = members.isEmpty ? nil : .sortedSet(members)
+            guard case .sortedSet? = live(key, now: now) else { return }
+            update(key, now: now, empty: .sortedSet([:])) { value in
+                guard case .sortedSet(var members) = value else { return true }
+                value = .integer(0)
+                members = members.filter { $0.value < min || $0.value > max }
+                value = .sortedSet(members)
+                return !members.isEmpty
+            }
         }
     }
 
     mutating func expireAt(_ key: String, _ deadline: Int64) {
-        guard entries[key] != nil else { return }
-        deadlines[key] = deadline
+        guard let index = entries.index(forKey: key) else { return }
+        entries.values[index].deadline = deadline
     }
 
     /// Applies one recovered log record (see `LogRecord`) without logging it again.
@@ -320,8 +368,7 @@ extension EmbeddedMeteringStorage.State {
         switch name {
         case "SETPXAT":
             try require(4)
-            entries[parts[1]] = .string(parts[2])
-            deadlines[parts[1]] = try integer(parts[3])
+            entries[parts[1]] = Stored(value: .string(parts[2]), deadline: try integer(parts[3]))
         case "PEXPIREAT":
             try require(3)
             expireAt(parts[1], try integer(parts[2]))
@@ -334,9 +381,9 @@ extension EmbeddedMeteringStorage.State {
         case "RPUSH":
             try require(2)
             var items: [String] = []
-            if case .list(let l)? = entries[parts[1]] { items = l }
+            if case .list(let l)? = entries[parts[1]]?.value { items = l }
             items.append(contentsOf: parts.dropFirst(2))
-            entries[parts[1]] = .list(items)
+            entries[parts[1]] = Stored(value: .list(items), deadline: entries[parts[1]]?.deadline)
         default:
             execute(try LogRecord.decode(parts), now: now)
         }
