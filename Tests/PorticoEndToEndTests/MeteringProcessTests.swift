@@ -210,4 +210,46 @@ import Testing
         }
         #expect(caughtUp == 200, "the deletion reached metering")
     }
+
+    /// Changes made while metering is unreachable survive a restart of admin: a deleted application stays deleted.
+    @Test func adminKeepsChangesForAnUnreachableMeteringAcrossItsOwnRestart() async throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("portico-backlog-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let meteringPorts = ServeProcessTests.freePorts()
+        let meteringEnvironment = ["PORTICO_ROLE": "metering"]
+        let adminEnvironment = ["PORTICO_ROLE": "admin", "BACKEND_URL": "http://127.0.0.1:\(meteringPorts["metering"]!)"]
+        var admin = try await M.start(base + "/admin", environment: adminEnvironment)
+        defer { if admin.running.process.isRunning { _ = ServeProcessTests.stop(admin.running) } }
+        let seeded = try M.seededApplication(admin, dataDir: base + "/admin")
+        var metering = try ServeProcessTests.start(dataDir: base + "/metering", ports: meteringPorts, environment: meteringEnvironment)
+        defer { if metering.process.isRunning { _ = ServeProcessTests.stop(metering) } }
+        try await ServeProcessTests.waitReady(metering)
+        let authorize = "http://127.0.0.1:\(meteringPorts["metering"]!)/transactions/authorize.xml?provider_key=\(seeded.providerKey)&user_key=\(seeded.userKey)"
+        var status = 0
+        for _ in 0..<100 where status != 200 {
+            status = try M.curl([authorize]).0
+            if status != 200 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(status == 200)
+
+        // Metering goes away; the application is deleted; admin restarts before metering is back.
+        #expect(ServeProcessTests.stop(metering) == 0)
+        #expect(try M.curl(["-X", "DELETE", "\(admin.admin)/admin/api/accounts/\(seeded.app["account_id"]!)/applications/\(seeded.app["id"]!).json",
+                            "-d", "access_token=\(M.token)"]).0 == 200)
+        let backlogFile = base + "/admin/metering-sync-backlog.jsonl"
+        #expect(FileManager.default.fileExists(atPath: backlogFile))
+        #expect(ServeProcessTests.stop(admin.running) == 0)
+        admin = try await M.start(base + "/admin", environment: adminEnvironment)
+
+        metering = try ServeProcessTests.start(dataDir: base + "/metering", ports: meteringPorts, environment: meteringEnvironment)
+        try await ServeProcessTests.waitReady(metering)
+        // Metering still knew the application from before; the saved deletion reaches it.
+        for _ in 0..<150 where status == 200 {
+            status = try M.curl([authorize]).0
+            if status == 200 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(status == 403, "the application deleted while metering was away is refused")
+        for _ in 0..<50 where FileManager.default.fileExists(atPath: backlogFile) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!FileManager.default.fileExists(atPath: backlogFile), "the backlog file is removed once metering has everything")
+    }
 }

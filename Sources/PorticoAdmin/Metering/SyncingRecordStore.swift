@@ -10,7 +10,8 @@ import Synchronization
 /// A failed push does not undo the admin write (the database is the source of truth): the change is kept in a
 /// backlog, in order, and every later change waits behind it, so metering never applies them out of order (a
 /// deletion overtaken by an older save would bring a deleted application back). `retryBacklog` pushes the
-/// backlog once metering answers again; `serve` calls it every few seconds.
+/// backlog once metering answers again; `serve` calls it every few seconds. With a backlog file the backlog
+/// survives a restart of admin (`SyncBacklogFile`).
 public struct SyncingRecordStore: RecordStore {
     let base: any RecordStore
     let publisher: MeteringPublisher
@@ -19,12 +20,26 @@ public struct SyncingRecordStore: RecordStore {
     let pending: PendingChanges?
     let backlog: Backlog
 
-    public init(base: any RecordStore, sync: any MeteringSync, masterAccountID: Int64, logger: Logger) {
+    /// `backlogPath`: where waiting changes are kept across restarts; nil keeps them in memory only.
+    public init(base: any RecordStore, sync: any MeteringSync, masterAccountID: Int64, logger: Logger, backlogPath: String? = nil) {
         self.base = base
         self.publisher = MeteringPublisher(store: base, sync: sync, masterAccountID: masterAccountID)
         self.logger = logger
         self.pending = nil
-        self.backlog = Backlog()
+        self.backlog = Backlog(file: backlogPath.map(SyncBacklogFile.init(path:)))
+        if let file = backlog.file {
+            do {
+                let saved = try file.load()
+                backlog.changes.withLock { $0 = saved.changes }
+                if !saved.changes.isEmpty || saved.unreadable > 0 {
+                    logger.notice("admin.metering_sync_backlog_loaded", metadata: [
+                        "changes": .stringConvertible(saved.changes.count), "unreadable_lines": .stringConvertible(saved.unreadable), "file": .string(file.path),
+                    ])
+                }
+            } catch {
+                logger.error("admin.metering_sync_backlog_unreadable", metadata: ["file": .string(file.path), "error": .string("\(error)")])
+            }
+        }
     }
 
     private init(base: any RecordStore, publisher: MeteringPublisher, logger: Logger, pending: PendingChanges, backlog: Backlog) {
@@ -45,6 +60,8 @@ public struct SyncingRecordStore: RecordStore {
     /// Changes metering has not received yet, oldest first.
     final class Backlog: Sendable {
         let changes = Mutex<[RecordChange]>([])
+        let file: SyncBacklogFile?
+        init(file: SyncBacklogFile? = nil) { self.file = file }
         /// Beyond this many waiting changes new ones are dropped (and logged): the next start of admin republishes
         /// everything, but deletions made meanwhile would not reach metering.
         static let limit = 100_000
@@ -55,6 +72,8 @@ public struct SyncingRecordStore: RecordStore {
 
     /// Pushes waiting changes in order until one fails; returns how many still wait.
     public func retryBacklog() async -> Int {
+        var pushed = 0
+        defer { if pushed > 0 { saveBacklog() } }
         while let next = backlog.changes.withLock({ $0.first }) {
             do {
                 try await publisher.publish(next)
@@ -62,9 +81,20 @@ public struct SyncingRecordStore: RecordStore {
                 return backlogCount
             }
             backlog.changes.withLock { _ = $0.removeFirst() }
+            pushed += 1
         }
         logger.info("admin.metering_sync_caught_up")
         return 0
+    }
+
+    /// Rewrites the backlog file with what still waits (under the backlog's lock, so no append interleaves).
+    private func saveBacklog() {
+        guard let file = backlog.file else { return }
+        let failure: (any Error)? = backlog.changes.withLock { waiting in
+            do { try file.rewrite(waiting) } catch { return error }
+            return nil
+        }
+        if let failure { logger.error("admin.metering_sync_backlog_not_saved", metadata: ["file": .string(file.path), "error": .string("\(failure)")]) }
     }
 
     private func record(_ change: RecordChange) async {
@@ -96,10 +126,20 @@ public struct SyncingRecordStore: RecordStore {
     }
 
     private func enqueue(_ changes: ArraySlice<RecordChange>) {
-        let dropped = backlog.changes.withLock { waiting -> Int in
+        let file = backlog.file
+        let (dropped, failure) = backlog.changes.withLock { waiting -> (Int, (any Error)?) in
             let room = max(0, Backlog.limit - waiting.count)
-            waiting.append(contentsOf: changes.prefix(room))
-            return max(0, changes.count - room)
+            let kept = changes.prefix(room)
+            waiting.append(contentsOf: kept)
+            var failure: (any Error)?
+            do { try file?.append(kept) } catch { failure = error }
+            return (max(0, changes.count - room), failure)
+        }
+        if let failure, let file {
+            logger.error("admin.metering_sync_backlog_not_saved", metadata: [
+                "file": .string(file.path), "error": .string("\(failure)"),
+                "hint": "the changes wait in memory; a restart of admin before metering answers would lose the deletions among them",
+            ])
         }
         if dropped > 0 {
             logger.error("admin.metering_sync_backlog_full", metadata: [

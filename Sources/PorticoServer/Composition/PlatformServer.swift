@@ -261,8 +261,10 @@ struct AdminRoleService: Service {
         /// Keeps a separate metering process in step; runs as long as the admin listener.
         var syncLoop: (@Sendable () async -> Void)?
         if let meteringSync {
+            // A separate metering process gets the changes it missed from a backlog kept in the data directory.
             let syncing = SyncingRecordStore(base: opened.store, sync: meteringSync, masterAccountID: outcome.masterAccountID,
-                                             logger: Logger(label: "portico.admin.sync"))
+                                             logger: Logger(label: "portico.admin.sync"),
+                                             backlogPath: syncInProcess ? nil : configuration.dataDirectory + "/metering-sync-backlog.jsonl")
             store = syncing
             if syncInProcess {
                 try await syncing.publishAll()
@@ -274,6 +276,13 @@ struct AdminRoleService: Service {
                 syncLoop = {
                     var attempt = 0
                     while !Task.isCancelled {
+                        // Changes saved before a restart go first, in order; then the whole configuration.
+                        if syncing.backlogCount > 0, await syncing.retryBacklog() > 0 {
+                            if attempt == 0 { logger.error("admin.metering_publish_failed", metadata: ["error": "metering does not answer", "retry": "every 5 s"]) }
+                            attempt += 1
+                            try? await Task.sleep(for: .seconds(5))
+                            continue
+                        }
                         do {
                             try await syncing.publishAll()
                             logger.info("admin.metering_configuration_published", metadata: ["metering_url": .string(configuration.meteringURL ?? "")])
