@@ -94,9 +94,20 @@ import Testing
         let roles: [String: Any] = ["name": "keycloak_role_check", "configuration": ["type": "whitelist", "scopes": [
             ["resource": "/books", "methods": ["GET"], "realm_roles": [["name": "reader"]], "client_roles": [["name": "viewer", "client": "shop"]]]]]]
         let roleCheck = service(4, host: "roles.test", claim: nil, chain: [["name": "apicast", "configuration": [:]], roles])
+        // token_introspection against a fake identity provider: explicit client (cached), and the issuer endpoint's client.
+        let idp = try StubHTTPServer { _ in .init(status: 200, headers: [("Content-Type", "application/json")], body: #"{"active":false}"#) }
+        defer { idp.stop() }
+        let explicit: [String: Any] = ["name": "token_introspection", "configuration": [
+            "auth_type": "client_id+client_secret", "client_id": "gw", "client_secret": "s3cret", "introspection_url": idp.baseURL + "/introspect",
+            "max_cached_tokens": 10, "max_ttl_tokens": 60]]
+        let fromIssuer: [String: Any] = ["name": "token_introspection", "configuration": ["auth_type": "use_3scale_oidc_issuer_endpoint"]]
+        let introspected = service(5, host: "introspect.test", claim: nil, chain: [explicit, ["name": "apicast", "configuration": [:]]])
+        let issuerIntrospected = service(6, host: "issuer.test", claim: nil, chain: [fromIssuer, ["name": "apicast", "configuration": [:]]])
+        var issuerEntry = entry
+        issuerEntry["config"] = ["id_token_signing_alg_values_supported": ["RS256", "ES256"], "introspection_endpoint": idp.baseURL + "/realm-introspect"]
         let document = try JSONSerialization.data(withJSONObject: ["services": [service(1, host: "localhost", claim: nil), service(2, host: "claim.test", claim: "client_id"),
-                                                                                claimCheck, roleCheck],
-                                                                   "oidc": [entry, entry, entry, entry]])
+                                                                                claimCheck, roleCheck, introspected, issuerIntrospected],
+                                                                   "oidc": [entry, entry, entry, entry, entry, issuerEntry]])
         let h = try GatewayHarness(services: [], rawDocument: String(decoding: document, as: UTF8.self))
         defer { h.stop() }
         try await h.waitReady()
@@ -151,5 +162,38 @@ import Testing
         #expect(missingClientRole.status == 403 && missingClientRole.body == "Authentication failed")
         #expect(try roleCall("/books", good).status == 403)
         #expect(try roleCall("/music", shopper).status == 403, "a whitelist denies paths no scope covers")
+
+        // token_introspection: the identity provider decides; active answers are cached when the policy says so.
+        let live = try Self.token(rsa, kid: "rsa1", claims: good)
+        var revokedClaims = good
+        revokedClaims["jti"] = "revoked-one"
+        let revoked = try Self.token(rsa, kid: "rsa1", claims: revokedClaims)
+        idp.setHandler { r in
+            let form = String(decoding: r.body, as: UTF8.self)
+            let active = form.contains("token=\(live)&") && r.header("Authorization") != nil
+            return .init(status: 200, headers: [("Content-Type", "application/json")], body: active ? #"{"active":true,"exp":\#(now + 300)}"# : #"{"active":false}"#)
+        }
+        func introspectCall(_ token: String, host: String = "introspect.test") throws -> HTTP.Reply {
+            try h.call("/", host: host, headers: [("Authorization", "Bearer \(token)")])
+        }
+        #expect(try introspectCall(live).status == 200)
+        let asked = try #require(idp.requests.first)
+        #expect(asked.method == "POST" && asked.path == "/introspect")
+        #expect(asked.header("Authorization") == "Basic " + Data("gw:s3cret".utf8).base64EncodedString())
+        #expect(String(decoding: asked.body, as: UTF8.self) == "token=\(live)&token_type_hint=access_token")
+        #expect(try introspectCall(live).status == 200)
+        #expect(idp.requests.count == 1, "the active answer was cached")
+        let refused = try introspectCall(revoked)
+        #expect(refused.status == 403 && refused.body == "Authentication failed", "a revoked (inactive) token is refused although its signature is good")
+        #expect(try h.call("/", host: "introspect.test").status == 401, "no token: credentials missing")
+        // From the issuer endpoint: client `client`/`secret` and the issuer's introspection_endpoint; not cached.
+        idp.clearRequests()
+        #expect(try introspectCall(live, host: "issuer.test").status == 200)
+        #expect(try introspectCall(live, host: "issuer.test").status == 200)
+        #expect(idp.requests.map(\.path) == ["/realm-introspect", "/realm-introspect"])
+        #expect(idp.requests.first?.header("Authorization") == "Basic " + Data("client:secret".utf8).base64EncodedString())
+        // The identity provider failing is a refusal, not a pass.
+        idp.setHandler { _ in .init(status: 500, body: "down") }
+        #expect(try introspectCall(live, host: "issuer.test").status == 403)
     }
 }

@@ -8,6 +8,8 @@ import PorticoCore
 /// `aud` present, `exp` in the future, `nbf` passed, `typ` (when present) `Bearer`.
 public final class OIDCVerifier: Sendable {
     public let issuer: String
+    /// The issuer's RFC 7662 endpoint (`introspection_endpoint` of its configuration), for `token_introspection`.
+    public let introspectionEndpoint: String?
     let allowedAlgorithms: Set<String>?
     let keys: JWTKeyCollection
     /// Key id → the key's own `alg`, when it declares one.
@@ -27,8 +29,9 @@ public final class OIDCVerifier: Sendable {
         func verify(using algorithm: some JWTAlgorithm) throws {}
     }
 
-    init(issuer: String, allowedAlgorithms: Set<String>?, keys: JWTKeyCollection, keyAlgorithms: [String: String?]) {
+    init(issuer: String, allowedAlgorithms: Set<String>?, keys: JWTKeyCollection, keyAlgorithms: [String: String?], introspectionEndpoint: String? = nil) {
         self.issuer = issuer
+        self.introspectionEndpoint = introspectionEndpoint
         self.allowedAlgorithms = allowedAlgorithms
         self.keys = keys
         self.keyAlgorithms = keyAlgorithms
@@ -52,7 +55,8 @@ public final class OIDCVerifier: Sendable {
             algorithms[kid] = alg
         }
         let allowed = entry["config"]?["id_token_signing_alg_values_supported"]?.arrayValue.map { Set($0.compactMap(\.stringValue)) }
-        return OIDCVerifier(issuer: issuer, allowedAlgorithms: allowed, keys: collection, keyAlgorithms: algorithms)
+        return OIDCVerifier(issuer: issuer, allowedAlgorithms: allowed, keys: collection, keyAlgorithms: algorithms,
+                            introspectionEndpoint: entry["config"]?["introspection_endpoint"]?.stringValue)
     }
 
     /// From discovery: the issuer's configuration document and its JWKS document.
@@ -69,7 +73,8 @@ public final class OIDCVerifier: Sendable {
             }
         }
         let allowed = configuration["id_token_signing_alg_values_supported"]?.arrayValue.map { Set($0.compactMap(\.stringValue)) }
-        return OIDCVerifier(issuer: issuer, allowedAlgorithms: allowed, keys: collection, keyAlgorithms: algorithms)
+        return OIDCVerifier(issuer: issuer, allowedAlgorithms: allowed, keys: collection, keyAlgorithms: algorithms,
+                            introspectionEndpoint: configuration["introspection_endpoint"]?.stringValue)
     }
 
     /// APIcast stores keys as base64 bodies without armour at times; accept both.

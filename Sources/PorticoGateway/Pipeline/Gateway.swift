@@ -16,10 +16,13 @@ public final class Gateway: Sendable {
     let clock: @Sendable () -> Int64
     let logger: Logger
     let lazy: LazyConfiguration?
+    /// For `token_introspection`; nil makes that policy deny (there is no way to ask the identity provider).
+    let introspector: (any TokenIntrospector)?
 
     public init(store: GatewayConfigurationStore, settings: GatewaySettings, metering: any MeteringClient, lazy: LazyConfiguration? = nil,
-                clockMilliseconds: @escaping @Sendable () -> Int64, logger: Logger) {
+                introspector: (any TokenIntrospector)? = nil, clockMilliseconds: @escaping @Sendable () -> Int64, logger: Logger) {
         self.lazy = lazy
+        self.introspector = introspector
         self.store = store
         self.settings = settings
         self.metering = metering
@@ -136,6 +139,9 @@ public final class Gateway: Sendable {
                 if !check.allows(method: request.method, path: subject, claims: claims) {
                     return reply(LocalReply(status: 403, headers: [("Content-Type", "text/plain; charset=utf-8")], body: check.errorMessage, reason: "jwt_claim_check"))
                 }
+            case .tokenIntrospection(let policy):
+                guard let token = Self.bearerToken(request.header("authorization")) else { return reply(.error(product.authMissing, reason: "auth_missing")) }
+                if !(await introspect(token, policy: policy, product: product)) { return reply(.error(product.authFailed, reason: "token_inactive")) }
             case .keycloakRoleCheck(let check):
                 let subject = RequestPath.subject(request.path[...]) ?? request.path
                 if !check.allows(method: request.method, path: subject, claims: claims) {
@@ -210,6 +216,39 @@ public final class Gateway: Sendable {
                              addedHeaders: added, connectTimeout: timeouts?.connect ?? settings.upstreamConnectTimeout,
                              readTimeout: timeouts?.read ?? settings.upstreamReadTimeout, retries: product.chain.retries)
         return GatewayDecision(action: .proxy(plan), response: actions, product: product)
+    }
+
+    // MARK: token introspection
+
+    static func bearerToken(_ authorization: String?) -> String? {
+        guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else { return nil }
+        let token = authorization.dropFirst(7).trimmingSpaces
+        return token.isEmpty ? nil : token
+    }
+
+    /// Whether the identity provider says the token is active (from the policy's cache when it may).
+    func introspect(_ token: String, policy: TokenIntrospectionPolicy, product: GatewayProduct) async -> Bool {
+        let now = clock()
+        if policy.maxCachedTokens > 0, policy.cache.isActive(token, nowMilliseconds: now) { return true }
+        let target: (url: String, id: String, secret: String)
+        switch policy.endpoint(for: product) {
+        case .success(let t): target = t
+        case .failure(let problem):
+            logger.error("gateway.token_introspection_unconfigured", metadata: ["service.id": .string(product.id), "problem": .string(problem.description)])
+            return false
+        }
+        guard let introspector else { return false }
+        do {
+            let answer = try await introspector.introspect(token: token, url: target.url, clientID: target.id, clientSecret: target.secret)
+            guard answer["active"] == .bool(true) else { return false }
+            if let ttl = policy.cacheMilliseconds(answer: answer, nowMilliseconds: now) {
+                policy.cache.remember(token, untilMilliseconds: now + ttl, limit: policy.maxCachedTokens, nowMilliseconds: now)
+            }
+            return true
+        } catch {
+            logger.warning("gateway.token_introspection_failed", metadata: ["service.id": .string(product.id), "error": .string("\(error)")])
+            return false
+        }
     }
 
     // MARK: authorization

@@ -116,6 +116,7 @@ public enum Policy: Sendable {
     /// `payload_limits`: byte limits on the request's and the upstream response's Content-Length; 0 is no limit.
     case payloadLimits(request: Int64, response: Int64)
     case conditional(PolicyCondition, [Policy])
+    case tokenIntrospection(TokenIntrospectionPolicy)
 
     /// Policies allowed inside `conditional`: the per-request ones. Chain-wide settings (apicast, caching, the
     /// batcher, retries, timeouts, on_failed) cannot depend on a request.
@@ -167,6 +168,7 @@ public enum Policy: Sendable {
                                            contentType: c["message_content_type"]?.stringValue ?? "text/plain; charset=utf-8"),
                                 try PolicyCondition(c["condition"]))
         case "keycloak_role_check": self = .keycloakRoleCheck(try KeycloakRoleCheckPolicy(c))
+        case "token_introspection": self = .tokenIntrospection(try TokenIntrospectionPolicy(c))
         case "nginx_filters":
             var dropped: [String] = []
             for h in c["headers"]?.arrayValue ?? [] {

@@ -166,11 +166,11 @@ extension PlatformServer {
         readiness.watch(production)
         let metering = InProcessMeteringClient(api: meteringAPI)
         let logger = Logger(label: "portico.gateway")
+        let client = GatewayRoleService.makeHTTPClient()
         func gateway(_ store: GatewayConfigurationStore, _ environment: String) -> Gateway {
             Gateway(store: store, settings: GatewayRoleService.settings(c, environment: environment), metering: metering,
-                    clockMilliseconds: { GatewayRoleService.milliseconds() }, logger: logger)
+                    introspector: HTTPTokenIntrospector(client: client), clockMilliseconds: { GatewayRoleService.milliseconds() }, logger: logger)
         }
-        let client = GatewayRoleService.makeHTTPClient()
         let service = GatewayRoleService(configuration: c, listeners: [
             .init(name: "gateway-staging", port: c.stagingPort, gateway: gateway(staging, "staging")),
             .init(name: "gateway-production", port: c.gatewayPort, gateway: gateway(production, "production")),
@@ -226,7 +226,7 @@ extension PlatformServer {
         logger.info("gateway.configuration_loaded", metadata: ["products": .stringConvertible(store.configuration.products.count)])
         let gateway = Gateway(store: store, settings: GatewayRoleService.settings(c, environment: environment),
                               metering: HTTPMeteringClient(client: client, userAgent: userAgent), lazy: lazy,
-                              clockMilliseconds: { GatewayRoleService.milliseconds() }, logger: gatewayLogger)
+                              introspector: HTTPTokenIntrospector(client: client), clockMilliseconds: { GatewayRoleService.milliseconds() }, logger: gatewayLogger)
         return GatewayRoleService(configuration: c, listeners: [.init(name: "gateway", port: c.gatewayPort, gateway: gateway)], httpClient: client,
                                   readiness: readiness, reload: reload, reloadSeconds: c.gateway.effectiveCacheSeconds, logger: gatewayLogger)
     }
