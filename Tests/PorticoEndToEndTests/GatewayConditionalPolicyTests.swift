@@ -74,4 +74,44 @@ import Testing
         #expect(try h.call("/" + key, host: "three.test").status == 503)
         #expect(h.log.contains("cannot run inside a conditional policy"))
     }
+
+    /// `custom_metrics`: usage decided by the response status joins the deferred authrep on the cached path, and
+    /// goes in a report (within about a second) when the authrep was synchronous.
+    @Test func customMetricsCountByResponseStatus() async throws {
+        let custom: [String: Any] = ["name": "custom_metrics", "configuration": ["rules": [
+            ["metric": "errors", "increment": "1", "condition": Self.condition("{{ status }}", "matches", "^5")],
+            ["metric": "status_{{ status }}", "increment": "2", "condition": ["operations": [], "combine_op": "and"]],
+        ]]]
+        let none: [String: Any] = ["name": "caching", "configuration": ["caching_type": "none"]]
+        var uncached = H.service(id: 2, chain: [none, Self.apicast, custom])
+        var proxy = uncached["proxy"] as? [String: Any] ?? [:]
+        proxy["hosts"] = ["none.test"]
+        uncached["proxy"] = proxy
+        let h = try GatewayHarness(services: [H.service(id: 1, chain: [Self.apicast, custom]), uncached],
+                                   upstream: { r in .init(status: r.path == "/fail" ? 503 : 200, body: "x") })
+        defer { h.stop() }
+        try await h.waitReady()
+
+        // Cached path: the first authrep is synchronous (and followed by a report of the custom usage), the second
+        // request's authrep goes after the response and carries the custom usage itself.
+        #expect(try h.call("/?user_key=k").status == 200)
+        #expect(try h.call("/?user_key=k").status == 200)
+        var calls = try await h.meteringCalls(atLeast: 3, within: 5)
+        let deferred = try #require(calls.first { $0.path == "/transactions/authrep.xml" && $0.query["usage[status_200]"] != nil })
+        #expect(deferred.query["usage[hits]"] == "1" && deferred.query["usage[status_200]"] == "2" && deferred.query["usage[errors]"] == nil)
+        let firstReport = try #require(calls.first { $0.path == "/transactions.xml" })
+        #expect(String(decoding: firstReport.body, as: UTF8.self).contains("transactions%5B0%5D%5Busage%5D%5Bstatus_200%5D=2"))
+
+        // Synchronous authrep (caching none): the custom usage is reported, errors only for 5xx answers.
+        h.backend.clearRequests()
+        #expect(try h.call("/fail?user_key=k", host: "none.test").status == 503)
+        calls = try await h.meteringCalls(atLeast: 2, within: 5)
+        #expect(calls.filter { $0.path == "/transactions/authrep.xml" }.count == 1)
+        let report = try #require(calls.first { $0.path == "/transactions.xml" })
+        let form = String(decoding: report.body, as: UTF8.self)
+        #expect(report.query["service_id"] == "2")
+        #expect(form.contains("transactions%5B0%5D%5Buser_key%5D=k"))
+        #expect(form.contains("transactions%5B0%5D%5Busage%5D%5Berrors%5D=1"))
+        #expect(form.contains("transactions%5B0%5D%5Busage%5D%5Bstatus_503%5D=2"))
+    }
 }

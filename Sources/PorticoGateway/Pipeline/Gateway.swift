@@ -211,11 +211,45 @@ public final class Gateway: Sendable {
         added.append(("X-Forwarded-Proto", request.scheme))
         added.append(("X-Forwarded-Host", request.header("host") ?? request.host))
         if let secret = product.secretToken { added.append(("X-3scale-proxy-secret-token", secret)) }
+        if let credentials {
+            for case .customMetrics(let custom) in policies {
+                actions.customMetrics = PendingCustomMetrics(policy: custom, request: request, product: product, credentials: credentials)
+            }
+        }
         let timeouts = product.chain.upstreamTimeouts
         let plan = ProxyPlan(upstream: upstream, path: upstream.joinedPath(path), query: upstream.query ?? request.forwardedQuery, hostHeader: hostHeader,
                              addedHeaders: added, connectTimeout: timeouts?.connect ?? settings.upstreamConnectTimeout,
                              readTimeout: timeouts?.read ?? settings.upstreamReadTimeout, retries: product.chain.retries)
         return GatewayDecision(action: .proxy(plan), response: actions, product: product)
+    }
+
+    // MARK: after the response
+
+    /// Once the client's status is known: the deferred authrep (with `custom_metrics`' usage) goes out, or that
+    /// usage alone is reported.
+    public func responded(_ actions: ResponseActions, status: Int, executor: (any TaskExecutor)?) {
+        var extra: [(metric: String, delta: Int64)] = []
+        if let custom = actions.customMetrics {
+            let request = custom.request, product = custom.product
+            extra = custom.policy.usage { name in name == "status" ? String(status) : request.liquidValue(name, service: product) }
+        }
+        if var deferred = actions.deferredAuthrep {
+            for (metric, delta) in extra {
+                let name = "usage[\(metric)]"
+                if let i = deferred.call.query.firstIndex(where: { $0.0 == name }) {
+                    deferred.call.query[i].1 = String((Int64(deferred.call.query[i].1) ?? 0) + delta)
+                } else {
+                    deferred.call.query.append((name, String(delta)))
+                }
+            }
+            self.deferred.enqueue(deferred, upstreamStatus: status, executor: executor)
+        } else if !extra.isEmpty, let custom = actions.customMetrics {
+            var match = RuleMatch()
+            match.usage = extra
+            let settings = custom.product.chain.batcher ?? BatcherSettings(authsTTLSeconds: 0, batchReportSeconds: CustomMetricsPolicy.reportDelaySeconds)
+            let target = meteringCall(.report, product: custom.product, credentials: custom.credentials, match: RuleMatch(), request: custom.request)
+            batcher.add(product: custom.product, target: target, credentials: custom.credentials, match: match, settings: settings, nowMilliseconds: clock())
+        }
     }
 
     // MARK: token introspection

@@ -43,6 +43,8 @@ public struct ResponseActions: Sendable {
     public var accessLog = true
     /// `payload_limits`' response limit: an upstream answer declaring a longer Content-Length becomes a 413.
     public var responseBodyLimit: Int64?
+    /// `custom_metrics`, evaluated with the response status.
+    public var customMetrics: PendingCustomMetrics?
 }
 
 /// The pipeline's verdict for a request.

@@ -117,6 +117,7 @@ public enum Policy: Sendable {
     case payloadLimits(request: Int64, response: Int64)
     case conditional(PolicyCondition, [Policy])
     case tokenIntrospection(TokenIntrospectionPolicy)
+    case customMetrics(CustomMetricsPolicy)
 
     /// Policies allowed inside `conditional`: the per-request ones. Chain-wide settings (apicast, caching, the
     /// batcher, retries, timeouts, on_failed) cannot depend on a request.
@@ -169,6 +170,7 @@ public enum Policy: Sendable {
                                 try PolicyCondition(c["condition"]))
         case "keycloak_role_check": self = .keycloakRoleCheck(try KeycloakRoleCheckPolicy(c))
         case "token_introspection": self = .tokenIntrospection(try TokenIntrospectionPolicy(c))
+        case "custom_metrics": self = .customMetrics(try CustomMetricsPolicy(c))
         case "nginx_filters":
             var dropped: [String] = []
             for h in c["headers"]?.arrayValue ?? [] {

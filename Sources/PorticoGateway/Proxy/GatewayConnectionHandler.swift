@@ -271,7 +271,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         exchange.decision = decision
         switch decision.action {
         case .reply(let local):
-            if let deferred = decision.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: local.status, executor: executor) }
+            gateway.responded(decision.response, status: local.status, executor: executor)
             reply(local, exchange: exchange, actions: decision.response, product: decision.product)
         case .proxy(let plan):
             exchange.plan = plan
@@ -391,7 +391,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         }
         exchange.responseStarted = false
         recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started)
-        if let deferred = exchange.decision?.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: 413, executor: executor) }
+        if let actions = exchange.decision?.response { gateway.responded(actions, status: 413, executor: executor) }
         let local = LocalReply(status: 413, headers: [("Content-Type", "text/plain; charset=utf-8")], body: "Payload Too Large", reason: "payload_limits")
         reply(local, exchange: exchange, actions: exchange.decision?.response ?? ResponseActions(), product: exchange.decision?.product)
     }
@@ -428,7 +428,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         }
         context.write(wrapOutboundOut(.end(nil)), promise: nil)
         context.flush()
-        if let deferred = exchange.decision?.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: exchange.upstreamStatus, executor: executor) }
+        if let actions = exchange.decision?.response { gateway.responded(actions, status: exchange.upstreamStatus, executor: executor) }
         let actions = exchange.decision?.response ?? ResponseActions()
         record(exchange, status: actions.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus, reason: "proxied")
         if exchange.requestEnded {
@@ -477,7 +477,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         let status = timedOut ? 504 : 502
         gateway.logger.warning("gateway.upstream_failed", metadata: ["upstream": .string(plan.upstream.description), "error": .string("\(error)")])
         recorder.upstreamAnswered(status: status, since: exchange.started)
-        if let deferred = exchange.decision?.response.deferredAuthrep { gateway.deferred.enqueue(deferred, upstreamStatus: status, executor: executor) }
+        if let actions = exchange.decision?.response { gateway.responded(actions, status: status, executor: executor) }
         let local = LocalReply(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: timedOut ? "Gateway Timeout" : "Bad Gateway",
                                reason: timedOut ? "upstream_timeout" : "upstream_error")
         reply(local, exchange: exchange, actions: exchange.decision?.response ?? ResponseActions(), product: exchange.decision?.product)
