@@ -114,4 +114,19 @@ import Testing
         #expect(form.contains("transactions%5B0%5D%5Busage%5D%5Berrors%5D=1"))
         #expect(form.contains("transactions%5B0%5D%5Busage%5D%5Bstatus_503%5D=2"))
     }
+
+    /// `rewrite_url_captures` runs before mapping rules: the rule on the rewritten path matches, and the upstream
+    /// gets the new path with the captured query arguments next to the request's own.
+    @Test func rewriteURLCapturesBeforeMappingRules() async throws {
+        let captures: [String: Any] = ["name": "rewrite_url_captures", "configuration": ["transformations": [
+            ["match_rule": "/api/{version}/users/{id}", "template": "/users/{id}?version={version}"]]]]
+        let h = try GatewayHarness(services: [H.service(id: 1, rules: [H.rule("GET", "/users/{id}")], chain: [captures, Self.apicast])])
+        defer { h.stop() }
+        try await h.waitReady()
+        let reply = try h.call("/api/v2/users/42?user_key=k")
+        #expect(reply.status == 200)
+        #expect(reply.body.hasPrefix("GET /users/42?"))
+        #expect(reply.body.contains("version=v2") && reply.body.contains("user_key=k"))
+        #expect(try h.call("/api/v2/orders/7?user_key=k").status == 404, "no transformation matched: no mapping rule either")
+    }
 }

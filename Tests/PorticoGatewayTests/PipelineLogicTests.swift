@@ -178,3 +178,29 @@ import Testing
         #expect(throws: GatewayConfigurationError.self) { try IPCheckPolicy(.object(["check_type": "whitelist", "ips": ["10.0.0.0/40"]])) }
     }
 }
+
+@Suite struct RewriteURLCapturesTests {
+    func policy(_ transformations: String) throws -> RewriteURLCapturesPolicy {
+        try RewriteURLCapturesPolicy(try JSONParser.parse(#"{"transformations": "# + transformations + "}"))
+    }
+
+    @Test func capturesWholeSegmentsAndFillTheTemplate() throws {
+        let p = try policy(#"""
+            [{"match_rule": "/api/{version}/users/{id}.json", "template": "/users/{id}?version={version}&format=json", "methods": ["GET"]},
+             {"match_rule": "/{a}/{b}", "template": "/flipped/{b}/{a}"}]
+            """#)
+        let users = try #require(p.rewrite(path: "/api/v2/users/42.json", method: "GET"))
+        #expect(users.path == "/users/42")
+        #expect(users.arguments.map { "\($0.0)=\($0.1)" } == ["version=v2", "format=json"])
+        // Methods filter the first transformation; the next one needs exactly two segments.
+        #expect(p.rewrite(path: "/api/v2/users/42.json", method: "POST") == nil)
+        #expect(p.rewrite(path: "/x/y", method: "POST")?.path == "/flipped/y/x")
+        #expect(p.rewrite(path: "/x/y/z", method: "GET") == nil, "a placeholder never spans a /, and the whole path must match")
+        #expect(p.rewrite(path: "/x/", method: "GET") == nil, "a placeholder takes at least one character")
+    }
+
+    @Test func templatesMayOnlyUseCapturedNames() {
+        #expect(throws: GatewayConfigurationError.self) { try policy(#"[{"match_rule": "/{a}", "template": "/{b}"}]"#) }
+        #expect(throws: GatewayConfigurationError.self) { try policy(#"[{"match_rule": "/{a", "template": "/x"}]"#) }
+    }
+}

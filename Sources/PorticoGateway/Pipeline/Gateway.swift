@@ -104,6 +104,16 @@ public final class Gateway: Sendable {
                 let before = request.arguments
                 _ = rewriting.rewrite(path: &request.path, arguments: &request.arguments, method: request.method)
                 if request.arguments != before { request.rawQuery = nil }
+            case .rewriteURLCaptures(let captures):
+                if let rewritten = captures.rewrite(path: request.path, method: request.method) {
+                    request.path = rewritten.path
+                    if !rewritten.arguments.isEmpty {
+                        let names = Set(rewritten.arguments.map(\.0))
+                        request.arguments = RequestArguments(pairs: request.arguments.pairs.filter { !names.contains($0.name) }.map { ($0.name, $0.value) }
+                                                             + rewritten.arguments)
+                        request.rawQuery = nil
+                    }
+                }
             case .upstream(let rules):
                 if route == nil, let rule = rules.first(where: { $0.regex.matches(request.path) }) { route = (rule.url, nil, nil, nil) }
             case .defaultCredentials(let c):

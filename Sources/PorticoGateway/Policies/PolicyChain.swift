@@ -118,12 +118,14 @@ public enum Policy: Sendable {
     case conditional(PolicyCondition, [Policy])
     case tokenIntrospection(TokenIntrospectionPolicy)
     case customMetrics(CustomMetricsPolicy)
+    case rewriteURLCaptures(RewriteURLCapturesPolicy)
 
     /// Policies allowed inside `conditional`: the per-request ones. Chain-wide settings (apicast, caching, the
     /// batcher, retries, timeouts, on_failed) cannot depend on a request.
     static let conditionalNames: Set<String> = [
         "cors", "headers", "url_rewriting", "upstream", "routing", "ip_check", "default_credentials", "maintenance_mode", "echo",
         "rate_limit", "jwt_claim_check", "keycloak_role_check", "statuscode_overwrite", "nginx_filters", "payload_limits", "3scale_referrer",
+        "rewrite_url_captures",
     ]
 
     init(name: String, configuration c: JSONValue) throws(GatewayConfigurationError) {
@@ -171,6 +173,7 @@ public enum Policy: Sendable {
         case "keycloak_role_check": self = .keycloakRoleCheck(try KeycloakRoleCheckPolicy(c))
         case "token_introspection": self = .tokenIntrospection(try TokenIntrospectionPolicy(c))
         case "custom_metrics": self = .customMetrics(try CustomMetricsPolicy(c))
+        case "rewrite_url_captures": self = .rewriteURLCaptures(try RewriteURLCapturesPolicy(c))
         case "nginx_filters":
             var dropped: [String] = []
             for h in c["headers"]?.arrayValue ?? [] {
