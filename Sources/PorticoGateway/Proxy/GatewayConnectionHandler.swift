@@ -39,7 +39,12 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     /// Pipelined request parts held before the client is no longer read.
     static let pipelinedLimit = 64
 
-    init(gateway: Gateway, pools: UpstreamPools, executor: EventLoopTaskExecutor, recorder: GatewayRecorder, connections: ListenerConnections) {
+    /// `http`, or `https` behind the listener's TLS.
+    let scheme: String
+
+    init(gateway: Gateway, pools: UpstreamPools, executor: EventLoopTaskExecutor, recorder: GatewayRecorder, connections: ListenerConnections,
+         scheme: String = "http") {
+        self.scheme = scheme
         self.gateway = gateway
         self.pools = pools
         self.executor = executor
@@ -217,7 +222,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         }
         var request = GatewayRequest(method: head.method.rawValue, host: Self.hostWithoutPort(head.headers.first(name: "host") ?? ""),
                                      path: Self.rawPath(target), rawQuery: Self.rawQuery(target), headers: all,
-                                     remoteAddress: remoteAddress?.ipAddress, remotePort: remoteAddress?.port)
+                                     remoteAddress: remoteAddress?.ipAddress, remotePort: remoteAddress?.port, scheme: scheme)
         // Policies and credentials see every header; only these are forwarded.
         request.headers = all.filter { field in
             let lowered = field.0.lowercased()

@@ -10,17 +10,21 @@ public final class GatewayServer: Sendable {
     let pools = UpstreamPools()
     let recorder: GatewayRecorder
 
-    public init(gateway: Gateway, host: String, port: Int, logger: Logger, group: MultiThreadedEventLoopGroup = .singleton) {
+    let scheme: String
+
+    /// With `tls`, the listener serves HTTPS (and requests carry the `https` scheme: `X-Forwarded-Proto`, Liquid).
+    public init(gateway: Gateway, host: String, port: Int, logger: Logger, group: MultiThreadedEventLoopGroup = .singleton, tls: GatewayTLS? = nil) {
         self.gateway = gateway
-        self.listener = HTTPListener(host: host, port: port, group: group)
+        self.listener = HTTPListener(host: host, port: port, group: group, tls: tls)
         self.recorder = GatewayRecorder(logger: logger)
+        self.scheme = tls == nil ? "http" : "https"
     }
 
     /// Binds, calls `onServing`, and serves until `beginShutdown` (or cancellation), then drains.
     public func run(onServing: @Sendable () -> Void) async throws {
-        let (gateway, pools, recorder) = (self.gateway, self.pools, self.recorder)
+        let (gateway, pools, recorder, scheme) = (self.gateway, self.pools, self.recorder, self.scheme)
         try await listener.run(makeHandler: { _, executor, connections in
-            GatewayConnectionHandler(gateway: gateway, pools: pools, executor: executor, recorder: recorder, connections: connections)
+            GatewayConnectionHandler(gateway: gateway, pools: pools, executor: executor, recorder: recorder, connections: connections, scheme: scheme)
         }, onServing: onServing)
         pools.closeAll()
     }

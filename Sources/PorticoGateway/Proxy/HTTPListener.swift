@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A connection handler that can be asked to finish: close when idle, or after the response in progress.
@@ -19,6 +20,8 @@ public final class HTTPListener: Sendable {
     let host: String
     let port: Int
     let group: MultiThreadedEventLoopGroup
+    /// HTTPS: each connection starts with a TLS handshake.
+    let tls: NIOSSLContext?
     let connections = ListenerConnections()
     let executors = EventLoopTaskExecutors()
     private let listener = Mutex<(any Channel)?>(nil)
@@ -26,22 +29,25 @@ public final class HTTPListener: Sendable {
     /// How long requests in flight may take to finish once the listener drains.
     public static let drainTimeout = TimeAmount.seconds(30)
 
-    public init(host: String, port: Int, group: MultiThreadedEventLoopGroup = .singleton) {
+    public init(host: String, port: Int, group: MultiThreadedEventLoopGroup = .singleton, tls: GatewayTLS? = nil) {
         self.host = host
         self.port = port
         self.group = group
+        self.tls = tls?.context
     }
 
     /// Binds, calls `onServing`, and serves until `beginShutdown` (or cancellation), then drains.
     public func run(makeHandler: @escaping MakeHandler, onServing: @Sendable () -> Void) async throws {
         let connections = self.connections
         let executors = self.executors
+        let tls = self.tls
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(makeHandler(channel, executors.executor(for: channel.eventLoop), connections))
                 }

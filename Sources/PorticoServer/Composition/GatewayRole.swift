@@ -164,6 +164,8 @@ struct GatewayRoleService: Service {
         var name: String
         var port: Int
         var gateway: Gateway
+        /// Also served over HTTPS on this port (APIcast's `APICAST_HTTPS_PORT`).
+        var https: (port: Int, tls: GatewayTLS)? = nil
     }
 
     let configuration: PorticoConfiguration
@@ -219,9 +221,14 @@ struct GatewayRoleService: Service {
                     reporters.addTask { await listener.gateway.batcher.run() }
                 }
                 await withTaskGroup(of: Void.self) { servers in
+                    var endpoints: [(name: String, gateway: Gateway, port: Int, tls: GatewayTLS?)] = []
                     for listener in listeners {
+                        endpoints.append((listener.name, listener.gateway, listener.port, nil))
+                        if let https = listener.https { endpoints.append((listener.name + "-https", listener.gateway, https.port, https.tls)) }
+                    }
+                    for listener in endpoints {
                         let server = GatewayServer(gateway: listener.gateway, host: configuration.bindAddress, port: listener.port,
-                                                   logger: Logger(label: "portico.gateway.\(listener.name)"))
+                                                   logger: Logger(label: "portico.gateway.\(listener.name)"), tls: listener.tls)
                         servers.addTask {
                             do {
                                 try await withGracefulShutdownHandler {

@@ -106,7 +106,8 @@ public enum PlatformServer {
         let logger = Logger(label: "portico")
         let runsAdmin = configuration.role == .all || configuration.role == .admin
         let runsMetering = configuration.role == .all || configuration.role == .metering
-        let gatewayListeners = configuration.role == .all ? ["gateway-staging", "gateway-production"] : configuration.role == .gateway ? ["gateway"] : []
+        var gatewayListeners = configuration.role == .all ? ["gateway-staging", "gateway-production"] : configuration.role == .gateway ? ["gateway"] : []
+        if configuration.gatewayHTTPSPort != nil, let production = gatewayListeners.last { gatewayListeners.append(production + "-https") }
         let readiness = ReadinessState(expected: Set((runsAdmin ? ["admin"] : []) + (runsMetering ? ["metering"] : []) + gatewayListeners))
 
         var management = Application(
@@ -128,7 +129,7 @@ public enum PlatformServer {
         }
         var feed: InProcessGatewayFeed?
         if let metering, configuration.role == .all {
-            let (service, inProcessFeed) = gatewaysInProcess(configuration, meteringAPI: metering.api, readiness: readiness)
+            let (service, inProcessFeed) = try gatewaysInProcess(configuration, meteringAPI: metering.api, readiness: readiness)
             services.append(service)
             feed = inProcessFeed
         } else if configuration.role == .gateway {
@@ -159,7 +160,13 @@ public enum PlatformServer {
 
 extension PlatformServer {
     /// `serve` with every role: a staging and a production listener fed by admin in process, metering in process.
-    static func gatewaysInProcess(_ c: PorticoConfiguration, meteringAPI: ServiceManagementAPI, readiness: ReadinessState) -> (GatewayRoleService, InProcessGatewayFeed) {
+    /// The production gateway's HTTPS listener (`APICAST_HTTPS_PORT`), with its certificate loaded.
+    static func httpsListener(_ c: PorticoConfiguration) throws -> (port: Int, tls: GatewayTLS)? {
+        guard let port = c.gatewayHTTPSPort, let certificate = c.gatewayHTTPSCertificate, let key = c.gatewayHTTPSCertificateKey else { return nil }
+        do { return (port, try GatewayTLS(certificatePath: certificate, keyPath: key)) } catch { throw ServerError(error.description) }
+    }
+
+    static func gatewaysInProcess(_ c: PorticoConfiguration, meteringAPI: ServiceManagementAPI, readiness: ReadinessState) throws -> (GatewayRoleService, InProcessGatewayFeed) {
         let staging = GatewayConfigurationStore()
         let production = GatewayConfigurationStore()
         readiness.watch(staging)
@@ -173,7 +180,7 @@ extension PlatformServer {
         }
         let service = GatewayRoleService(configuration: c, listeners: [
             .init(name: "gateway-staging", port: c.stagingPort, gateway: gateway(staging, "staging")),
-            .init(name: "gateway-production", port: c.gatewayPort, gateway: gateway(production, "production")),
+            .init(name: "gateway-production", port: c.gatewayPort, gateway: gateway(production, "production"), https: try httpsListener(c)),
         ], httpClient: client, readiness: readiness, reload: nil, reloadSeconds: 0, logger: logger)
         return (service, InProcessGatewayFeed(staging: staging, production: production, discovery: OIDCDiscovery(client: client), logger: logger))
     }
@@ -227,7 +234,8 @@ extension PlatformServer {
         let gateway = Gateway(store: store, settings: GatewayRoleService.settings(c, environment: environment),
                               metering: HTTPMeteringClient(client: client, userAgent: userAgent), lazy: lazy,
                               introspector: HTTPTokenIntrospector(client: client), clockMilliseconds: { GatewayRoleService.milliseconds() }, logger: gatewayLogger)
-        return GatewayRoleService(configuration: c, listeners: [.init(name: "gateway", port: c.gatewayPort, gateway: gateway)], httpClient: client,
+        return GatewayRoleService(configuration: c, listeners: [.init(name: "gateway", port: c.gatewayPort, gateway: gateway, https: try httpsListener(c))],
+                                  httpClient: client,
                                   readiness: readiness, reload: reload, reloadSeconds: c.gateway.effectiveCacheSeconds, logger: gatewayLogger)
     }
 }

@@ -27,6 +27,9 @@ public enum ConfigurationLoader {
         Setting(name: "metering-port", environment: ["PORTICO_METERING_PORT"]),
         Setting(name: "gateway-port", environment: ["PORTICO_GATEWAY_PORT"]),
         Setting(name: "staging-port", environment: ["PORTICO_STAGING_PORT"]),
+        Setting(name: "gateway-https-port", environment: ["APICAST_HTTPS_PORT"]),
+        Setting(name: "gateway-https-certificate", environment: ["APICAST_HTTPS_CERTIFICATE"]),
+        Setting(name: "gateway-https-certificate-key", environment: ["APICAST_HTTPS_CERTIFICATE_KEY"]),
         Setting(name: "management-port", environment: ["PORTICO_MANAGEMENT_PORT"]),
         Setting(name: "database-url", environment: ["PORTICO_DATABASE_URL", "DATABASE_URL"]),
         Setting(name: "wildcard-domain", environment: ["PORTICO_WILDCARD_DOMAIN", "WILDCARD_DOMAIN"]),
@@ -146,7 +149,20 @@ public enum ConfigurationLoader {
                 problems.append(Problem(setting: name, message: "must be a port number between 1 and 65535 (got \(v))"))
             }
         }
-        let used = ports.map { ($0.0, c[keyPath: $0.1]) }
+        var used = ports.map { ($0.0, c[keyPath: $0.1]) }
+        if let v = raw["gateway-https-port"], !v.isEmpty {
+            if let port = Int(v), (1...65535).contains(port) {
+                c.gatewayHTTPSPort = port
+                used.append(("gateway-https-port", port))
+            } else {
+                problems.append(Problem(setting: "gateway-https-port", message: "must be a port number between 1 and 65535 (got \(v))"))
+            }
+        }
+        c.gatewayHTTPSCertificate = raw["gateway-https-certificate"].flatMap { $0.isEmpty ? nil : $0 }
+        c.gatewayHTTPSCertificateKey = raw["gateway-https-certificate-key"].flatMap { $0.isEmpty ? nil : $0 }
+        if c.gatewayHTTPSPort != nil, c.gatewayHTTPSCertificate == nil || c.gatewayHTTPSCertificateKey == nil {
+            problems.append(Problem(setting: "gateway-https-port", message: "needs APICAST_HTTPS_CERTIFICATE and APICAST_HTTPS_CERTIFICATE_KEY (PEM files); Portico has no built-in certificate"))
+        }
         for (i, a) in used.enumerated() {
             for b in used[(i + 1)...] where a.1 == b.1 {
                 problems.append(Problem(setting: b.0, message: "port \(b.1) is already used by \(a.0)"))
@@ -360,6 +376,8 @@ public enum ConfigurationLoader {
             ("data-dir", c.dataDirectory), ("role", c.role.rawValue), ("bind", c.bindAddress),
             ("admin-port", String(c.adminPort)), ("metering-port", String(c.meteringPort)), ("gateway-port", String(c.gatewayPort)),
             ("staging-port", String(c.stagingPort)), ("management-port", String(c.managementPort)), ("database-url", database),
+            ("gateway-https-port", c.gatewayHTTPSPort.map(String.init) ?? "(not set: no HTTPS listener)"),
+            ("gateway-https-certificate", c.gatewayHTTPSCertificate ?? "(not set)"), ("gateway-https-certificate-key", c.gatewayHTTPSCertificateKey ?? "(not set)"),
             ("wildcard-domain", c.wildcardDomain), ("master-domain", c.masterDomain), ("log-level", c.logLevel),
             ("master-user", c.seed.masterUser), ("master-password", redacted(c.seed.masterPassword)),
             ("master-access-token", redacted(c.seed.masterAccessToken)), ("admin-user", c.seed.adminUser),

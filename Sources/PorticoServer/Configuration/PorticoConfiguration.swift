@@ -17,6 +17,11 @@ public struct PorticoConfiguration: Sendable {
     public var gatewayPort = 8080
     public var stagingPort = 8081
     public var managementPort = 8090
+    /// `APICAST_HTTPS_PORT`: the production gateway also serves HTTPS here, with `APICAST_HTTPS_CERTIFICATE`
+    /// and `APICAST_HTTPS_CERTIFICATE_KEY` (PEM paths).
+    public var gatewayHTTPSPort: Int?
+    public var gatewayHTTPSCertificate: String?
+    public var gatewayHTTPSCertificateKey: String?
     /// `postgresql://…`; nil means the embedded SQLite file in the data directory.
     public var databaseURL: String?
     public var wildcardDomain = "localhost"
