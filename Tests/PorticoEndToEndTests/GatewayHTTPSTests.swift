@@ -8,16 +8,8 @@ import Testing
     typealias H = GatewayHarness
 
     static func curl(_ arguments: [String]) throws -> (status: Int, body: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-s", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}"] + arguments
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+        let (status, body) = try MeteringProcessTests.curl(["--max-time", "10"] + arguments)
+        return (status, body)
     }
 
     @Test(.enabled(if: TestCertificates.isAvailable)) func servesHTTPSBesideHTTP() async throws {
