@@ -129,4 +129,24 @@ import Testing
         #expect(reply.body.contains("version=v2") && reply.body.contains("user_key=k"))
         #expect(try h.call("/api/v2/orders/7?user_key=k").status == 404, "no transformation matched: no mapping rule either")
     }
+
+    /// `soap`: the SOAP action (1.1 header or 1.2 Content-Type parameter) adds usage next to the mapping rules'.
+    @Test func soapActionsAddUsage() async throws {
+        let soap: [String: Any] = ["name": "soap", "configuration": ["mapping_rules": [
+            ["pattern": "urn:Stock/Check", "metric_system_name": "stock_checks", "delta": 2],
+            ["pattern": "urn:Orders", "metric_system_name": "orders", "delta": 1]]]]
+        let none: [String: Any] = ["name": "caching", "configuration": ["caching_type": "none"]]
+        let h = try GatewayHarness(services: [H.service(id: 1, rules: [H.rule("POST", "/")], chain: [none, soap, Self.apicast])])
+        defer { h.stop() }
+        try await h.waitReady()
+        #expect(try h.call("/?user_key=k", method: "POST", headers: [("SOAPAction", "\"urn:Stock/Check\"")], body: "<x/>").status == 200)
+        #expect(try h.call("/?user_key=k", method: "POST", headers: [("Content-Type", "application/soap+xml; charset=utf-8; action=\"urn:Orders/Create\"")],
+                           body: "<x/>").status == 200)
+        #expect(try h.call("/?user_key=k", method: "POST", body: "<x/>").status == 200)
+        let calls = try await h.meteringCalls(atLeast: 3)
+        #expect(calls.count == 3)
+        #expect(calls[0].query["usage[hits]"] == "1" && calls[0].query["usage[stock_checks]"] == "2" && calls[0].query["usage[orders]"] == nil)
+        #expect(calls[1].query["usage[orders]"] == "1" && calls[1].query["usage[stock_checks]"] == nil)
+        #expect(calls[2].query["usage[hits]"] == "1" && calls[2].query["usage[orders]"] == nil && calls[2].query["usage[stock_checks]"] == nil)
+    }
 }

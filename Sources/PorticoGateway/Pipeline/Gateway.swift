@@ -179,6 +179,12 @@ public final class Gateway: Sendable {
                 }
             case .apicast:
                 guard let credentials else { continue }
+                // `soap` adds the SOAP action's usage wherever it sits in the chain.
+                for case .soap(let soap) in policies {
+                    if let action = SOAPPolicy.action(soapAction: request.header("soapaction"), contentType: request.header("content_type")) {
+                        soap.apply(action: action, to: &match)
+                    }
+                }
                 if let owner = route?.ownerID { match = match.cleaned(forBackend: owner) }
                 if isDebugRequest(request, product: product) { actions.extraHeaders += debugHeaders(product, credentials: credentials, match: match, request: request) }
                 guard !match.isEmpty else { return reply(.error(product.noMatch, reason: "no_match")) }

@@ -119,6 +119,7 @@ public enum Policy: Sendable {
     case tokenIntrospection(TokenIntrospectionPolicy)
     case customMetrics(CustomMetricsPolicy)
     case rewriteURLCaptures(RewriteURLCapturesPolicy)
+    case soap(SOAPPolicy)
 
     /// Policies allowed inside `conditional`: the per-request ones. Chain-wide settings (apicast, caching, the
     /// batcher, retries, timeouts, on_failed) cannot depend on a request.
@@ -174,6 +175,7 @@ public enum Policy: Sendable {
         case "token_introspection": self = .tokenIntrospection(try TokenIntrospectionPolicy(c))
         case "custom_metrics": self = .customMetrics(try CustomMetricsPolicy(c))
         case "rewrite_url_captures": self = .rewriteURLCaptures(try RewriteURLCapturesPolicy(c))
+        case "soap": self = .soap(try SOAPPolicy(c))
         case "nginx_filters":
             var dropped: [String] = []
             for h in c["headers"]?.arrayValue ?? [] {
