@@ -381,6 +381,13 @@ import Testing
         for name in ["apicast_status", "threescale_backend_calls", "upstream_status", "total_response_time_seconds"] {
             #expect(metrics.contains(name), "\(name)")
         }
+        // The policy manifests, as APIcast's management API lists them for porta's policy editor.
+        let policies = try HTTP.send(base + "/policies/")
+        #expect(policies.status == 200 && policies.header("Content-Type") == "application/json; charset=utf-8")
+        let listed = try #require((try JSONSerialization.jsonObject(with: Data(policies.body.utf8)) as? [String: Any])?["policies"] as? [String: Any])
+        #expect(listed["cors"] != nil && listed["token_introspection"] != nil && listed["content_caching"] == nil)
+        let cors = try #require((listed["cors"] as? [[String: Any]])?.first)
+        #expect(cors["version"] as? String == "builtin" && cors["$schema"] as? String == "http://apicast.io/policy-v1.1/schema")
     }
 
     @Test func case28_batcher() async throws {

@@ -204,3 +204,24 @@ import Testing
         #expect(throws: GatewayConfigurationError.self) { try policy(#"[{"match_rule": "/{a", "template": "/x"}]"#) }
     }
 }
+
+/// The manifests `/policies/` serves list exactly the policies the gateway loads.
+@Suite struct PolicyManifestTests {
+    @Test func everyListedPolicyLoadsAndUnimplementedOnesAreNotListed() {
+        let listed = BuiltinPolicyManifests.all.map(\.name)
+        #expect(Set(listed).count == listed.count)
+        for name in listed {
+            do {
+                _ = try Policy(name: name, configuration: .object([:]))
+            } catch {
+                // Some need configuration; what matters is that the gateway knows them.
+                #expect(!error.description.contains("is not implemented"), "\(name): \(error.description)")
+            }
+        }
+        for name in ["content_caching", "websocket", "grpc", "tls", "tls_validation", "upstream_mtls", "http_proxy", "camel", "oauth_mtls", "fapi",
+                     "jwt_parser", "request_unbuffered", "liquid_context_debug"] {
+            #expect(!listed.contains(name))
+            #expect(throws: GatewayConfigurationError.self) { try Policy(name: name, configuration: .object([:])) }
+        }
+    }
+}

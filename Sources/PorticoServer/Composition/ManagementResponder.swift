@@ -1,3 +1,4 @@
+import PorticoCore
 import Hummingbird
 import NIOCore
 import Prometheus
@@ -28,6 +29,9 @@ struct ManagementResponder: HTTPResponder {
             }
             let roles = readiness.summary.map { "\"\($0.0)\":\($0.1 ? "true" : "false")" }.joined(separator: ",")
             return json(readiness.isReady ? .ok : .serviceUnavailable, #"{"status":"\#(readiness.isReady ? "ready" : "starting")","success":\#(readiness.isReady),"roles":{\#(roles)}}"#)
+        case "/policies", "/policies/":
+            // The manifests of the policies this gateway implements, as APIcast's management API lists them for porta.
+            return json(.ok, BuiltinPolicyManifests.document.serializedString)
         case "/metrics":
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
