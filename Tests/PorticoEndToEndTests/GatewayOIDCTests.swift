@@ -88,7 +88,10 @@ import Testing
         let entry: [String: Any] = ["issuer": Self.issuer, "config": ["id_token_signing_alg_values_supported": ["RS256", "ES256"]],
                                     "keys": ["rsa1": ["pem": rsa.publicPEM, "alg": "RS256"], "ec1": ["pem": ec.publicPEM, "alg": "ES256"]]]
         let check: [String: Any] = ["name": "jwt_claim_check", "configuration": [
-            "rules": [["resource": "/admin", "methods": ["GET"], "operations": [["jwt_claim": "role", "op": "==", "value": "admin"]]]],
+            "rules": [["resource": "/admin", "methods": ["GET"], "operations": [["jwt_claim": "role", "op": "==", "value": "admin"]]],
+                      // Liquid on both sides: the token's nested tenant must be the one the request names.
+                      ["resource": "/tenant", "methods": ["GET"], "operations": [[
+                          "jwt_claim": "{{ jwt.tenant.id }}", "jwt_claim_type": "liquid", "op": "==", "value": "{{ headers.X-Tenant }}", "value_type": "liquid"]]]],
             "error_message": "admins only"]]
         let claimCheck = service(3, host: "claims.test", claim: nil, chain: [check, ["name": "apicast", "configuration": [:]]])
         let roles: [String: Any] = ["name": "keycloak_role_check", "configuration": ["type": "whitelist", "scopes": [
@@ -147,6 +150,11 @@ import Testing
         #expect(blocked.status == 403 && blocked.body == "admins only")
         #expect(try h.call("/other", host: "claims.test", headers: [("Authorization", "Bearer \(try Self.token(rsa, kid: "rsa1", claims: user))")]).status == 200)
         #expect(try h.call("/admin", host: "claims.test", headers: [("Authorization", "Bearer \(try Self.token(rsa, kid: "rsa1", claims: admin))")]).status == 200)
+        var tenant = good
+        tenant["tenant"] = ["id": "t1"]
+        let tenantToken = try Self.token(rsa, kid: "rsa1", claims: tenant)
+        #expect(try h.call("/tenant/x", host: "claims.test", headers: [("Authorization", "Bearer \(tenantToken)"), ("X-Tenant", "t1")]).status == 200)
+        #expect(try h.call("/tenant/x", host: "claims.test", headers: [("Authorization", "Bearer \(tenantToken)"), ("X-Tenant", "t2")]).status == 403)
 
         // keycloak_role_check (whitelist): the realm role and the client's role are both needed; paths no scope
         // covers are denied too, with the product's authentication-failed error.

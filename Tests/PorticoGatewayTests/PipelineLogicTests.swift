@@ -219,7 +219,7 @@ import Testing
             }
         }
         for name in ["content_caching", "websocket", "grpc", "tls", "tls_validation", "upstream_mtls", "http_proxy", "camel", "oauth_mtls", "fapi",
-                     "jwt_parser", "request_unbuffered", "liquid_context_debug"] {
+                     "jwt_parser", "liquid_context_debug"] {
             #expect(!listed.contains(name))
             #expect(throws: GatewayConfigurationError.self) { try Policy(name: name, configuration: .object([:])) }
         }

@@ -122,6 +122,7 @@ public enum BuiltinPolicyManifests {
         manifest("payload_limits", "Payload Limits", "Limits the request and response body sizes by Content-Length.", [
             "request": integer("Largest request body in bytes (0: no limit)"), "response": integer("Largest response body in bytes (0: no limit)"),
         ]),
+        manifest("request_unbuffered", "Request Unbuffered", "Streams request bodies to the upstream (Portico always does).", [:]),
         manifest("conditional", "Conditional Policy", "Executes a policy chain conditionally.", [
             "condition": condition, "policy_chain": .object(["type": "array", "items": .object(["type": "object"])]),
         ], required: ["condition"]),

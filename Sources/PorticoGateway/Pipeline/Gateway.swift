@@ -146,7 +146,8 @@ public final class Gateway: Sendable {
             switch policy {
             case .jwtClaimCheck(let check):
                 let subject = RequestPath.subject(request.path[...]) ?? request.path
-                if !check.allows(method: request.method, path: subject, claims: claims) {
+                let snapshot = request
+                if !check.allows(method: request.method, path: subject, claims: claims, request: { snapshot.liquidValue($0, service: product) }) {
                     return reply(LocalReply(status: 403, headers: [("Content-Type", "text/plain; charset=utf-8")], body: check.errorMessage, reason: "jwt_claim_check"))
                 }
             case .tokenIntrospection(let policy):

@@ -120,6 +120,9 @@ public enum Policy: Sendable {
     case customMetrics(CustomMetricsPolicy)
     case rewriteURLCaptures(RewriteURLCapturesPolicy)
     case soap(SOAPPolicy)
+    /// `request_unbuffered`: Portico always streams request bodies to the upstream (url-encoded forms, which it
+    /// reads for credentials and rule arguments, excepted), so the policy changes nothing.
+    case requestUnbuffered
 
     /// Policies allowed inside `conditional`: the per-request ones. Chain-wide settings (apicast, caching, the
     /// batcher, retries, timeouts, on_failed) cannot depend on a request.
@@ -176,6 +179,7 @@ public enum Policy: Sendable {
         case "custom_metrics": self = .customMetrics(try CustomMetricsPolicy(c))
         case "rewrite_url_captures": self = .rewriteURLCaptures(try RewriteURLCapturesPolicy(c))
         case "soap": self = .soap(try SOAPPolicy(c))
+        case "request_unbuffered": self = .requestUnbuffered
         case "nginx_filters":
             var dropped: [String] = []
             for h in c["headers"]?.arrayValue ?? [] {
