@@ -73,6 +73,7 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "PorticoGateway", dependencies: [
             "PorticoCore",
+            "PorticoRedis",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -86,7 +86,8 @@ import Testing
         let limited: [String: Any] = ["name": "rate_limit", "configuration": [
             "fixed_window_limiters": [["key": ["name": "{{ remote_addr }}", "name_type": "liquid", "scope": "service"], "count": 2, "window": 60]],
             "limits_exceeded_error": ["status_code": 503]]]
-        let redis: [String: Any] = ["name": "rate_limit", "configuration": ["redis_url": "redis://127.0.0.1:1", "fixed_window_limiters": []]]
+        let redis: [String: Any] = ["name": "rate_limit", "configuration": ["redis_url": "redis://127.0.0.1:1", "fixed_window_limiters": [
+            ["key": ["name": "all"], "count": 5, "window": 60]]]]
         let apicast: [String: Any] = ["name": "apicast", "configuration": [:]]
         let h = try H(services: [H.service(id: 1, chain: [limited, apicast]), H.service(id: 2, proxy: ["hosts": ["shared.test"]], chain: [redis, apicast])])
         defer { h.stop() }
@@ -98,7 +99,27 @@ import Testing
         _ = try await h.meteringCalls(atLeast: 2)
         try await Task.sleep(for: .milliseconds(200))
         #expect(h.backend.requests.count == 2)  // one synchronous and one deferred authrep; the limited request never reached metering
-        #expect(try h.call("/?user_key=k", host: "shared.test").status == 503)  // not implemented: denies, never unlimited
+        // Shared limits whose Redis does not answer: configuration_error (500 by default), never unlimited.
+        let unavailable = try h.call("/?user_key=k", host: "shared.test")
+        #expect(unavailable.status == 500 && unavailable.body == "Configuration error")
+    }
+
+    /// `redis_url`: two gateways count against the same limits in a real redis-server.
+    @Test(.enabled(if: RedisServerProcess.isAvailable)) func edgeLimitsSharedThroughRedis() async throws {
+        let redis = try RedisServerProcess()
+        defer { redis.stop() }
+        let limited: [String: Any] = ["name": "rate_limit", "configuration": ["redis_url": redis.url,
+            "fixed_window_limiters": [["key": ["name": "everyone", "scope": "global"], "count": 3, "window": 60]],
+            "leaky_bucket_limiters": [["key": ["name": "{{ headers.X-Client }}", "name_type": "liquid"], "rate": 1000, "burst": 10]]]]
+        let apicast: [String: Any] = ["name": "apicast", "configuration": [:]]
+        let first = try H(services: [H.service(id: 1, chain: [limited, apicast])])
+        defer { first.stop() }
+        let second = try H(services: [H.service(id: 1, chain: [limited, apicast])])
+        defer { second.stop() }
+        try await first.waitReady()
+        try await second.waitReady()
+        let statuses = try [first, second, first, second].map { try $0.call("/?user_key=k", headers: [("X-Client", "c1")]).status }
+        #expect(statuses == [200, 200, 200, 429], "the third request over both gateways used the shared window")
     }
 
     @Test func case8_9_10_ruleArgumentsFormsAndLast() async throws {

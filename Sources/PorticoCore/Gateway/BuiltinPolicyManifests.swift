@@ -84,6 +84,8 @@ public enum BuiltinPolicyManifests {
                 "key": limiterKey, "rate": integer("Requests per second"), "burst": integer("Requests beyond the rate that are delayed"), "condition": condition,
             ], required: ["key", "rate"])),
             "limits_exceeded_error": object(["status_code": integer("Status code when limits are exceeded"), "error_handling": choice(["exit", "log"])]),
+            "configuration_error": object(["status_code": integer("Status code when the shared limits cannot be read"), "error_handling": choice(["exit", "log"])]),
+            "redis_url": string("Redis URL of limits shared by every gateway using it"),
         ]),
         manifest("jwt_claim_check", "JWT Claim Check", "Allows to block requests based on JWT claims.", [
             "rules": list(object([

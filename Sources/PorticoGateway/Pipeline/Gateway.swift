@@ -13,6 +13,8 @@ public final class Gateway: Sendable {
     public let batcher: ReportBatcher
     public let deferred: DeferredReporter
     let limiter = EdgeLimiter()
+    /// `rate_limit` with `redis_url`.
+    public let sharedLimiter: SharedEdgeLimiter
     let clock: @Sendable () -> Int64
     let logger: Logger
     let lazy: LazyConfiguration?
@@ -23,6 +25,7 @@ public final class Gateway: Sendable {
                 introspector: (any TokenIntrospector)? = nil, clockMilliseconds: @escaping @Sendable () -> Int64, logger: Logger) {
         self.lazy = lazy
         self.introspector = introspector
+        self.sharedLimiter = SharedEdgeLimiter(logger: logger)
         self.store = store
         self.settings = settings
         self.metering = metering
@@ -160,7 +163,21 @@ public final class Gateway: Sendable {
                 }
             case .rateLimit(let limits):
                 let snapshot = request
-                switch limiter.check(limits, serviceID: product.id, nowMilliseconds: clock(), lookup: { snapshot.liquidValue($0, service: product) }) {
+                let lookup = { (name: String) in snapshot.liquidValue(name, service: product) }
+                let verdict: EdgeLimiter.Verdict
+                if let url = limits.redisURL {
+                    do {
+                        verdict = try await sharedLimiter.check(limits, url: url, serviceID: product.id, nowMilliseconds: clock(), lookup: lookup)
+                    } catch {
+                        logger.error("gateway.rate_limit_store_failed", metadata: ["service.id": .string(product.id), "error": .string("\(error)")])
+                        guard limits.failOnConfigurationError else { continue }
+                        return reply(LocalReply(status: limits.configurationErrorStatus, headers: [("Content-Type", "text/plain; charset=utf-8")],
+                                                body: "Configuration error", reason: "edge_limit_unavailable"))
+                    }
+                } else {
+                    verdict = limiter.check(limits, serviceID: product.id, nowMilliseconds: clock(), lookup: lookup)
+                }
+                switch verdict {
                 case .pass: break
                 case .delay(let ms): try? await Task.sleep(for: .milliseconds(ms))
                 case .reject:

@@ -1,11 +1,13 @@
 import PorticoCore
+import PorticoRedis
 import Synchronization
 
 /// `rate_limit` (edge limiting) with per-gateway state: fixed windows (`count` per `window` seconds) and
 /// leaky buckets (`rate` per second, `burst` delayed, beyond that rejected), keyed by a plain or Liquid name
-/// with service or global scope; a limiter with a `condition` counts only the requests it holds for.
-/// Redis-shared limits (`redis_url`) and connection limiters are not implemented and fail to load (so the
-/// product answers 503 rather than running unlimited).
+/// with service or global scope; a limiter with a `condition` counts only the requests it holds for. With
+/// `redis_url` the counts live in that Redis, so every gateway pointed at it shares them (`SharedEdgeLimiter`).
+/// Connection limiters are not implemented and fail to load (so the product answers 503 rather than running
+/// unlimited).
 public struct RateLimitPolicy: Sendable {
     struct Key: Sendable {
         var name: String
@@ -21,9 +23,21 @@ public struct RateLimitPolicy: Sendable {
     var rejectStatus: Int
     /// `error_handling: log` lets limited requests through (and logs).
     var enforce: Bool
+    /// `redis_url`: limits shared by every gateway using this Redis.
+    var redisURL: String?
+    /// `configuration_error`: the answer when the shared limits cannot be read (Redis unreachable).
+    var configurationErrorStatus: Int
+    var failOnConfigurationError: Bool
 
     init(_ c: JSONValue) throws(GatewayConfigurationError) {
-        if let url = c["redis_url"]?.stringValue, !url.isEmpty { throw GatewayConfigurationError("limits shared through redis_url are not supported") }
+        if let url = c["redis_url"]?.stringValue, !url.isEmpty {
+            do { _ = try RedisEndpoint.parse(url) } catch { throw GatewayConfigurationError("redis_url: \(error.description)") }
+            redisURL = url
+        } else {
+            redisURL = nil
+        }
+        configurationErrorStatus = Int(c["configuration_error"]?["status_code"]?.stringValue ?? "") ?? 500
+        failOnConfigurationError = c["configuration_error"]?["error_handling"]?.stringValue != "log"
         if !(c["connection_limiters"]?.arrayValue ?? []).isEmpty { throw GatewayConfigurationError("connection_limiters are not supported") }
         func key(_ l: JSONValue) throws(GatewayConfigurationError) -> Key {
             guard let name = l["key"]?["name"]?.stringValue, !name.isEmpty else { throw GatewayConfigurationError("every limiter needs key.name") }
@@ -96,6 +110,10 @@ public final class EdgeLimiter: Sendable {
     }
 
     func scoped(_ key: RateLimitPolicy.Key, serviceID: String, lookup: (String) -> String?) -> String {
+        Self.scopedName(key, serviceID: serviceID, lookup: lookup)
+    }
+
+    static func scopedName(_ key: RateLimitPolicy.Key, serviceID: String, lookup: (String) -> String?) -> String {
         let name = key.template?.render(lookup) ?? key.name
         return key.global ? "global:" + name : "service:\(serviceID):" + name
     }

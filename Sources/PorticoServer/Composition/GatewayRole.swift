@@ -251,6 +251,7 @@ struct GatewayRoleService: Service {
             }
             background.cancelAll()
         }
+        for listener in listeners { listener.gateway.sharedLimiter.close() }
         try? await httpClient.shutdown()
     }
 }

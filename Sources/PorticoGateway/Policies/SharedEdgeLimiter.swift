@@ -1,0 +1,76 @@
+import Logging
+import PorticoRedis
+import Synchronization
+
+/// `rate_limit` limits shared through Redis (`redis_url`): fixed windows are a counter per key and window
+/// start (`INCR`, expiring with the window), leaky buckets a hash of the excess and its time, both updated by one
+/// Lua script per limiter so concurrent gateways never overshoot together. Keys are
+/// `portico:rate_limit:{scope}:{name}:…`. One client (two pooled connections) per Redis URL, made on first use.
+public final class SharedEdgeLimiter: Sendable {
+    private let clients = Mutex<[String: RedisClient]>([:])
+    let logger: Logger
+
+    public init(logger: Logger) { self.logger = logger }
+
+    func client(_ url: String) throws -> RedisClient {
+        try clients.withLock { all in
+            if let existing = all[url] { return existing }
+            let made = RedisClient(endpoint: try RedisEndpoint.parse(url), poolSize: 2, clientName: "portico-gateway-limits",
+                                   logger: Logger(label: "portico.gateway.rate_limit.redis"))
+            all[url] = made
+            return made
+        }
+    }
+
+    /// Closes the Redis connections (gateway shutdown).
+    public func close() {
+        let all = clients.withLock { all in
+            let out = Array(all.values)
+            all = [:]
+            return out
+        }
+        for client in all { client.close() }
+    }
+
+    static let fixedWindowScript = """
+        local n = redis.call('INCR', KEYS[1])
+        if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+        return n
+        """
+
+    static let leakyBucketScript = """
+        local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+        local stored = redis.call('HMGET', KEYS[1], 'excess', 'at')
+        local excess, at = tonumber(stored[1]) or 0, tonumber(stored[2]) or now
+        local value = math.max(0, excess - rate * math.max(0, now - at) / 1000 + 1)
+        if value > burst + 1 then return '-1' end
+        redis.call('HSET', KEYS[1], 'excess', tostring(value), 'at', tostring(now))
+        redis.call('PEXPIRE', KEYS[1], math.ceil(value / rate * 1000) + 1000)
+        return tostring(value)
+        """
+
+    /// Applies every limiter whose condition holds, as `EdgeLimiter.check` does, with the counts in Redis. Throws
+    /// when Redis cannot answer.
+    func check(_ policy: RateLimitPolicy, url: String, serviceID: String, nowMilliseconds now: Int64,
+               lookup: (String) -> String?) async throws -> EdgeLimiter.Verdict {
+        let redis = try client(url)
+        var delay: Int64 = 0
+        for (limiter, condition) in policy.limiters where condition.holds(lookup) {
+            switch limiter {
+            case .fixedWindow(let key, let count, let window):
+                let start = now / 1000 / window * window
+                let name = "portico:rate_limit:" + EdgeLimiter.scopedName(key, serviceID: serviceID, lookup: lookup) + ":w\(window):\(start)"
+                let reply = try await redis.command(["EVAL", Self.fixedWindowScript, "1", name, String(window)])
+                if case .error(let message) = reply { throw RedisError.server(message) }
+                if (reply.integer ?? 0) > count { return .reject }
+            case .leakyBucket(let key, let rate, let burst):
+                let name = "portico:rate_limit:" + EdgeLimiter.scopedName(key, serviceID: serviceID, lookup: lookup) + ":b"
+                let reply = try await redis.command(["EVAL", Self.leakyBucketScript, "1", name, String(now), String(rate), String(burst)])
+                if case .error(let message) = reply { throw RedisError.server(message) }
+                guard let excess = reply.string.flatMap({ Double($0) }), excess >= 0 else { return .reject }
+                if excess > 1 { delay = max(delay, Int64((excess - 1) / rate * 1000)) }
+            }
+        }
+        return delay > 0 ? .delay(milliseconds: delay) : .pass
+    }
+}
