@@ -95,7 +95,9 @@ import Testing
             "error_message": "admins only"]]
         let claimCheck = service(3, host: "claims.test", claim: nil, chain: [check, ["name": "apicast", "configuration": [:]]])
         let roles: [String: Any] = ["name": "keycloak_role_check", "configuration": ["type": "whitelist", "scopes": [
-            ["resource": "/books", "methods": ["GET"], "realm_roles": [["name": "reader"]], "client_roles": [["name": "viewer", "client": "shop"]]]]]]
+            ["resource": "/books", "methods": ["GET"], "realm_roles": [["name": "reader"]], "client_roles": [["name": "viewer", "client": "shop"]]],
+            // Liquid: the client whose role is needed is named by the request.
+            ["resource": "/stores", "methods": ["GET"], "client_roles": [["name": "viewer", "client": "{{ headers.X-Store }}", "client_type": "liquid"]]]]]]
         let roleCheck = service(4, host: "roles.test", claim: nil, chain: [["name": "apicast", "configuration": [:]], roles])
         // token_introspection against a fake identity provider: explicit client (cached), and the issuer endpoint's client.
         let idp = try StubHTTPServer { _ in .init(status: 200, headers: [("Content-Type", "application/json")], body: #"{"active":false}"#) }
@@ -170,6 +172,9 @@ import Testing
         #expect(missingClientRole.status == 403 && missingClientRole.body == "Authentication failed")
         #expect(try roleCall("/books", good).status == 403)
         #expect(try roleCall("/music", shopper).status == 403, "a whitelist denies paths no scope covers")
+        let storeToken = try Self.token(rsa, kid: "rsa1", claims: shopper)
+        #expect(try h.call("/stores", host: "roles.test", headers: [("Authorization", "Bearer \(storeToken)"), ("X-Store", "shop")]).status == 200)
+        #expect(try h.call("/stores", host: "roles.test", headers: [("Authorization", "Bearer \(storeToken)"), ("X-Store", "other")]).status == 403)
 
         // token_introspection: the identity provider decides; active answers are cached when the policy says so.
         let live = try Self.token(rsa, kid: "rsa1", claims: good)

@@ -89,9 +89,10 @@ public enum BuiltinPolicyManifests {
         ]),
         manifest("jwt_claim_check", "JWT Claim Check", "Allows to block requests based on JWT claims.", [
             "rules": list(object([
-                "resource": string("Resource controlled by the rule (mapping-rule syntax)"), "methods": methodList,
+                "resource": string("Resource controlled by the rule (mapping-rule syntax)"), "resource_type": valueType, "methods": methodList,
                 "operations": list(object([
-                    "jwt_claim": string("JWT claim"), "op": choice(["==", "!=", "matches"]), "value": string("Value"),
+                    "jwt_claim": string("JWT claim"), "jwt_claim_type": valueType, "op": choice(["==", "!=", "matches"]), "value": string("Value"),
+                    "value_type": valueType,
                 ], required: ["jwt_claim", "op", "value"])),
                 "combine_op": choice(["and", "or"]),
             ], required: ["resource"])),
@@ -101,9 +102,10 @@ public enum BuiltinPolicyManifests {
             "type": choice(["whitelist", "blacklist"]),
             "whitelist_deny_unmatched": boolean("Whether a whitelist denies requests no scope covers"),
             "scopes": list(object([
-                "realm_roles": list(object(["name": string("Realm role")], required: ["name"])),
-                "client_roles": list(object(["name": string("Client role"), "client": string("Client")], required: ["name", "client"])),
-                "resource": string("Resource controlled by the scope (mapping-rule syntax)"), "methods": methodList,
+                "realm_roles": list(object(["name": string("Realm role"), "name_type": valueType], required: ["name"])),
+                "client_roles": list(object(["name": string("Client role"), "name_type": valueType, "client": string("Client"), "client_type": valueType],
+                                            required: ["name", "client"])),
+                "resource": string("Resource controlled by the scope (mapping-rule syntax)"), "resource_type": valueType, "methods": methodList,
             ])),
         ]),
         manifest("token_introspection", "OAuth 2.0 Token Introspection", "Checks access tokens with the identity provider's introspection endpoint (RFC 7662).", [

@@ -158,7 +158,8 @@ public final class Gateway: Sendable {
                 if !(await introspect(token, policy: policy, product: product)) { return reply(.error(product.authFailed, reason: "token_inactive")) }
             case .keycloakRoleCheck(let check):
                 let subject = RequestPath.subject(request.path[...]) ?? request.path
-                if !check.allows(method: request.method, path: subject, claims: claims) {
+                let snapshot = request
+                if !check.allows(method: request.method, path: subject, claims: claims, request: { snapshot.liquidValue($0, service: product) }) {
                     return reply(.error(product.authFailed, reason: "keycloak_role_check"))
                 }
             case .rateLimit(let limits):

@@ -54,10 +54,7 @@ public struct JWTClaimCheckPolicy: Sendable {
     /// Whether the request may pass; `claims` is nil when the request carried no verified token. `request` gives
     /// the request's Liquid variables.
     func allows(method: String, path: String, claims: JSONValue?, request: (String) -> String? = { _ in nil }) -> Bool {
-        func lookup(_ name: String) -> String? {
-            if name == "jwt" || name.hasPrefix("jwt.") { return claims.flatMap { Self.claim(name.dropFirst(3).drop { $0 == "." }, in: $0) } }
-            return request(name)
-        }
+        func lookup(_ name: String) -> String? { Self.variable(name, claims: claims, request: request) }
         for rule in rules where rule.methods.contains("ANY") || rule.methods.contains(method) {
             let resource = rule.resourceTemplate.map { PathPattern($0.render(lookup)) } ?? rule.resource
             guard resource.matches(path) else { continue }
@@ -84,6 +81,12 @@ public struct JWTClaimCheckPolicy: Sendable {
             if !passed { return false }
         }
         return true
+    }
+
+    /// A Liquid variable of the token policies: `jwt.<claim path>` from the token, anything else from the request.
+    static func variable(_ name: String, claims: JSONValue?, request: (String) -> String?) -> String? {
+        if name == "jwt" || name.hasPrefix("jwt.") { return claims.flatMap { claim(name.dropFirst(3).drop { $0 == "." }, in: $0) } }
+        return request(name)
     }
 
     /// A claim by dotted path (`realm_access.roles`); arrays render comma-separated, objects as JSON.

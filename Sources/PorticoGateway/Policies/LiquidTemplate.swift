@@ -84,3 +84,20 @@ public struct LiquidTemplate: Sendable {
         }
     }
 }
+
+/// A configuration value that is plain text or, with its `*_type` set to `liquid`, a template rendered per request.
+enum PlainOrLiquid: Sendable {
+    case plain(String)
+    case liquid(LiquidTemplate)
+
+    init(_ text: String, type: String?) throws(GatewayConfigurationError) {
+        self = type == "liquid" ? .liquid(try LiquidTemplate(text)) : .plain(text)
+    }
+
+    func value(_ lookup: (String) -> String?) -> String {
+        switch self {
+        case .plain(let s): return s
+        case .liquid(let t): return t.render(lookup)
+        }
+    }
+}

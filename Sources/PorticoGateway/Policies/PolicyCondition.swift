@@ -5,17 +5,7 @@ import PorticoCore
 /// "right_type"}], "combine_op": and|or}`. No operations means the condition holds. Liquid sides see the
 /// request's variables (`uri`, `host`, `http_method`, `headers.*`, `service.id`, …).
 public struct PolicyCondition: Sendable {
-    enum Side: Sendable {
-        case plain(String)
-        case liquid(LiquidTemplate)
-
-        func value(_ lookup: (String) -> String?) -> String {
-            switch self {
-            case .plain(let s): return s
-            case .liquid(let t): return t.render(lookup)
-            }
-        }
-    }
+    typealias Side = PlainOrLiquid
 
     struct Operation: Sendable {
         var left: Side
