@@ -159,13 +159,13 @@ public enum PlatformServer {
 }
 
 extension PlatformServer {
-    /// `serve` with every role: a staging and a production listener fed by admin in process, metering in process.
     /// The production gateway's HTTPS listener (`APICAST_HTTPS_PORT`), with its certificate loaded.
     static func httpsListener(_ c: PorticoConfiguration) throws -> (port: Int, tls: GatewayTLS)? {
         guard let port = c.gatewayHTTPSPort, let certificate = c.gatewayHTTPSCertificate, let key = c.gatewayHTTPSCertificateKey else { return nil }
         do { return (port, try GatewayTLS(certificatePath: certificate, keyPath: key)) } catch { throw ServerError(error.description) }
     }
 
+    /// `serve` with every role: a staging and a production listener fed by admin in process, metering in process.
     static func gatewaysInProcess(_ c: PorticoConfiguration, meteringAPI: ServiceManagementAPI, readiness: ReadinessState) throws -> (GatewayRoleService, InProcessGatewayFeed) {
         let staging = GatewayConfigurationStore()
         let production = GatewayConfigurationStore()
