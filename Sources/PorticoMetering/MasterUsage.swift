@@ -37,6 +37,11 @@ public final class MasterUsage: Sendable {
     struct Counts: Equatable {
         var authorizations: Int64 = 0
         var transactions: Int64 = 0
+
+        mutating func add(_ authorizations: Int64, _ transactions: Int64) {
+            self.authorizations += authorizations
+            self.transactions += transactions
+        }
     }
 
     public let settings: Settings
@@ -56,10 +61,7 @@ public final class MasterUsage: Sendable {
     public func note(providerKey: String, authorizations: Int64, transactions: Int64, at t: Timestamp) {
         guard authorizations > 0 || transactions > 0 else { return }
         let minute = t.secondsSinceEpoch - ((t.secondsSinceEpoch % 60) + 60) % 60
-        pending.withLock { buckets in
-            buckets[Bucket(providerKey: providerKey, minute: minute), default: Counts()].authorizations += authorizations
-            buckets[Bucket(providerKey: providerKey, minute: minute), default: Counts()].transactions += transactions
-        }
+        pending.withLock { $0[Bucket(providerKey: providerKey, minute: minute), default: Counts()].add(authorizations, transactions) }
     }
 
     /// Applies everything pending. A bucket whose write fails (storage unavailable) is put back for the next flush.
@@ -78,10 +80,7 @@ public final class MasterUsage: Sendable {
                 ])
             } catch {
                 logger.warning("metering.master_usage.deferred", metadata: ["error": .string("\(error)")])
-                pending.withLock { buckets in
-                    buckets[bucket, default: Counts()].authorizations += counts.authorizations
-                    buckets[bucket, default: Counts()].transactions += counts.transactions
-                }
+                pending.withLock { $0[bucket, default: Counts()].add(counts.authorizations, counts.transactions) }
             }
         }
     }

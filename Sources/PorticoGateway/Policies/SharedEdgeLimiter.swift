@@ -8,6 +8,8 @@ import Synchronization
 /// `portico:rate_limit:{scope}:{name}:…`. One client (two pooled connections) per Redis URL, made on first use.
 public final class SharedEdgeLimiter: Sendable {
     private let clients = Mutex<[String: RedisClient]>([:])
+    /// Script → its SHA1 as Redis reported it from `SCRIPT LOAD`, so requests send `EVALSHA` rather than the script.
+    private let loaded = Mutex<[String: String]>([:])
     let logger: Logger
 
     public init(logger: Logger) { self.logger = logger }
@@ -49,6 +51,27 @@ public final class SharedEdgeLimiter: Sendable {
         return tostring(value)
         """
 
+    /// Runs a script by its SHA once loaded; the first call (and one after `SCRIPT FLUSH` or a failover, which
+    /// answer NOSCRIPT) loads it.
+    func run(_ script: String, key: String, _ arguments: [String], on redis: RedisClient) async throws -> RESPValue {
+        if let sha = loaded.withLock({ $0[script] }) {
+            let reply = try await redis.command(["EVALSHA", sha, "1", key] + arguments)
+            if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+                loaded.withLock { $0[script] = nil }
+            } else {
+                if case .error(let message) = reply { throw RedisError.server(message) }
+                return reply
+            }
+        }
+        let sha = try await redis.command(["SCRIPT", "LOAD", script])
+        if case .error(let message) = sha { throw RedisError.server(message) }
+        guard let digest = sha.string else { throw RedisError.unexpectedReply("SCRIPT LOAD answered \(sha)") }
+        loaded.withLock { $0[script] = digest }
+        let reply = try await redis.command(["EVALSHA", digest, "1", key] + arguments)
+        if case .error(let message) = reply { throw RedisError.server(message) }
+        return reply
+    }
+
     /// Applies every limiter whose condition holds, as `EdgeLimiter.check` does, with the counts in Redis. Throws
     /// when Redis cannot answer.
     func check(_ policy: RateLimitPolicy, url: String, serviceID: String, nowMilliseconds now: Int64,
@@ -60,13 +83,11 @@ public final class SharedEdgeLimiter: Sendable {
             case .fixedWindow(let key, let count, let window):
                 let start = now / 1000 / window * window
                 let name = "portico:rate_limit:" + EdgeLimiter.scopedName(key, serviceID: serviceID, lookup: lookup) + ":w\(window):\(start)"
-                let reply = try await redis.command(["EVAL", Self.fixedWindowScript, "1", name, String(window)])
-                if case .error(let message) = reply { throw RedisError.server(message) }
+                let reply = try await run(Self.fixedWindowScript, key: name, [String(window)], on: redis)
                 if (reply.integer ?? 0) > count { return .reject }
             case .leakyBucket(let key, let rate, let burst):
                 let name = "portico:rate_limit:" + EdgeLimiter.scopedName(key, serviceID: serviceID, lookup: lookup) + ":b"
-                let reply = try await redis.command(["EVAL", Self.leakyBucketScript, "1", name, String(now), String(rate), String(burst)])
-                if case .error(let message) = reply { throw RedisError.server(message) }
+                let reply = try await run(Self.leakyBucketScript, key: name, [String(now), String(rate), String(burst)], on: redis)
                 guard let excess = reply.string.flatMap({ Double($0) }), excess >= 0 else { return .reject }
                 if excess > 1 { delay = max(delay, Int64((excess - 1) / rate * 1000)) }
             }
