@@ -31,10 +31,13 @@ public final class StubHTTPServer: Sendable {
         public var status: Int
         public var headers: [(String, String)]
         public var body: [UInt8]
-        public init(status: Int, headers: [(String, String)] = [], body: String = "") {
+        /// Answer this many milliseconds later (without holding the server's event loop): a slow upstream.
+        public var delayMilliseconds: Int64
+        public init(status: Int, headers: [(String, String)] = [], body: String = "", delayMilliseconds: Int64 = 0) {
             self.status = status
             self.headers = headers
             self.body = Array(body.utf8)
+            self.delayMilliseconds = delayMilliseconds
         }
     }
 
@@ -116,15 +119,23 @@ private final class StubHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head else { return }
             let reply = respond(.init(method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body))
-            var headers = HTTPHeaders(reply.headers)
-            if !headers.contains(name: "content-length") { headers.add(name: "Content-Length", value: String(reply.body.count)) }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .init(statusCode: reply.status), headers: headers))), promise: nil)
-            if head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil) }
-            let closes = headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
-            let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            // A reply that says `Connection: close` ends its connection, as a real server's would.
-            if closes { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
             self.head = nil
+            guard reply.delayMilliseconds > 0 else { return write(reply, for: head, context: context) }
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(reply.delayMilliseconds)) {
+                bound.value.0.write(reply, for: head, context: bound.value.1)
+            }
         }
+    }
+
+    private func write(_ reply: StubHTTPServer.Reply, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders(reply.headers)
+        if !headers.contains(name: "content-length") { headers.add(name: "Content-Length", value: String(reply.body.count)) }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .init(statusCode: reply.status), headers: headers))), promise: nil)
+        if head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil) }
+        let closes = headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        // A reply that says `Connection: close` ends its connection, as a real server's would.
+        if closes { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
     }
 }

@@ -115,11 +115,11 @@ enum HTTP {
         func header(_ name: String) -> String? { headers[name.lowercased()] }
     }
 
-    static func send(_ url: String, method: String = "GET", headers: [(String, String)] = [], body: String? = nil) throws -> Reply {
+    static func send(_ url: String, method: String = "GET", headers: [(String, String)] = [], body: String? = nil, maxSeconds: Double = 10) throws -> Reply {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        var args = ["-s", "-i", "--max-time", "10", "-X", method]
-        if method == "HEAD" { args = ["-s", "-I", "--max-time", "10"] }
+        var args = ["-s", "-i", "--max-time", "\(maxSeconds)", "-X", method]
+        if method == "HEAD" { args = ["-s", "-I", "--max-time", "\(maxSeconds)"] }
         for (n, v) in headers { args += ["-H", "\(n): \(v)"] }
         var bodyFile: String?
         if let body {

@@ -122,6 +122,59 @@ import Testing
         #expect(statuses == [200, 200, 200, 429], "the third request over both gateways used the shared window")
     }
 
+    /// Waits until the upstream received `count` requests for `path` (a slow request is in progress).
+    static func upstreamReceived(_ h: H, path: String, count: Int) async throws {
+        for _ in 0..<200 where h.upstream.requests.filter({ $0.path == path }).count < count { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(h.upstream.requests.filter { $0.path == path }.count >= count)
+    }
+
+    /// `connection_limiters`: a request in progress holds its slot until its response ended, on one gateway and,
+    /// with `redis_url`, across gateways.
+    @Test func connectionLimiters() async throws {
+        let slow: StubHTTPServer.Handler = { r in .init(status: 200, body: r.path, delayMilliseconds: r.path == "/slow" ? 1_500 : 0) }
+        let limited: [String: Any] = ["name": "rate_limit", "configuration": [
+            "connection_limiters": [["key": ["name": "everyone"], "conn": 1, "burst": 0, "delay": 0]]]]
+        let apicast: [String: Any] = ["name": "apicast", "configuration": [:]]
+        let h = try H(services: [H.service(id: 1, chain: [limited, apicast])], upstream: slow)
+        defer { h.stop() }
+        try await h.waitReady()
+        async let held = Task.detached { try h.call("/slow?user_key=k").status }.value
+        try await Self.upstreamReceived(h, path: "/slow", count: 1)
+        let refused = try h.call("/fast?user_key=k")
+        #expect(refused.status == 429 && refused.body == "Limits exceeded")
+        #expect(try await held == 200)
+        #expect(try h.call("/fast?user_key=k").status == 200, "the slot was given back when the slow response ended")
+        // A client that goes away mid-request gives its slot back too.
+        _ = try? HTTP.send("http://127.0.0.1:\(h.gatewayPort)/slow?user_key=k", headers: [("Host", "localhost")], maxSeconds: 0.5)
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try h.call("/fast?user_key=k").status == 200)
+    }
+
+    @Test(.enabled(if: RedisServerProcess.isAvailable)) func connectionLimitersSharedThroughRedis() async throws {
+        let redis = try RedisServerProcess()
+        defer { redis.stop() }
+        let slow: StubHTTPServer.Handler = { r in .init(status: 200, body: r.path, delayMilliseconds: r.path == "/slow" ? 1_500 : 0) }
+        let limited: [String: Any] = ["name": "rate_limit", "configuration": ["redis_url": redis.url,
+            "connection_limiters": [["key": ["name": "everyone", "scope": "global"], "conn": 1, "burst": 0, "delay": 0]]]]
+        let apicast: [String: Any] = ["name": "apicast", "configuration": [:]]
+        let first = try H(services: [H.service(id: 1, chain: [limited, apicast])], upstream: slow)
+        defer { first.stop() }
+        let second = try H(services: [H.service(id: 1, chain: [limited, apicast])], upstream: slow)
+        defer { second.stop() }
+        try await first.waitReady()
+        try await second.waitReady()
+        async let held = Task.detached { try first.call("/slow?user_key=k").status }.value
+        try await Self.upstreamReceived(first, path: "/slow", count: 1)
+        #expect(try second.call("/fast?user_key=k").status == 429, "the other gateway's request in progress holds the only slot")
+        #expect(try await held == 200)
+        var after = try second.call("/fast?user_key=k").status
+        for _ in 0..<20 where after != 200 {  // the slot goes back to Redis just after the response
+            try await Task.sleep(for: .milliseconds(50))
+            after = try second.call("/fast?user_key=k").status
+        }
+        #expect(after == 200)
+    }
+
     @Test func case8_9_10_ruleArgumentsFormsAndLast() async throws {
         let rules = [H.rule("GET", "/q", metric: "lit", query: ["bar": "baz"]), H.rule("GET", "/p", metric: "ph", query: ["bar": "{baz}"]),
                      H.rule("POST", "/foo", metric: "form", query: ["bar": "baz"])]

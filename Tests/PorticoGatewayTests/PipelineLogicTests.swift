@@ -225,3 +225,60 @@ import Testing
         }
     }
 }
+
+/// `rate_limit` connection limiters on one gateway (resty.limit.conn's arithmetic).
+@Suite struct ConnectionLimiterTests {
+    func policy(_ extra: String = "", conn: Int = 2, burst: Int = 1, delay: Double = 0.5) throws -> RateLimitPolicy {
+        let limiter = #"{"key": {"name": "k"}, "conn": \#(conn), "burst": \#(burst), "delay": \#(delay)}"#
+        return try RateLimitPolicy(try JSONParser.parse(Array(#"{"connection_limiters": [\#(limiter)]\#(extra)}"#.utf8)))
+    }
+
+    @Test func withinConnPassesThenBurstWaitsThenRejects() throws {
+        let limiter = EdgeLimiter(), p = try policy()
+        let first = limiter.check(p, serviceID: "1", nowMilliseconds: 0, lookup: { _ in nil })
+        let second = limiter.check(p, serviceID: "1", nowMilliseconds: 0, lookup: { _ in nil })
+        let third = limiter.check(p, serviceID: "1", nowMilliseconds: 0, lookup: { _ in nil })
+        let fourth = limiter.check(p, serviceID: "1", nowMilliseconds: 0, lookup: { _ in nil })
+        #expect(first.verdict == .pass && second.verdict == .pass)
+        #expect(third.verdict == .delay(milliseconds: 500))  // one `conn` (2) ahead of it: floor((3 - 1) / 2) × 0.5 s
+        #expect(fourth.verdict == .reject && fourth.held.isEmpty)
+        #expect(limiter.requestsInProgress("service:1:k/c") == 3)
+        limiter.leave(first.held)
+        #expect(limiter.check(p, serviceID: "1", nowMilliseconds: 0, lookup: { _ in nil }).verdict == .delay(milliseconds: 500))
+        for outcome in [second, third] { limiter.leave(outcome.held) }
+        #expect(limiter.requestsInProgress("service:1:k/c") == 1)
+    }
+
+    @Test func aLaterLimiterRejectingGivesTheSlotBack() throws {
+        let limiter = EdgeLimiter()
+        let p = try policy(#", "fixed_window_limiters": [{"key": {"name": "w"}, "count": 1, "window": 60}]"#)
+        #expect(p.limiters.count == 2)
+        let passed = limiter.check(p, serviceID: "1", nowMilliseconds: 0, lookup: { _ in nil })
+        #expect(passed.verdict == .pass && passed.held == ["service:1:k/c"])
+        let limited = limiter.check(p, serviceID: "1", nowMilliseconds: 0, lookup: { _ in nil })
+        #expect(limited.verdict == .reject && limited.held.isEmpty)
+        #expect(limiter.requestsInProgress("service:1:k/c") == 1, "the rejected request does not keep a connection slot")
+    }
+
+    @Test func slotsAreGivenBackOnceWhateverHappens() throws {
+        let limiter = EdgeLimiter(), p = try policy(conn: 1, burst: 0)
+        let held = limiter.check(p, serviceID: "1", nowMilliseconds: 0, lookup: { _ in nil }).held
+        var slots: ConnectionSlots? = ConnectionSlots { limiter.leave(held) }
+        slots?.leave()
+        slots?.leave()
+        #expect(limiter.requestsInProgress("service:1:k/c") == 0)
+        let again = limiter.check(p, serviceID: "1", nowMilliseconds: 0, lookup: { _ in nil })
+        #expect(again.verdict == .pass)
+        slots = ConnectionSlots { limiter.leave(again.held) }
+        slots = nil  // dropped without an explicit leave (a request abandoned mid-way)
+        #expect(limiter.requestsInProgress("service:1:k/c") == 0)
+    }
+
+    @Test func configurationErrors() {
+        #expect(throws: GatewayConfigurationError.self) { try policy(conn: 0) }
+        #expect(throws: GatewayConfigurationError.self) { try policy(burst: -1) }
+        #expect(throws: GatewayConfigurationError.self) {
+            try RateLimitPolicy(try JSONParser.parse(Array(#"{"connection_limiters": [{"conn": 1}]}"#.utf8)))
+        }
+    }
+}

@@ -83,6 +83,10 @@ public enum BuiltinPolicyManifests {
             "leaky_bucket_limiters": list(object([
                 "key": limiterKey, "rate": integer("Requests per second"), "burst": integer("Requests beyond the rate that are delayed"), "condition": condition,
             ], required: ["key", "rate"])),
+            "connection_limiters": list(object([
+                "key": limiterKey, "conn": integer("Requests in progress allowed"), "burst": integer("Requests beyond conn that are delayed"),
+                "delay": number("Seconds a delayed request waits for each conn requests ahead of it"), "condition": condition,
+            ], required: ["key", "conn"])),
             "limits_exceeded_error": object(["status_code": integer("Status code when limits are exceeded"), "error_handling": choice(["exit", "log"])]),
             "configuration_error": object(["status_code": integer("Status code when the shared limits cannot be read"), "error_handling": choice(["exit", "log"])]),
             "redis_url": string("Redis URL of limits shared by every gateway using it"),

@@ -165,10 +165,10 @@ public final class Gateway: Sendable {
             case .rateLimit(let limits):
                 let snapshot = request
                 let lookup = { (name: String) in snapshot.liquidValue(name, service: product) }
-                let verdict: EdgeLimiter.Verdict
+                let outcome: EdgeLimiter.Outcome
                 if let url = limits.redisURL {
                     do {
-                        verdict = try await sharedLimiter.check(limits, url: url, serviceID: product.id, nowMilliseconds: clock(), lookup: lookup)
+                        outcome = try await sharedLimiter.check(limits, url: url, serviceID: product.id, nowMilliseconds: clock(), lookup: lookup)
                     } catch {
                         logger.error("gateway.rate_limit_store_failed", metadata: ["service.id": .string(product.id), "error": .string("\(error)")])
                         guard limits.failOnConfigurationError else { continue }
@@ -176,9 +176,17 @@ public final class Gateway: Sendable {
                                                 body: "Configuration error", reason: "edge_limit_unavailable"))
                     }
                 } else {
-                    verdict = limiter.check(limits, serviceID: product.id, nowMilliseconds: clock(), lookup: lookup)
+                    outcome = limiter.check(limits, serviceID: product.id, nowMilliseconds: clock(), lookup: lookup)
                 }
-                switch verdict {
+                if !outcome.held.isEmpty {
+                    let held = outcome.held
+                    if let url = limits.redisURL {
+                        actions.connectionSlots.append(ConnectionSlots { [sharedLimiter] in sharedLimiter.leave(held, url: url) })
+                    } else {
+                        actions.connectionSlots.append(ConnectionSlots { [limiter] in limiter.leave(held) })
+                    }
+                }
+                switch outcome.verdict {
                 case .pass: break
                 case .delay(let ms): try? await Task.sleep(for: .milliseconds(ms))
                 case .reject:
@@ -260,9 +268,10 @@ public final class Gateway: Sendable {
 
     // MARK: after the response
 
-    /// Once the client's status is known: the deferred authrep (with `custom_metrics`' usage) goes out, or that
-    /// usage alone is reported.
+    /// Once the client's status is known: connection-limiter slots are given back, and the deferred authrep (with
+    /// `custom_metrics`' usage) goes out, or that usage alone is reported.
     public func responded(_ actions: ResponseActions, status: Int, executor: (any TaskExecutor)?) {
+        for slots in actions.connectionSlots { slots.leave() }
         var extra: [(metric: String, delta: Int64)] = []
         if let custom = actions.customMetrics {
             let request = custom.request, product = custom.product

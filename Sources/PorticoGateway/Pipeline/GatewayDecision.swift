@@ -1,3 +1,4 @@
+import Synchronization
 /// A response the gateway writes itself.
 public struct LocalReply: Sendable {
     public var status: Int
@@ -45,6 +46,27 @@ public struct ResponseActions: Sendable {
     public var responseBodyLimit: Int64?
     /// `custom_metrics`, evaluated with the response status.
     public var customMetrics: PendingCustomMetrics?
+    /// `rate_limit` connection limiters' slots, given back when the response ended.
+    public var connectionSlots: [ConnectionSlots] = []
+}
+
+/// Connection-limiter slots one request holds while it is in progress. They are given back exactly once: when
+/// its response ended (`Gateway.responded`), when the client went away, or, failing both, when the request is
+/// dropped (so no path through the connection handler can keep a slot taken).
+public final class ConnectionSlots: Sendable {
+    private let giveBack: Mutex<(@Sendable () -> Void)?>
+
+    init(_ giveBack: @escaping @Sendable () -> Void) { self.giveBack = Mutex(giveBack) }
+
+    public func leave() {
+        let pending = giveBack.withLock { stored in
+            defer { stored = nil }
+            return stored
+        }
+        pending?()
+    }
+
+    deinit { leave() }
 }
 
 /// The pipeline's verdict for a request.

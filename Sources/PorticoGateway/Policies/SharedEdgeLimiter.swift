@@ -3,9 +3,11 @@ import PorticoRedis
 import Synchronization
 
 /// `rate_limit` limits shared through Redis (`redis_url`): fixed windows are a counter per key and window
-/// start (`INCR`, expiring with the window), leaky buckets a hash of the excess and its time, both updated by one
-/// Lua script per limiter so concurrent gateways never overshoot together. Keys are
-/// `portico:rate_limit:{scope}:{name}:…`. One client (two pooled connections) per Redis URL, made on first use.
+/// start (`INCR`, expiring with the window), leaky buckets a hash of the excess and its time, connection limiters
+/// a counter of requests in progress (given back by `leave`; it expires an hour after the last request entered, so
+/// the slots of a gateway that died mid-request do not stay taken forever), each updated by one Lua script per
+/// limiter so concurrent gateways never overshoot together. Keys are `portico:rate_limit:{scope}:{name}:…`. One
+/// client (two pooled connections) per Redis URL, made on first use.
 public final class SharedEdgeLimiter: Sendable {
     private let clients = Mutex<[String: RedisClient]>([:])
     /// Script → its SHA1 as Redis reported it from `SCRIPT LOAD`, so requests send `EVALSHA` rather than the script.
@@ -51,6 +53,22 @@ public final class SharedEdgeLimiter: Sendable {
         return tostring(value)
         """
 
+    static let connectionsEnterScript = """
+        local n = redis.call('INCR', KEYS[1])
+        if n > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return -1 end
+        redis.call('EXPIRE', KEYS[1], ARGV[2])
+        return n
+        """
+
+    static let connectionsLeaveScript = """
+        local n = redis.call('DECR', KEYS[1])
+        if n <= 0 then redis.call('DEL', KEYS[1]) end
+        return n
+        """
+
+    /// Seconds a connection-limiter counter outlives the last request that entered.
+    static let connectionsExpirySeconds = 3600
+
     /// Runs a script by its SHA once loaded; the first call (and one after `SCRIPT FLUSH` or a failover, which
     /// answer NOSCRIPT) loads it.
     func run(_ script: String, key: String, _ arguments: [String], on redis: RedisClient) async throws -> RESPValue {
@@ -75,23 +93,58 @@ public final class SharedEdgeLimiter: Sendable {
     /// Applies every limiter whose condition holds, as `EdgeLimiter.check` does, with the counts in Redis. Throws
     /// when Redis cannot answer.
     func check(_ policy: RateLimitPolicy, url: String, serviceID: String, nowMilliseconds now: Int64,
-               lookup: (String) -> String?) async throws -> EdgeLimiter.Verdict {
+               lookup: (String) -> String?) async throws -> EdgeLimiter.Outcome {
         let redis = try client(url)
         var delay: Int64 = 0
-        for (limiter, condition) in policy.limiters where condition.holds(lookup) {
-            switch limiter {
-            case .fixedWindow(let key, let count, let window):
-                let start = now / 1000 / window * window
-                let name = "portico:rate_limit:" + EdgeLimiter.scopedName(key, serviceID: serviceID, lookup: lookup) + ":w\(window):\(start)"
-                let reply = try await run(Self.fixedWindowScript, key: name, [String(window)], on: redis)
-                if (reply.integer ?? 0) > count { return .reject }
-            case .leakyBucket(let key, let rate, let burst):
-                let name = "portico:rate_limit:" + EdgeLimiter.scopedName(key, serviceID: serviceID, lookup: lookup) + ":b"
-                let reply = try await run(Self.leakyBucketScript, key: name, [String(now), String(rate), String(burst)], on: redis)
-                guard let excess = reply.string.flatMap({ Double($0) }), excess >= 0 else { return .reject }
-                if excess > 1 { delay = max(delay, Int64((excess - 1) / rate * 1000)) }
+        var held: [String] = []
+        do {
+            for (limiter, condition) in policy.limiters where condition.holds(lookup) {
+                switch limiter {
+                case .connections(let key, let conn, let burst, let delaySeconds):
+                    let name = "portico:rate_limit:" + EdgeLimiter.scopedName(key, serviceID: serviceID, lookup: lookup) + ":c"
+                    let reply = try await run(Self.connectionsEnterScript, key: name, [String(conn + burst), String(Self.connectionsExpirySeconds)], on: redis)
+                    guard let count = reply.integer, count > 0 else {
+                        leave(held, url: url)
+                        return EdgeLimiter.Outcome(verdict: .reject)
+                    }
+                    held.append(name)
+                    delay = max(delay, EdgeLimiter.connectionDelay(count: count, conn: conn, delaySeconds: delaySeconds))
+                case .fixedWindow(let key, let count, let window):
+                    let start = now / 1000 / window * window
+                    let name = "portico:rate_limit:" + EdgeLimiter.scopedName(key, serviceID: serviceID, lookup: lookup) + ":w\(window):\(start)"
+                    let reply = try await run(Self.fixedWindowScript, key: name, [String(window)], on: redis)
+                    if (reply.integer ?? 0) > count {
+                        leave(held, url: url)
+                        return EdgeLimiter.Outcome(verdict: .reject)
+                    }
+                case .leakyBucket(let key, let rate, let burst):
+                    let name = "portico:rate_limit:" + EdgeLimiter.scopedName(key, serviceID: serviceID, lookup: lookup) + ":b"
+                    let reply = try await run(Self.leakyBucketScript, key: name, [String(now), String(rate), String(burst)], on: redis)
+                    guard let excess = reply.string.flatMap({ Double($0) }), excess >= 0 else {
+                        leave(held, url: url)
+                        return EdgeLimiter.Outcome(verdict: .reject)
+                    }
+                    if excess > 1 { delay = max(delay, Int64((excess - 1) / rate * 1000)) }
+                }
+            }
+        } catch {
+            leave(held, url: url)
+            throw error
+        }
+        return EdgeLimiter.Outcome(verdict: delay > 0 ? .delay(milliseconds: delay) : .pass, held: held)
+    }
+
+    /// Gives connection-limiter slots back, off the request path; a Redis that does not answer is logged (the
+    /// counter then expires an hour after its last request).
+    func leave(_ keys: [String], url: String) {
+        guard !keys.isEmpty, let redis = try? client(url) else { return }
+        let logger = self.logger
+        Task {
+            for key in keys {
+                do { _ = try await run(Self.connectionsLeaveScript, key: key, [], on: redis) } catch {
+                    logger.warning("gateway.rate_limit_leave_failed", metadata: ["error": .string("\(error)")])
+                }
             }
         }
-        return delay > 0 ? .delay(milliseconds: delay) : .pass
     }
 }

@@ -125,6 +125,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             if !exchange.responseStarted, exchange.phase == .proxying || exchange.phase == .connecting {
                 record(exchange, status: 499, reason: "client_closed")
             }
+            for slots in exchange.decision?.response.connectionSlots ?? [] { slots.leave() }
             self.exchange = nil
         }
         connections.closed(context.channel)
