@@ -462,6 +462,57 @@ import Testing
         #expect(listed["cors"] != nil && listed["token_introspection"] != nil && listed["content_caching"] == nil)
         let cors = try #require((listed["cors"] as? [[String: Any]])?.first)
         #expect(cors["version"] as? String == "builtin" && cors["$schema"] as? String == "http://apicast.io/policy-v1.1/schema")
+        // The default mode (`status`) has no /config routes.
+        #expect(try HTTP.send(base + "/config").status == 404)
+        #expect(try HTTP.send(base + "/config", method: "PUT", body: #"{"services":[]}"#).status == 404)
+        let info = try HTTP.send(base + "/status/info")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(info.body.utf8)) as? [String: Any])
+        #expect(info.status == 200 && parsed["timers"] as? [String: Int] != nil && (parsed["worker"] as? [String: Any])?["count"] as? Int ?? 0 >= 1)
+    }
+
+    /// APIcast's debug mode: the configuration read, replaced, reset and booted again through the management port.
+    @Test func case26_managementDebugMode() async throws {
+        let h = try H(services: [H.service(id: 1)], environment: ["APICAST_MANAGEMENT_API": "debug"])
+        defer { h.stop() }
+        try await h.waitReady()
+        let base = "http://127.0.0.1:\(h.managementPort)"
+        func json(_ body: String) throws -> [String: Any] { try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) }
+        let current = try json(try HTTP.send(base + "/config").body)
+        #expect((current["services"] as? [[String: Any]])?.map { $0["id"] as? Int } == [1])
+        let malformed = try HTTP.send(base + "/config", method: "PUT", body: #"{"services": ["#)
+        #expect(try malformed.status == 400 && json(malformed.body)["status"] as? String == "error")
+        let empty = try HTTP.send(base + "/config", method: "PUT", body: #"{"services": []}"#)
+        #expect(try empty.status == 406 && json(empty.body)["status"] as? String == "not_configured")
+        #expect(try h.call("/?user_key=k").status == 200, "a refused document leaves the configuration in use")
+
+        let replacement = ["services": [H.service(id: 7, proxy: ["hosts": ["new.test"], "api_backend": h.upstream.baseURL,
+                                                                    "backend": ["endpoint": h.backend.baseURL]])]]
+        let sent = String(decoding: try JSONSerialization.data(withJSONObject: replacement), as: UTF8.self)
+        let replaced = try HTTP.send(base + "/config", method: "PUT", body: sent)
+        #expect(replaced.status == 200)
+        #expect(try json(replaced.body)["services"] as? Int == 1 && json(replaced.body)["status"] as? String == "ok")
+        #expect(try h.call("/?user_key=k", host: "new.test").status == 200)
+        #expect(try h.call("/?user_key=k").status == 404, "the old product is gone")
+
+        let booted = try HTTP.send(base + "/boot", method: "POST")
+        #expect(try booted.status == 200 && json(booted.body)["status"] as? String == "ok")
+        #expect(try h.call("/?user_key=k").status == 200, "boot loaded THREESCALE_CONFIG_FILE again")
+
+        let reset = try HTTP.send(base + "/config", method: "DELETE")
+        #expect(reset.status == 200 && reset.body == #"{"status":"ok","config":null}"#)
+        #expect(try HTTP.send(base + "/status/ready").status == 412)
+        #expect(try HTTP.send(base + "/config").body == "null")
+    }
+
+    @Test func managementDisabled() async throws {
+        let h = try H(services: [H.service(id: 1)], environment: ["APICAST_MANAGEMENT_API": "disabled"])
+        defer { h.stop() }
+        try await h.waitReady()
+        let base = "http://127.0.0.1:\(h.managementPort)"
+        #expect(try HTTP.send(base + "/").status == 403)
+        #expect(try HTTP.send(base + "/policies/").status == 404)
+        #expect(try HTTP.send(base + "/config").status == 404)
+        #expect(try HTTP.send(base + "/metrics").status == 200)
     }
 
     @Test func case28_batcher() async throws {

@@ -35,7 +35,7 @@ import Testing
         defer { upstream.stop() }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-serve-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let p = try await M.start(dir)
+        let p = try await M.start(dir, environment: ["APICAST_MANAGEMENT_API": "debug"])
         defer { _ = ServeProcessTests.stop(p.running) }
         let app = try M.seededApplication(p, dataDir: dir)
         let (id, stagingHost, productionHost) = try Self.product(p, app)
@@ -56,6 +56,11 @@ import Testing
         #expect(try M.curl(["-X", "POST", "\(p.admin)/admin/api/services/\(id)/proxy/configs/sandbox/\(version)/promote.json?access_token=\(M.token)",
                             "-d", "to=production"]).0 == 201)
         #expect(try HTTP.send("\(production)/hello?user_key=\(app.userKey)", headers: [("Host", productionHost)]).status == 200)
+        // The management API shows production's configuration; admin alone changes it in `serve`.
+        let management = "http://127.0.0.1:\(p.running.ports["management"]!)"
+        #expect(try HTTP.send("\(management)/config").body.contains(productionHost))
+        #expect(try HTTP.send("\(management)/config", method: "PUT", body: #"{"services":[{"id":99}]}"#).status == 409)
+        #expect(try HTTP.send("\(management)/config", method: "DELETE").status == 409)
 
         // A further change reaches staging only, until it is promoted too.
         #expect(try M.curl(["-X", "PUT", "\(p.admin)/admin/api/services/\(id)/proxy.json?access_token=\(M.token)",

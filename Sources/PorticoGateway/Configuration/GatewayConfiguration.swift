@@ -94,6 +94,11 @@ public struct GatewayConfiguration: Sendable {
 
     public func product(id: String) -> GatewayProduct? { products.first { $0.id == id } }
 
+    /// The configuration as an APIcast document: `{"services": [...]}` with each product's service object.
+    public var document: JSONValue {
+        .object(["services": .array(products.map(\.document))])
+    }
+
     /// This configuration with one product replaced or added (keeping document order).
     public func replacing(_ product: GatewayProduct) -> GatewayConfiguration {
         var list = products
@@ -118,6 +123,11 @@ public final class GatewayConfigurationStore: Sendable {
 
     public func replace(_ configuration: GatewayConfiguration) {
         current.withLock { $0 = (configuration, true) }
+    }
+
+    /// Back to "not configured" (the management API's `DELETE /config`).
+    public func reset() {
+        current.withLock { $0 = (.empty, false) }
     }
 
     public func update(_ change: (GatewayConfiguration) -> GatewayConfiguration) {

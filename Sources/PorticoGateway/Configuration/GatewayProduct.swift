@@ -29,10 +29,13 @@ public struct GatewayProduct: Sendable {
     public var oidcEntry: JSONValue?
     /// OIDC: the issuer's keys, once resolved; requests are denied (auth-failed) without them.
     public var oidc: OIDCVerifier?
+    /// The service object this product was compiled from (the management API's `GET /config` shows it).
+    public let document: JSONValue
 
     /// Parses one service object; a problem that makes the product unusable is an error naming the field.
     public init(document: JSONValue) throws(GatewayConfigurationError) {
         guard case .object = document else { throw GatewayConfigurationError("a service entry is not a JSON object") }
+        self.document = document
         id = document["id"].flatMap { $0.isNull ? nil : $0.stringValue } ?? "default"
         systemName = document["system_name"]?.stringValue
         let proxy = document["proxy"].flatMap { $0.isNull ? nil : $0 } ?? .object([:])

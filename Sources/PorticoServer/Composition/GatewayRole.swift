@@ -175,6 +175,8 @@ struct GatewayRoleService: Service {
     /// Periodic reload for a gateway alone in boot mode.
     let reload: (@Sendable () async -> Void)?
     let reloadSeconds: Int
+    /// Told when the listeners start draining (`/status/info`).
+    let management: GatewayManagement
     let logger: Logger
 
     static func makeHTTPClient() -> HTTPClient {
@@ -204,6 +206,7 @@ struct GatewayRoleService: Service {
 
     func run() async throws {
         let readiness = self.readiness
+        let management = self.management
         await withTaskGroup(of: Void.self) { background in
             if let reload, reloadSeconds > 0 {
                 background.addTask {
@@ -234,6 +237,7 @@ struct GatewayRoleService: Service {
                                 try await withGracefulShutdownHandler {
                                     try await server.run(onServing: { readiness.markServing(listener.name) })
                                 } onGracefulShutdown: {
+                                    management.markExiting()
                                     server.beginShutdown()
                                 }
                             } catch {

@@ -110,8 +110,10 @@ public enum PlatformServer {
         if configuration.gatewayHTTPSPort != nil, let production = gatewayListeners.last { gatewayListeners.append(production + "-https") }
         let readiness = ReadinessState(expected: Set((runsAdmin ? ["admin"] : []) + (runsMetering ? ["metering"] : []) + gatewayListeners))
 
+        let gatewayManagement = GatewayManagement()
         var management = Application(
-            responder: ManagementResponder(readiness: readiness, registry: registry),
+            responder: ManagementResponder(readiness: readiness, registry: registry, mode: configuration.gateway.managementAPI, gateway: gatewayManagement,
+                                           logger: Logger(label: "portico.management")),
             configuration: .init(address: .hostname(configuration.bindAddress, port: configuration.managementPort), serverName: nil),
             logger: Logger(label: "portico.management"))
         management.logger.logLevel = .warning
@@ -129,11 +131,11 @@ public enum PlatformServer {
         }
         var feed: InProcessGatewayFeed?
         if let metering, configuration.role == .all {
-            let (service, inProcessFeed) = try gatewaysInProcess(configuration, meteringAPI: metering.api, readiness: readiness)
+            let (service, inProcessFeed) = try gatewaysInProcess(configuration, meteringAPI: metering.api, readiness: readiness, management: gatewayManagement)
             services.append(service)
             feed = inProcessFeed
         } else if configuration.role == .gateway {
-            services.append(try await gatewayAlone(configuration, readiness: readiness, logger: logger))
+            services.append(try await gatewayAlone(configuration, readiness: readiness, management: gatewayManagement, logger: logger))
         }
         var opened: OpenedAdminStore?
         if runsAdmin {
@@ -166,7 +168,8 @@ extension PlatformServer {
     }
 
     /// `serve` with every role: a staging and a production listener fed by admin in process, metering in process.
-    static func gatewaysInProcess(_ c: PorticoConfiguration, meteringAPI: ServiceManagementAPI, readiness: ReadinessState) throws -> (GatewayRoleService, InProcessGatewayFeed) {
+    static func gatewaysInProcess(_ c: PorticoConfiguration, meteringAPI: ServiceManagementAPI, readiness: ReadinessState,
+                                  management: GatewayManagement) throws -> (GatewayRoleService, InProcessGatewayFeed) {
         let staging = GatewayConfigurationStore()
         let production = GatewayConfigurationStore()
         readiness.watch(staging)
@@ -178,15 +181,18 @@ extension PlatformServer {
             Gateway(store: store, settings: GatewayRoleService.settings(c, environment: environment), metering: metering,
                     introspector: HTTPTokenIntrospector(client: client), clockMilliseconds: { GatewayRoleService.milliseconds() }, logger: logger)
         }
+        let stagingGateway = gateway(staging, "staging"), productionGateway = gateway(production, "production")
+        // The management API shows production's configuration; admin alone changes it.
+        management.attach(.init(store: production, gateways: [stagingGateway, productionGateway], prepare: nil, boot: nil))
         let service = GatewayRoleService(configuration: c, listeners: [
-            .init(name: "gateway-staging", port: c.stagingPort, gateway: gateway(staging, "staging")),
-            .init(name: "gateway-production", port: c.gatewayPort, gateway: gateway(production, "production"), https: try httpsListener(c)),
-        ], httpClient: client, readiness: readiness, reload: nil, reloadSeconds: 0, logger: logger)
+            .init(name: "gateway-staging", port: c.stagingPort, gateway: stagingGateway),
+            .init(name: "gateway-production", port: c.gatewayPort, gateway: productionGateway, https: try httpsListener(c)),
+        ], httpClient: client, readiness: readiness, reload: nil, reloadSeconds: 0, management: management, logger: logger)
         return (service, InProcessGatewayFeed(staging: staging, production: production, discovery: OIDCDiscovery(client: client), logger: logger))
     }
 
     /// `serve --role gateway`: one listener on the gateway port, configured the way APIcast is.
-    static func gatewayAlone(_ c: PorticoConfiguration, readiness: ReadinessState, logger: Logger) async throws -> GatewayRoleService {
+    static func gatewayAlone(_ c: PorticoConfiguration, readiness: ReadinessState, management: GatewayManagement, logger: Logger) async throws -> GatewayRoleService {
         let store = GatewayConfigurationStore()
         readiness.watch(store)
         let client = GatewayRoleService.makeHTTPClient()
@@ -201,17 +207,24 @@ extension PlatformServer {
         }
         var lazy: LazyConfiguration?
         var reload: (@Sendable () async -> Void)?
+        /// The management API's `POST /boot`: the configuration loaded again the way it was at start.
+        var boot: (@Sendable () async throws -> GatewayConfiguration)?
         if let file = c.gateway.configFile {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw ServerError("THREESCALE_CONFIG_FILE \(file) cannot be read; check the path and its permissions")
+            @Sendable func read() async throws -> GatewayConfiguration {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw ServerError("THREESCALE_CONFIG_FILE \(file) cannot be read; check the path and its permissions")
+                }
+                do {
+                    return await prepared(try GatewayConfiguration.parse(try JSONParser.parse(Array(data))))
+                } catch {
+                    throw ServerError("THREESCALE_CONFIG_FILE \(file) is not a usable configuration: \(error)")
+                }
             }
-            do {
-                store.replace(await prepared(try GatewayConfiguration.parse(try JSONParser.parse(Array(data)))))
-            } catch {
-                throw ServerError("THREESCALE_CONFIG_FILE \(file) is not a usable configuration: \(error)")
-            }
+            store.replace(try await read())
+            boot = read
         } else if let endpoint = c.gateway.portalEndpoint {
             let loader = try PortalConfigurationLoader(endpoint: endpoint, environment: environment, client: client, userAgent: userAgent)
+            boot = { await prepared(try await loader.load()) }
             if c.gateway.effectiveLoader == .lazy {
                 lazy = LazyConfiguration(cacheSeconds: c.gateway.effectiveCacheSeconds,
                                          load: { await prepared(try await loader.load(host: $0)) })
@@ -234,9 +247,10 @@ extension PlatformServer {
         let gateway = Gateway(store: store, settings: GatewayRoleService.settings(c, environment: environment),
                               metering: HTTPMeteringClient(client: client, userAgent: userAgent), lazy: lazy,
                               introspector: HTTPTokenIntrospector(client: client), clockMilliseconds: { GatewayRoleService.milliseconds() }, logger: gatewayLogger)
+        management.attach(.init(store: store, gateways: [gateway], prepare: prepared, boot: boot))
         return GatewayRoleService(configuration: c, listeners: [.init(name: "gateway", port: c.gatewayPort, gateway: gateway, https: try httpsListener(c))],
-                                  httpClient: client,
-                                  readiness: readiness, reload: reload, reloadSeconds: c.gateway.effectiveCacheSeconds, logger: gatewayLogger)
+                                  httpClient: client, readiness: readiness, reload: reload, reloadSeconds: c.gateway.effectiveCacheSeconds,
+                                  management: management, logger: gatewayLogger)
     }
 }
 

@@ -87,6 +87,7 @@ public enum ConfigurationLoader {
         Setting(name: "gateway-max-body-bytes", environment: ["PORTICO_GATEWAY_MAX_BODY_BYTES"]),
         Setting(name: "services-list", environment: ["APICAST_SERVICES_LIST", "APICAST_SERVICES"]),
         Setting(name: "services-filter-by-url", environment: ["APICAST_SERVICES_FILTER_BY_URL"]),
+        Setting(name: "management-api", environment: ["APICAST_MANAGEMENT_API"]),
     ]
 
     /// Drops every setting whose name starts with `prefix` from flags and environment, so a command can derive a
@@ -266,6 +267,11 @@ public enum ConfigurationLoader {
                 problems.append(Problem(setting: "configuration-loader", message: "must be boot or lazy (got \(v))"))
             }
         }
+        if let v = raw["management-api"], !v.isEmpty {
+            if let mode = GatewayRoleSettings.ManagementAPI(rawValue: v) { g.managementAPI = mode } else {
+                problems.append(Problem(setting: "management-api", message: "must be disabled, status, policies or debug (got \(v))"))
+            }
+        }
         if let v = raw["configuration-cache"], !v.isEmpty {
             if let seconds = Int(v) { g.cacheSeconds = seconds } else {
                 problems.append(Problem(setting: "configuration-cache", message: "must be a whole number of seconds (got \(v))"))
@@ -401,7 +407,7 @@ public enum ConfigurationLoader {
             ("response-codes", String(c.gateway.reportResponseCodes)), ("backend-endpoint-override", c.gateway.backendEndpointOverride ?? "(not set)"),
             ("gateway-access-log", String(c.gateway.accessLog)), ("gateway-max-body-bytes", String(c.gateway.maximumBodyBytes)),
             ("services-list", c.gateway.servicesList.isEmpty ? "(all)" : c.gateway.servicesList.joined(separator: ",")),
-            ("services-filter-by-url", c.gateway.servicesFilterByURL ?? "(not set)"),
+            ("services-filter-by-url", c.gateway.servicesFilterByURL ?? "(not set)"), ("management-api", c.gateway.managementAPI.rawValue),
         ]
         return values.map { "\($0.0) = \($0.1)  (\(loaded.sources[$0.0] ?? "default"))" }
     }

@@ -69,6 +69,9 @@ extension PorticoConfiguration {
 /// How gateways load configuration and behave, under APIcast's environment names.
 public struct GatewayRoleSettings: Sendable {
     public enum Loader: String, Sendable { case boot, lazy }
+    /// `APICAST_MANAGEMENT_API`: which of APIcast's management routes the management port serves.
+    public enum ManagementAPI: String, Sendable { case disabled, status, policies, debug }
+    public var managementAPI = ManagementAPI.status
     /// `THREESCALE_PORTAL_ENDPOINT`: `http(s)://<access token>@<admin host>[/path]`.
     public var portalEndpoint: String?
     /// `THREESCALE_CONFIG_FILE`: a JSON configuration document; wins over the portal endpoint.
