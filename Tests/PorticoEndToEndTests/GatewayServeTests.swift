@@ -155,4 +155,47 @@ import Testing
         #expect(asked.uri == "/admin/api/account/proxy_configs/production.json?host=localhost&version=latest&page=1&per_page=500")
         #expect(asked.header("authorization") == "Basic " + Data("secret-token:".utf8).base64EncodedString())
     }
+
+    /// `APICAST_SERVICE_<ID>_CONFIGURATION_VERSION`: the gateway asks product by product, each at its version.
+    @Test func pinnedVersionsAreFetchedPerProduct() async throws {
+        let upstream = try StubHTTPServer(handler: GatewayHarness.echo)
+        defer { upstream.stop() }
+        let backend = try StubHTTPServer(handler: GatewayHarness.authorizeAll)
+        defer { backend.stop() }
+        func content(_ id: Int, host: String) throws -> String {
+            let service = GatewayHarness.service(id: id, proxy: ["hosts": [host], "api_backend": upstream.baseURL, "backend": ["endpoint": backend.baseURL]])
+            return String(decoding: try JSONSerialization.data(withJSONObject: ["proxy_config": ["version": 3, "content": service]]), as: UTF8.self)
+        }
+        let seven = try content(7, host: "seven.test"), eight = try content(8, host: "eight.test")
+        let portal = try StubHTTPServer(handler: { r in
+            let json = [("Content-Type", "application/json")]
+            switch r.path {
+            case "/admin/api/services.json": return .init(status: 200, headers: json, body: #"{"services":[{"service":{"id":7}},{"service":{"id":8}}]}"#)
+            case "/admin/api/services/7/proxy/configs/production/3.json": return .init(status: 200, headers: json, body: seven)
+            case "/admin/api/services/8/proxy/configs/production/latest.json": return .init(status: 200, headers: json, body: eight)
+            default: return .init(status: 404, headers: json, body: #"{"status":"Not found"}"#)
+            }
+        })
+        defer { portal.stop() }
+        let port = LoopbackPorts.base()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-pinned-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lone = try Self.startLoneGateway(port: port, dataDir: dir, environment: ["THREESCALE_PORTAL_ENDPOINT": "http://token@127.0.0.1:\(portal.port)",
+                                                                                     "APICAST_SERVICE_7_CONFIGURATION_VERSION": "3"])
+        defer { lone.terminate(); lone.waitUntilExit() }
+        var status = 0
+        for _ in 0..<100 {
+            status = (try? HTTP.send("http://127.0.0.1:\(port)/?user_key=k", headers: [("Host", "seven.test")]))?.status ?? 0
+            if status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status == 200)
+        #expect(try HTTP.send("http://127.0.0.1:\(port)/?user_key=k", headers: [("Host", "eight.test")]).status == 200)
+        #expect(portal.requests.map(\.uri) == ["/admin/api/services.json?page=1&per_page=500", "/admin/api/services/7/proxy/configs/production/3.json",
+                                               "/admin/api/services/8/proxy/configs/production/latest.json"])
+        // Not with a master-style endpoint (a path after the host), as in APIcast.
+        let refused = try ServeProcessTests.run(["config", "check", "--role", "gateway"], environment: [
+            "THREESCALE_PORTAL_ENDPOINT": "http://token@127.0.0.1:1/master/api/proxy/configs", "APICAST_SERVICE_7_CONFIGURATION_VERSION": "3"])
+        #expect(refused.0 == 2 && refused.1.contains("APICAST_SERVICE_<ID>_CONFIGURATION_VERSION needs an endpoint without a path"))
+    }
 }

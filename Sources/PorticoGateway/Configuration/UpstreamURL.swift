@@ -1,21 +1,21 @@
 /// An upstream base URL (`api_backend`, a routing rule's `url`): scheme, host, port and base path.
+///
+/// Parsed once per configuration; what each proxied request needs from it (the `Host` value, the connection-pool
+/// key) is computed here too, not per request.
 public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
-    public var scheme: String
-    public var host: String
-    public var port: Int
+    public let scheme: String
+    public let host: String
+    public let port: Int
     /// The base path, without a trailing slash unless it is exactly `/`; empty when the URL has none.
-    public var path: String
+    public let path: String
     /// A query of the URL itself: it replaces the request's query, as in APIcast.
-    public var query: String?
+    public let query: String?
+    /// `Host` header value: the host, with the port when it is not the scheme's default.
+    public let hostHeader: String
+    /// Which upstream connections may serve this URL: `http(s)://host:port`.
+    let poolKey: String
 
     public var isTLS: Bool { scheme == "https" || scheme == "wss" }
-    var defaultPort: Int { isTLS ? 443 : 80 }
-
-    /// `Host` header value: the host, with the port when it is not the scheme's default.
-    public var hostHeader: String {
-        let h = host.contains(":") ? "[\(host)]" : host
-        return port == defaultPort ? h : "\(h):\(port)"
-    }
 
     public var description: String { "\(scheme)://\(hostHeader)\(path)" }
 
@@ -45,18 +45,26 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
             port = p
         }
         guard !host.isEmpty else { return nil }
+        let tls = scheme == "https" || scheme == "wss"
+        let lowered = host.lowercased()
+        let defaultPort = tls ? 443 : 80
+        let resolvedPort = port ?? defaultPort
         self.scheme = scheme
-        self.host = host.lowercased()
-        self.port = port ?? ((scheme == "https" || scheme == "wss") ? 443 : 80)
+        self.host = lowered
+        self.port = resolvedPort
         var path = pathAndQuery
-        query = nil
+        var query: String?
         if let q = pathAndQuery.firstIndex(of: "?") {
             path = pathAndQuery[..<q]
             let qs = pathAndQuery[pathAndQuery.index(after: q)...]
             query = qs.isEmpty ? nil : String(qs)
         }
+        self.query = query
         if path.count > 1, path.hasSuffix("/") { path = path.dropLast() }
         self.path = path == "/" ? "" : String(path)
+        let bracketed = lowered.contains(":") ? "[\(lowered)]" : lowered
+        hostHeader = resolvedPort == defaultPort ? bracketed : "\(bracketed):\(resolvedPort)"
+        poolKey = "\(tls ? "https" : "http")://\(lowered):\(resolvedPort)"
     }
 
     /// The upstream path of a request path: the base path joined with it; `/` alone is exactly the base path.

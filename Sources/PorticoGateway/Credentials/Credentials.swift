@@ -101,7 +101,12 @@ public struct CredentialExtractor: Sendable, Equatable {
     }
 
     static func headerName(_ name: String) -> String {
-        String(name.lowercased().map { $0 == "-" ? "_" : $0 })
+        // Header names are ASCII tokens; most arrive already lower-case without `-`, and need no copy.
+        if name.utf8.allSatisfy({ $0 != UInt8(ascii: "-") && !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) { return name }
+        return String(decoding: name.utf8.map { b -> UInt8 in
+            if b == UInt8(ascii: "-") { return UInt8(ascii: "_") }
+            return (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(b) ? b + 32 : b
+        }, as: UTF8.self)
     }
 
     public func extract(from sources: CredentialSources) -> Credentials? {

@@ -108,7 +108,8 @@ public struct RuleMatch: Sendable, Equatable {
 
     /// `usage[metric]=delta&…` sorted by metric: the cache key part and the debug header.
     public var encodedUsage: String {
-        usage.sorted { $0.metric < $1.metric }
-            .map { "usage%5B\(RequestArguments.encode($0.metric))%5D=\($0.delta)" }.joined(separator: "&")
+        if usage.count == 1 { return "usage%5B" + RequestArguments.encode(usage[0].metric) + "%5D=" + String(usage[0].delta) }
+        return usage.sorted { $0.metric < $1.metric }
+            .map { "usage%5B" + RequestArguments.encode($0.metric) + "%5D=" + String($0.delta) }.joined(separator: "&")
     }
 }

@@ -65,21 +65,50 @@ public struct RequestArguments: Sendable, Equatable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `application/x-www-form-urlencoded` encoding of one value (RFC 3986 unreserved characters kept).
+    /// `application/x-www-form-urlencoded` encoding of one value (RFC 3986 unreserved characters kept). Most
+    /// values (keys, ids, metric names) need no escaping and are returned as they are.
     public static func encode(_ s: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
+        if s.utf8.allSatisfy(isUnreserved) { return s }
         var out: [UInt8] = []
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.append(b)
-            default:
-                out.append(UInt8(ascii: "%"))
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0x0F)])
-            }
+        out.reserveCapacity(s.utf8.count * 3)
+        appendEncoded(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `name=value&…` with both sides encoded, built in one buffer (metering calls, forwarded queries).
+    public static func encode(pairs: [(String, String)]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(pairs.count * 24)
+        for (index, pair) in pairs.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: "&")) }
+            appendEncoded(pair.0, to: &out)
+            out.append(UInt8(ascii: "="))
+            appendEncoded(pair.1, to: &out)
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    static func isUnreserved(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    static func appendEncoded(_ s: String, to out: inout [UInt8]) {
+        for b in s.utf8 {
+            if isUnreserved(b) {
+                out.append(b)
+            } else {
+                out.append(UInt8(ascii: "%"))
+                out.append(hexDigit(b >> 4))
+                out.append(hexDigit(b & 0x0F))
+            }
+        }
+    }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "A") + nibble - 10 }
 }

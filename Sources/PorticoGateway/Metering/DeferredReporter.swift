@@ -43,13 +43,13 @@ public final class DeferredReporter: Sendable {
         self.logger = logger
     }
 
-    /// Queues an authrep. It is sent by a task that prefers `executor` (the client connection's event loop,
-    /// so the send does not change thread) and keeps sending queued ones until none are left.
     /// Authreps waiting to be sent and authreps in flight (the management API's `/status/info`).
     public var backlog: (queued: Int, inFlight: Int) {
         state.withLock { ($0.inbox.count + $0.outbox.count, $0.inFlight) }
     }
 
+    /// Queues an authrep. It is sent by a task that prefers `executor` (the client connection's event loop,
+    /// so the send does not change thread) and keeps sending queued ones until none are left.
     public func enqueue(_ authrep: DeferredAuthrep, upstreamStatus: Int, executor: (any TaskExecutor)? = nil) {
         let work = MeteringWork(authrep: authrep, upstreamStatus: upstreamStatus)
         let startsSender = state.withLock { s -> Bool in

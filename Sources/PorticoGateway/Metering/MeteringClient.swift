@@ -45,13 +45,9 @@ public struct MeteringCall: Sendable {
         self.form = form
     }
 
-    public var encodedQuery: String {
-        query.map { RequestArguments.encode($0.0) + "=" + RequestArguments.encode($0.1) }.joined(separator: "&")
-    }
+    public var encodedQuery: String { RequestArguments.encode(pairs: query) }
 
-    public var encodedForm: String {
-        form.map { RequestArguments.encode($0.0) + "=" + RequestArguments.encode($0.1) }.joined(separator: "&")
-    }
+    public var encodedForm: String { RequestArguments.encode(pairs: form) }
 }
 
 /// What the gateway uses of a Service Management API reply: the status and the `3scale-*` headers.

@@ -42,7 +42,7 @@ public struct GatewayRequest: Sendable {
     /// The query string to forward.
     public var forwardedQuery: String? {
         if let rawQuery { return rawQuery.isEmpty ? nil : rawQuery }
-        let encoded = arguments.pairs.map { RequestArguments.encode($0.name) + "=" + RequestArguments.encode($0.value) }.joined(separator: "&")
+        let encoded = RequestArguments.encode(pairs: arguments.pairs.map { ($0.name, $0.value) })
         return encoded.isEmpty ? nil : encoded
     }
 

@@ -572,13 +572,13 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     }
 
     static func rawPath(_ target: String) -> String {
-        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
-        return path.isEmpty ? "/" : path
+        guard let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return target.isEmpty ? "/" : target }
+        return q == target.startIndex ? "/" : String(target[..<q])
     }
 
     static func rawQuery(_ target: String) -> String? {
-        guard let q = target.firstIndex(of: "?") else { return nil }
-        return String(target[target.index(after: q)...])
+        guard let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        return String(target[target.utf8.index(after: q)...])
     }
 }
 

@@ -28,7 +28,7 @@ final class UpstreamPool {
         var reused: Bool
     }
 
-    static func key(_ url: UpstreamURL) -> String { "\(url.isTLS ? "https" : "http")://\(url.host):\(url.port)" }
+    static func key(_ url: UpstreamURL) -> String { url.poolKey }
 
     /// Lends an idle connection to `url`, or connects a new one; `then` runs on this pool's event loop.
     func acquire(_ url: UpstreamURL, connectTimeout: TimeAmount, fresh: Bool = false, then: @escaping (Result<Lease, any Error>) -> Void) {

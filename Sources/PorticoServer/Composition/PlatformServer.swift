@@ -223,7 +223,8 @@ extension PlatformServer {
             store.replace(try await read())
             boot = read
         } else if let endpoint = c.gateway.portalEndpoint {
-            let loader = try PortalConfigurationLoader(endpoint: endpoint, environment: environment, client: client, userAgent: userAgent)
+            let loader = try PortalConfigurationLoader(endpoint: endpoint, environment: environment, client: client, userAgent: userAgent,
+                                                       pinnedVersions: c.gateway.pinnedVersions, serviceIDs: c.gateway.servicesList)
             boot = { await prepared(try await loader.load()) }
             if c.gateway.effectiveLoader == .lazy {
                 lazy = LazyConfiguration(cacheSeconds: c.gateway.effectiveCacheSeconds,

@@ -242,6 +242,8 @@ public enum ConfigurationLoader {
             c.masterUsage = master
         }
         loadGateway(raw, into: &c, &problems)
+        loadPinnedVersions(environment, into: &c, &problems)
+        if !c.gateway.pinnedVersions.isEmpty { sources["pinned-versions"] = "APICAST_SERVICE_<ID>_CONFIGURATION_VERSION" }
         return Loaded(configuration: c, problems: problems, sources: sources)
     }
 
@@ -312,6 +314,25 @@ public enum ConfigurationLoader {
             problems.append(Problem(setting: "configuration-cache", message: "the boot loader with APICAST_CONFIGURATION_CACHE=0 would never load a configuration; use lazy or a positive cache"))
         }
         c.gateway = g
+    }
+
+    /// `APICAST_SERVICE_<ID>_CONFIGURATION_VERSION`: the proxy-config version a lone gateway serves for a product
+    /// (`latest` or a version number); any of them makes the gateway fetch configuration product by product.
+    static func loadPinnedVersions(_ environment: [String: String], into c: inout PorticoConfiguration, _ problems: inout [Problem]) {
+        let prefix = "APICAST_SERVICE_", suffix = "_CONFIGURATION_VERSION"
+        for (name, value) in environment where name.hasPrefix(prefix) && name.hasSuffix(suffix) && name.count > prefix.count + suffix.count {
+            let id = String(name.dropFirst(prefix.count).dropLast(suffix.count))
+            let version = value.filter { !$0.isWhitespace }
+            guard !version.isEmpty else { continue }
+            guard version == "latest" || (Int(version).map { $0 > 0 } ?? false) else {
+                problems.append(Problem(setting: name, message: "must be latest or a version number (got \(value))"))
+                continue
+            }
+            c.gateway.pinnedVersions[id] = version
+        }
+        if !c.gateway.pinnedVersions.isEmpty, let endpoint = c.gateway.portalEndpoint, PortalConfigurationLoader.endpointHasPath(endpoint) {
+            problems.append(Problem(setting: "portal-endpoint", message: "APICAST_SERVICE_<ID>_CONFIGURATION_VERSION needs an endpoint without a path (the account's admin portal), as in APIcast"))
+        }
     }
 
     /// One Redis store from its URL, credentials and sentinel settings (`prefix` is `redis-storage` or `redis-queues`).
@@ -408,6 +429,8 @@ public enum ConfigurationLoader {
             ("gateway-access-log", String(c.gateway.accessLog)), ("gateway-max-body-bytes", String(c.gateway.maximumBodyBytes)),
             ("services-list", c.gateway.servicesList.isEmpty ? "(all)" : c.gateway.servicesList.joined(separator: ",")),
             ("services-filter-by-url", c.gateway.servicesFilterByURL ?? "(not set)"), ("management-api", c.gateway.managementAPI.rawValue),
+            ("pinned-versions", c.gateway.pinnedVersions.isEmpty ? "(none: every product's latest)"
+                : c.gateway.pinnedVersions.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")),
         ]
         return values.map { "\($0.0) = \($0.1)  (\(loaded.sources[$0.0] ?? "default"))" }
     }

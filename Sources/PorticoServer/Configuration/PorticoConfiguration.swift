@@ -97,6 +97,8 @@ public struct GatewayRoleSettings: Sendable {
     public var servicesList: [String] = []
     /// `APICAST_SERVICES_FILTER_BY_URL`: keep products with a host matching this regular expression.
     public var servicesFilterByURL: String?
+    /// `APICAST_SERVICE_<ID>_CONFIGURATION_VERSION`: product id → proxy-config version (`latest` or a number).
+    public var pinnedVersions: [String: String] = [:]
 
     public init() {}
 
