@@ -108,11 +108,22 @@ import Testing
         let fromIssuer: [String: Any] = ["name": "token_introspection", "configuration": ["auth_type": "use_3scale_oidc_issuer_endpoint"]]
         let introspected = service(5, host: "introspect.test", claim: nil, chain: [explicit, ["name": "apicast", "configuration": [:]]])
         let issuerIntrospected = service(6, host: "issuer.test", claim: nil, chain: [fromIssuer, ["name": "apicast", "configuration": [:]]])
+        // JWT client authentication (RFC 7523): an HS256 assertion with the client secret, an RS256 one with a private key.
+        let secretJWT: [String: Any] = ["name": "token_introspection", "configuration": [
+            "auth_type": "client_secret_jwt", "client_id": "gw", "client_secret": "short-s3cret", "introspection_url": idp.baseURL + "/introspect",
+            "client_jwt_assertion_audience": "https://idp.test/realms/demo", "client_jwt_assertion_expires_in": 30]]
+        let keyPEM = try String(contentsOfFile: rsa.privatePath, encoding: .utf8)
+        let keyJWT: [String: Any] = ["name": "token_introspection", "configuration": [
+            "auth_type": "private_key_jwt", "client_id": "gw-key", "introspection_url": idp.baseURL + "/introspect",
+            "certificate_type": "embedded", "certificate": "data:application/x-x509-ca-cert;name=rsa.pem;base64," + Data(keyPEM.utf8).base64EncodedString()]]
+        let secretIntrospected = service(7, host: "secret-jwt.test", claim: nil, chain: [secretJWT, ["name": "apicast", "configuration": [:]]])
+        let keyIntrospected = service(8, host: "key-jwt.test", claim: nil, chain: [keyJWT, ["name": "apicast", "configuration": [:]]])
         var issuerEntry = entry
         issuerEntry["config"] = ["id_token_signing_alg_values_supported": ["RS256", "ES256"], "introspection_endpoint": idp.baseURL + "/realm-introspect"]
         let document = try JSONSerialization.data(withJSONObject: ["services": [service(1, host: "localhost", claim: nil), service(2, host: "claim.test", claim: "client_id"),
-                                                                                claimCheck, roleCheck, introspected, issuerIntrospected],
-                                                                   "oidc": [entry, entry, entry, entry, entry, issuerEntry]])
+                                                                                claimCheck, roleCheck, introspected, issuerIntrospected, secretIntrospected,
+                                                                                keyIntrospected],
+                                                                   "oidc": [entry, entry, entry, entry, entry, issuerEntry, entry, entry]])
         let h = try GatewayHarness(services: [], rawDocument: String(decoding: document, as: UTF8.self))
         defer { h.stop() }
         try await h.waitReady()
@@ -208,5 +219,47 @@ import Testing
         // The identity provider failing is a refusal, not a pass.
         idp.setHandler { _ in .init(status: 500, body: "down") }
         #expect(try introspectCall(live, host: "issuer.test").status == 403)
+
+        // client_secret_jwt and private_key_jwt: no Basic header; client_id and a signed assertion in the form.
+        idp.clearRequests()
+        idp.setHandler { r in
+            let form = String(decoding: r.body, as: UTF8.self)
+            let active = form.contains("token=\(live)&") && form.contains("client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer")
+            return .init(status: 200, headers: [("Content-Type", "application/json")], body: active ? #"{"active":true}"# : #"{"active":false}"#)
+        }
+        #expect(try introspectCall(live, host: "secret-jwt.test").status == 200)
+        #expect(try introspectCall(live, host: "key-jwt.test").status == 200)
+        #expect(idp.requests.count == 2 && idp.requests.allSatisfy { $0.header("Authorization") == nil })
+        func assertion(_ request: StubHTTPServer.Received) throws -> (header: [String: Any], claims: [String: Any], signed: String, signature: Data) {
+            let form = String(decoding: request.body, as: UTF8.self)
+            let value = try #require(form.split(separator: "&").first { $0.hasPrefix("client_assertion=") }?.dropFirst("client_assertion=".count))
+            let parts = value.split(separator: ".").map(String.init)
+            func decode(_ part: String) throws -> Data {
+                var b64 = part.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+                while b64.count % 4 != 0 { b64 += "=" }
+                return try #require(Data(base64Encoded: b64))
+            }
+            let header = try #require(try JSONSerialization.jsonObject(with: decode(parts[0])) as? [String: Any])
+            let claims = try #require(try JSONSerialization.jsonObject(with: decode(parts[1])) as? [String: Any])
+            return (header, claims, parts[0] + "." + parts[1], try decode(parts[2]))
+        }
+        try #require(idp.requests.count == 2)
+        let hs = try assertion(idp.requests[0])
+        #expect(hs.header["alg"] as? String == "HS256")
+        #expect(hs.claims["iss"] as? String == "gw" && hs.claims["sub"] as? String == "gw" && hs.claims["jti"] as? String != nil)
+        #expect(hs.claims["aud"] as? String == "https://idp.test/realms/demo")
+        #expect((hs.claims["exp"] as? Double ?? 0) - (hs.claims["iat"] as? Double ?? 0) == 30)
+        let mac = try Self.openssl(["dgst", "-sha256", "-mac", "HMAC", "-macopt", "key:short-s3cret", "-binary"], input: Data(hs.signed.utf8))
+        #expect(mac == hs.signature, "signed with the client secret")
+        let rs = try assertion(idp.requests[1])
+        #expect(rs.header["alg"] as? String == "RS256" && rs.claims["iss"] as? String == "gw-key")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("portico-assertion-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try rsa.publicPEM.write(toFile: scratch + "/pub.pem", atomically: true, encoding: .utf8)
+        try rs.signature.write(to: URL(fileURLWithPath: scratch + "/sig"))
+        let verified = String(decoding: try Self.openssl(["dgst", "-sha256", "-verify", scratch + "/pub.pem", "-signature", scratch + "/sig"],
+                                                         input: Data(rs.signed.utf8)), as: UTF8.self)
+        #expect(verified.contains("Verified OK"), "signed with the configured private key")
     }
 }

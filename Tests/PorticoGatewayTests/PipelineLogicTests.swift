@@ -1,3 +1,4 @@
+import Foundation
 import PorticoCore
 import Testing
 @testable import PorticoGateway
@@ -279,6 +280,30 @@ import Testing
         #expect(throws: GatewayConfigurationError.self) { try policy(burst: -1) }
         #expect(throws: GatewayConfigurationError.self) {
             try RateLimitPolicy(try JSONParser.parse(Array(#"{"connection_limiters": [{"conn": 1}]}"#.utf8)))
+        }
+    }
+}
+
+/// `token_introspection`'s JWT client authentication: what loads and what is refused at load.
+@Suite struct IntrospectionClientTests {
+    func policy(_ json: String) throws -> TokenIntrospectionPolicy { try TokenIntrospectionPolicy(try JSONParser.parse(Array(json.utf8))) }
+
+    @Test func clientSecretJWTSignsHS256WithTheSecret() throws {
+        let p = try policy(#"{"auth_type": "client_secret_jwt", "client_id": "c", "client_secret": "s", "introspection_url": "https://idp/introspect"}"#)
+        guard case .assertion(let id, let url, let signer) = p.client else { Issue.record("not an assertion client"); return }
+        #expect(id == "c" && url == "https://idp/introspect" && signer.audience == url && signer.lifetimeSeconds == 60)
+        let parts = try signer.assertion(nowSeconds: 1_000).split(separator: ".")
+        #expect(parts.count == 3 && parts[0] == Substring(ClientAssertionSigner.base64URL(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))))
+    }
+
+    @Test func refusedAtLoad() {
+        for broken in [#"{"auth_type": "client_secret_jwt", "client_id": "c", "introspection_url": "https://idp/i"}"#,
+                       #"{"auth_type": "private_key_jwt", "client_id": "c", "introspection_url": "https://idp/i", "certificate_type": "embedded", "certificate": "not a data url"}"#,
+                       #"{"auth_type": "private_key_jwt", "client_id": "c", "introspection_url": "https://idp/i", "certificate_type": "path", "certificate": "/nonexistent.pem"}"#,
+                       #"{"auth_type": "private_key_jwt", "client_id": "c", "introspection_url": "https://idp/i", "certificate_type": "embedded", "certificate": "data:text/plain;base64,aGVsbG8="}"#,
+                       #"{"auth_type": "client_secret_jwt", "client_id": "c", "client_secret": "s", "introspection_url": "https://idp/i", "client_jwt_assertion_expires_in": 0}"#,
+                       #"{"auth_type": "mtls", "client_id": "c", "introspection_url": "https://idp/i"}"#] {
+            #expect(throws: GatewayConfigurationError.self, "\(broken)") { try policy(broken) }
         }
     }
 }

@@ -308,7 +308,7 @@ public final class Gateway: Sendable {
     func introspect(_ token: String, policy: TokenIntrospectionPolicy, product: GatewayProduct) async -> Bool {
         let now = clock()
         if policy.maxCachedTokens > 0, policy.cache.isActive(token, nowMilliseconds: now) { return true }
-        let target: (url: String, id: String, secret: String)
+        let target: (url: String, client: IntrospectionClient)
         switch policy.endpoint(for: product) {
         case .success(let t): target = t
         case .failure(let problem):
@@ -317,7 +317,7 @@ public final class Gateway: Sendable {
         }
         guard let introspector else { return false }
         do {
-            let answer = try await introspector.introspect(token: token, url: target.url, clientID: target.id, clientSecret: target.secret)
+            let answer = try await introspector.introspect(token: token, url: target.url, client: target.client)
             guard answer["active"] == .bool(true) else { return false }
             if let ttl = policy.cacheMilliseconds(answer: answer, nowMilliseconds: now) {
                 policy.cache.remember(token, untilMilliseconds: now + ttl, limit: policy.maxCachedTokens, nowMilliseconds: now)
