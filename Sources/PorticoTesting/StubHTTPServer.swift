@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A real HTTP/1.1 server on a free loopback port, answering with a closure and recording what it received:
@@ -46,13 +47,43 @@ public final class StubHTTPServer: Sendable {
     private let channel: any Channel
     public let port: Int
 
-    public init(handler: @escaping Handler) throws {
+    /// Serves HTTPS with this certificate and key (PEM files); with `clientCA`, only clients presenting a
+    /// certificate signed by that CA get an answer (an upstream that wants mutual TLS).
+    public struct TLS: Sendable {
+        public var certificate: String
+        public var key: String
+        public var clientCA: String?
+        public init(certificate: String, key: String, clientCA: String? = nil) {
+            self.certificate = certificate
+            self.key = key
+            self.clientCA = clientCA
+        }
+    }
+
+    public init(tls: TLS? = nil, handler: @escaping Handler) throws {
         let recorder = Recorder(handler: handler)
+        var sslContext: NIOSSLContext?
+        if let tls {
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem)))
+            if let ca = tls.clientCA {
+                configuration.certificateVerification = .noHostnameVerification
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+            }
+            sslContext = try NIOSSLContext(configuration: configuration)
+        }
+        let context = sslContext
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 recorder.connections.withLock { $0 += 1 }
+                if let context {
+                    do { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context)) } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                }
                 return channel.pipeline.configureHTTPServerPipeline().flatMap {
                     channel.pipeline.addHandler(StubHandler(respond: { request in
                         recorder.append(request)
@@ -81,6 +112,8 @@ public final class StubHTTPServer: Sendable {
     public func clearRequests() { recorderBox.items.withLock { $0.removeAll() } }
     public func setHandler(_ handler: @escaping Handler) { recorderBox.handler.withLock { $0 = handler } }
     public var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// The address for a client that checks the certificate's name (`localhost` in `TestCertificates`).
+    public var httpsURL: String { "https://localhost:\(port)" }
 
     public func stop() { try? channel.close().wait() }
 

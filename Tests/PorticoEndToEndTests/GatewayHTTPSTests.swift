@@ -51,4 +51,43 @@ import Testing
         #expect(p.terminationStatus != 0)
         #expect(text.contains("APICAST_HTTPS_CERTIFICATE_KEY"))
     }
+
+    /// `upstream_mtls`: an HTTPS upstream that wants a client certificate gets the product's, and with
+    /// `verify: true` its own certificate is checked against the policy's CA list.
+    @Test(.enabled(if: TestCertificates.isAvailable)) func upstreamMutualTLS() async throws {
+        let certs = try TestCertificates()
+        defer { try? FileManager.default.removeItem(atPath: certs.directory) }
+        let upstream = try StubHTTPServer(tls: .init(certificate: certs.serverCertificate, key: certs.serverKey, clientCA: certs.caCertificate),
+                                          handler: { r in .init(status: 200, body: "mtls \(r.uri)") })
+        defer { upstream.stop() }
+        let ca = try String(contentsOfFile: certs.caCertificate, encoding: .utf8)
+        let otherCA = try String(contentsOfFile: certs.unrelatedCACertificate, encoding: .utf8)
+        let key = "data:application/x-x509-ca-cert;name=client.key;base64," + (try Data(contentsOf: URL(fileURLWithPath: certs.clientKey))).base64EncodedString()
+        func mtls(verify: Bool, ca: [String]) -> [String: Any] {
+            ["name": "upstream_mtls", "configuration": ["certificate_type": "path", "certificate": certs.clientCertificate,
+                                                        "certificate_key_type": "embedded", "certificate_key": key, "verify": verify, "ca_certificates": ca]]
+        }
+        let apicast: [String: Any] = ["name": "apicast", "configuration": [:]]
+        func product(_ id: Int, _ host: String, _ chain: [[String: Any]]) -> [String: Any] {
+            H.service(id: id, proxy: ["hosts": [host], "api_backend": upstream.httpsURL], chain: chain)
+        }
+        let h = try GatewayHarness(services: [product(1, "verified.test", [mtls(verify: true, ca: [ca]), apicast]),
+                                              product(2, "plain.test", [apicast]),
+                                              product(3, "wrong-ca.test", [mtls(verify: true, ca: [otherCA]), apicast]),
+                                              product(4, "unverified.test", [mtls(verify: false, ca: []), apicast])])
+        defer { h.stop() }
+        try await h.waitReady()
+        let verified = try h.call("/a?user_key=k", host: "verified.test")
+        #expect(verified.status == 200 && verified.body == "mtls /a?user_key=k")
+        #expect(try h.call("/a?user_key=k", host: "verified.test").status == 200, "a pooled connection is reused")
+        #expect(try h.call("/a?user_key=k", host: "plain.test").status == 502, "without the policy: no client certificate, and the test CA is not a system root")
+        #expect(try h.call("/a?user_key=k", host: "wrong-ca.test").status == 502, "verify: the upstream's certificate is not signed by the listed CA")
+        #expect(try h.call("/a?user_key=k", host: "unverified.test").status == 200, "verify: false presents the certificate without checking the upstream")
+        // A key that does not load fails the policy: the product answers 503 rather than going without it.
+        let broken = try GatewayHarness(services: [product(5, "broken.test", [["name": "upstream_mtls", "configuration": [
+            "certificate_type": "path", "certificate": certs.clientCertificate, "certificate_key_type": "path", "certificate_key": "/nonexistent.key"]], apicast])])
+        defer { broken.stop() }
+        try await broken.waitReady()
+        #expect(try broken.call("/a?user_key=k", host: "broken.test").status == 503)
+    }
 }

@@ -68,6 +68,12 @@ public enum BuiltinPolicyManifests {
         manifest("on_failed", "On fail", "Blocks the request when a policy of the chain fails.", [
             "error_status_code": integer("Status code returned when a policy fails"),
         ]),
+        manifest("upstream_mtls", "Upstream Mutual TLS", "Presents a client certificate to HTTPS upstreams and can verify theirs.", [
+            "certificate_type": choice(["path", "embedded"]), "certificate": string("Client certificate (PEM): a file path or a base64 data URL"),
+            "certificate_key_type": choice(["path", "embedded"]), "certificate_key": string("Its private key (PEM): a file path or a base64 data URL"),
+            "ca_certificates": list(string("PEM certificate of a CA the upstream's certificate may be signed by")),
+            "verify": .object(["type": "boolean", "default": false, "description": "Verify the upstream's certificate"]),
+        ], required: ["certificate", "certificate_key"]),
         manifest("upstream_connection", "Upstream Connection", "Allows to configure several options for the connections to the upstream.", [
             "connect_timeout": number("Seconds to establish the connection"), "send_timeout": number("Seconds between two writes"),
             "read_timeout": number("Seconds between two reads"),

@@ -262,7 +262,8 @@ public final class Gateway: Sendable {
         let timeouts = product.chain.upstreamTimeouts
         let plan = ProxyPlan(upstream: upstream, path: upstream.joinedPath(path), query: upstream.query ?? request.forwardedQuery, hostHeader: hostHeader,
                              addedHeaders: added, connectTimeout: timeouts?.connect ?? settings.upstreamConnectTimeout,
-                             readTimeout: timeouts?.read ?? settings.upstreamReadTimeout, retries: product.chain.retries)
+                             readTimeout: timeouts?.read ?? settings.upstreamReadTimeout, retries: product.chain.retries,
+                             mutualTLS: product.chain.upstreamMTLS)
         return GatewayDecision(action: .proxy(plan), response: actions, product: product)
     }
 

@@ -31,6 +31,8 @@ public struct ProxyPlan: Sendable {
     public var connectTimeout: Double
     public var readTimeout: Double
     public var retries: Int
+    /// `upstream_mtls`: the TLS identity and verification for an `https` upstream.
+    public var mutualTLS: UpstreamMTLSPolicy?
 }
 
 /// What happens to the response on the way out (header_filter) and after it (post_action).

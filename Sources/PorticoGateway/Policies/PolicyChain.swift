@@ -67,6 +67,12 @@ public struct PolicyChain: Sendable {
         return nil
     }
 
+    /// `upstream_mtls`: the client certificate (and verification) for the product's `https` upstreams.
+    public var upstreamMTLS: UpstreamMTLSPolicy? {
+        for p in policies { if case .upstreamMTLS(let m) = p { return m } }
+        return nil
+    }
+
     public var retries: Int {
         for p in policies { if case .retry(let n) = p { return n } }
         return 0
@@ -123,6 +129,7 @@ public enum Policy: Sendable {
     /// `request_unbuffered`: Portico always streams request bodies to the upstream (url-encoded forms, which it
     /// reads for credentials and rule arguments, excepted), so the policy changes nothing.
     case requestUnbuffered
+    case upstreamMTLS(UpstreamMTLSPolicy)
 
     /// Policies allowed inside `conditional`: the per-request ones. Chain-wide settings (apicast, caching, the
     /// batcher, retries, timeouts, on_failed) cannot depend on a request.
@@ -180,6 +187,7 @@ public enum Policy: Sendable {
         case "rewrite_url_captures": self = .rewriteURLCaptures(try RewriteURLCapturesPolicy(c))
         case "soap": self = .soap(try SOAPPolicy(c))
         case "request_unbuffered": self = .requestUnbuffered
+        case "upstream_mtls": self = .upstreamMTLS(try UpstreamMTLSPolicy(c))
         case "nginx_filters":
             var dropped: [String] = []
             for h in c["headers"]?.arrayValue ?? [] {

@@ -71,21 +71,7 @@ public struct TokenIntrospectionPolicy: Sendable {
     /// `private_key_jwt`'s RSA key: `certificate` is a data URL (`certificate_type: embedded`, as porta's policy
     /// editor uploads it) or a file path (`path`), holding a PEM private key.
     static func privateKey(type: String, _ certificate: String) throws(GatewayConfigurationError) -> _RSA.Signing.PrivateKey {
-        let pem: String
-        switch type {
-        case "embedded":
-            guard let comma = certificate.firstIndex(of: ","), certificate[..<comma].hasSuffix(";base64"),
-                  let data = Data(base64Encoded: String(certificate[certificate.index(after: comma)...]))
-            else { throw GatewayConfigurationError("certificate must be a base64 data URL (data:…;base64,…) with certificate_type embedded") }
-            pem = String(decoding: data, as: UTF8.self)
-        case "path":
-            guard let data = FileManager.default.contents(atPath: certificate) else {
-                throw GatewayConfigurationError("certificate \(certificate) cannot be read; check the path and its permissions")
-            }
-            pem = String(decoding: data, as: UTF8.self)
-        default:
-            throw GatewayConfigurationError("certificate_type must be embedded or path")
-        }
+        let pem = try PEMSource.read(type: type, certificate, field: "certificate")
         do { return try _RSA.Signing.PrivateKey(pemRepresentation: pem) } catch {
             throw GatewayConfigurationError("certificate does not hold a PEM RSA private key of 2048 bits or more (private_key_jwt signs with RS256)")
         }

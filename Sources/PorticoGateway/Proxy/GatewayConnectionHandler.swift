@@ -294,11 +294,11 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         guard let plan = exchange.plan, let pool else { return }
         exchange.phase = .connecting
         let timeout = TimeAmount.milliseconds(Int64(plan.connectTimeout * 1000))
-        pool.acquire(plan.upstream, connectTimeout: timeout, fresh: fresh) { result in
+        pool.acquire(plan.upstream, mutualTLS: plan.mutualTLS, connectTimeout: timeout, fresh: fresh) { result in
             switch result {
             case .success(let lease):
                 guard self.exchange === exchange, exchange.phase == .connecting else {
-                    pool.release(lease, url: plan.upstream)
+                    pool.release(lease, url: plan.upstream, mutualTLS: plan.mutualTLS)
                     return
                 }
                 self.attach(lease, exchange: exchange)
@@ -426,7 +426,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             exchange.lease = nil
             // A connection whose request was not sent to its end, or whose upstream said it closes, carries no other one.
             if exchange.requestSent, exchange.upstreamKeepAlive {
-                pool?.release(lease, url: plan.upstream)
+                pool?.release(lease, url: plan.upstream, mutualTLS: plan.mutualTLS)
             } else {
                 lease.handler.delegate = nil
                 lease.channel.close(promise: nil)

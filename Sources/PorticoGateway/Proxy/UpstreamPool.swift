@@ -28,12 +28,17 @@ final class UpstreamPool {
         var reused: Bool
     }
 
-    static func key(_ url: UpstreamURL) -> String { url.poolKey }
+    /// Connections with an `upstream_mtls` identity are kept apart from plain ones to the same upstream.
+    static func key(_ url: UpstreamURL, _ mutualTLS: UpstreamMTLSPolicy?) -> String {
+        guard url.isTLS, let mutualTLS else { return url.poolKey }
+        return url.poolKey + mutualTLS.poolSuffix
+    }
 
     /// Lends an idle connection to `url`, or connects a new one; `then` runs on this pool's event loop.
-    func acquire(_ url: UpstreamURL, connectTimeout: TimeAmount, fresh: Bool = false, then: @escaping (Result<Lease, any Error>) -> Void) {
+    func acquire(_ url: UpstreamURL, mutualTLS: UpstreamMTLSPolicy? = nil, connectTimeout: TimeAmount, fresh: Bool = false,
+                 then: @escaping (Result<Lease, any Error>) -> Void) {
         eventLoop.preconditionInEventLoop()
-        let key = Self.key(url)
+        let key = Self.key(url, mutualTLS)
         if !fresh, var list = idle[key] {
             let now = NIODeadline.now()
             defer { idle[key] = list }
@@ -53,7 +58,8 @@ final class UpstreamPool {
                 channel.eventLoop.makeCompletedFuture {
                     if url.isTLS {
                         let hostname = UpstreamTLS.isIPAddress(url.host) ? nil : url.host
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.context(), serverHostname: hostname))
+                        let context = try mutualTLS?.context ?? tls.context()
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: hostname))
                     }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(handler.value)
@@ -67,9 +73,9 @@ final class UpstreamPool {
     }
 
     /// Returns a connection whose exchange ended cleanly and may be reused.
-    func release(_ lease: Lease, url: UpstreamURL) {
+    func release(_ lease: Lease, url: UpstreamURL, mutualTLS: UpstreamMTLSPolicy? = nil) {
         eventLoop.preconditionInEventLoop()
-        let key = Self.key(url)
+        let key = Self.key(url, mutualTLS)
         guard lease.channel.isActive, !lease.handler.closed, idle[key, default: []].count < Self.maximumIdlePerUpstream else {
             lease.channel.close(promise: nil)
             return
