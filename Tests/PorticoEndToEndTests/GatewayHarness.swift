@@ -17,8 +17,9 @@ final class GatewayHarness: @unchecked Sendable {
     static let echo: StubHTTPServer.Handler = { r in .init(status: 200, headers: [("Content-Type", "text/plain")], body: "\(r.method) \(r.uri)") }
 
     /// `services` are service objects; `proxy.backend.endpoint` and `api_backend` default to the stubs.
+    /// `pinnedToCPU`: run the gateway under `taskset -c N` (one allowed processor).
     init(services: [[String: Any]], environment: [String: String] = [:], backend: @escaping StubHTTPServer.Handler = GatewayHarness.authorizeAll,
-         upstream: @escaping StubHTTPServer.Handler = GatewayHarness.echo, rawDocument: String? = nil) throws {
+         upstream: @escaping StubHTTPServer.Handler = GatewayHarness.echo, rawDocument: String? = nil, pinnedToCPU: Int? = nil) throws {
         self.backend = try StubHTTPServer(handler: backend)
         self.upstream = try StubHTTPServer(handler: upstream)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-\(UUID().uuidString)").path
@@ -49,6 +50,10 @@ final class GatewayHarness: @unchecked Sendable {
         process = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", directory, "--bind", "127.0.0.1", "--gateway-port", "\(base)",
                                              "--admin-port", "\(base + 1)", "--metering-port", "\(base + 2)", "--staging-port", "\(base + 3)",
                                              "--management-port", "\(base + 4)"], environment: env)
+        if let cpu = pinnedToCPU, let binary = process.executableURL?.path {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+            process.arguments = ["-c", String(cpu), binary] + (process.arguments ?? [])
+        }
         _ = FileManager.default.createFile(atPath: directory + "/portico.log", contents: nil)
         let log = FileHandle(forWritingAtPath: directory + "/portico.log")
         process.standardOutput = log ?? FileHandle.nullDevice

@@ -504,6 +504,18 @@ import Testing
         #expect(try HTTP.send(base + "/config").body == "null")
     }
 
+    /// NIO's group is sized to the processors the process may run on (`ProcessorAffinity`), not the machine's:
+    /// pinned to one core, the gateway runs one event loop (as `/status/info`'s worker count shows).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset"))) func eventLoopsFollowTheAllowedProcessors() async throws {
+        let pinned = try H(services: [H.service(id: 1)], pinnedToCPU: 0)
+        defer { pinned.stop() }
+        try await pinned.waitReady()
+        let info = try HTTP.send("http://127.0.0.1:\(pinned.managementPort)/status/info").body
+        let worker = try #require((try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])?["worker"] as? [String: Any])
+        #expect(worker["count"] as? Int == 1)
+        #expect(try pinned.call("/?user_key=k").status == 200)
+    }
+
     @Test func managementDisabled() async throws {
         let h = try H(services: [H.service(id: 1)], environment: ["APICAST_MANAGEMENT_API": "disabled"])
         defer { h.stop() }

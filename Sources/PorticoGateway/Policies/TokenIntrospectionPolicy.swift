@@ -152,7 +152,7 @@ public enum IntrospectionClient: Sendable {
 /// `iss` and `sub` the client id, `aud` the configured audience, a random `jti`, `iat` now and `exp` after the
 /// configured lifetime. Signed with swift-crypto directly: a client secret shorter than SHA-256's output is what
 /// the identity provider issued, so it is used as it is rather than refused.
-public final class ClientAssertionSigner: Sendable {
+public struct ClientAssertionSigner: Sendable {
     enum Key: Sendable {
         case hmac(String)
         case rsa(_RSA.Signing.PrivateKey)
@@ -162,13 +162,6 @@ public final class ClientAssertionSigner: Sendable {
     let clientID: String
     let audience: String
     let lifetimeSeconds: Int64
-
-    init(key: Key, clientID: String, audience: String, lifetimeSeconds: Int64) {
-        self.key = key
-        self.clientID = clientID
-        self.audience = audience
-        self.lifetimeSeconds = lifetimeSeconds
-    }
 
     public func assertion(nowSeconds: Int64) throws -> String {
         let algorithm: String
