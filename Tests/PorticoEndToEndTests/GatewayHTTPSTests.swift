@@ -34,6 +34,25 @@ import Testing
         #expect(try h.call("/?user_key=k").body == "proto=http")
         // The certificate is checked by the client as usual: an unrelated CA fails the handshake.
         #expect(try Self.curl(["--cacert", certs.unrelatedCACertificate, "https://localhost:\(httpsPort)/?user_key=k"]).status == 0)
+        // HTTP/2 when the client offers it (ALPN), HTTP/1.1 otherwise; the same pipeline answers both.
+        func negotiated(_ flag: String) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            p.arguments = ["-s", "--max-time", "10", flag, "--cacert", certs.caCertificate, "-w", " %{http_version} %{http_code}",
+                           "https://localhost:\(httpsPort)/?user_key=k"]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(try negotiated("--http2") == "proto=https 2 200")
+        #expect(try negotiated("--http1.1") == "proto=https 1.1 200")
+        // The gateway's own answers (here a denial) go out over HTTP/2 too.
+        h.backend.setHandler { r in r.query["user_key"] == "bad" ? .init(status: 403, headers: [("3scale-rejection-reason", "user_key_invalid")]) : .init(status: 200) }
+        let denied = try Self.curl(["--http2", "--cacert", certs.caCertificate, "https://localhost:\(httpsPort)/?user_key=bad"])
+        #expect(denied.status == 403 && denied.body == "Authentication failed")
         // Plain HTTP on the HTTPS port is not served.
         #expect(try Self.curl(["http://127.0.0.1:\(httpsPort)/?user_key=k"]).status != 200)
     }

@@ -1,7 +1,8 @@
 import NIOSSL
 
 /// The gateway's HTTPS listener certificate (APIcast's `APICAST_HTTPS_CERTIFICATE` and
-/// `APICAST_HTTPS_CERTIFICATE_KEY`): a PEM certificate chain and its private key, TLS 1.2 and 1.3.
+/// `APICAST_HTTPS_CERTIFICATE_KEY`): a PEM certificate chain and its private key, TLS 1.2 and 1.3, ALPN `h2` and
+/// `http/1.1`.
 public struct GatewayTLS: Sendable {
     let context: NIOSSLContext
 
@@ -17,6 +18,8 @@ public struct GatewayTLS: Sendable {
         }
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
+        // As APIcast's HTTPS listener: HTTP/2 for clients that offer it, HTTP/1.1 for the others.
+        configuration.applicationProtocols = ["h2", "http/1.1"]
         do { context = try NIOSSLContext(configuration: configuration) } catch {
             throw GatewayConfigurationError("the HTTPS certificate and key do not make a usable TLS configuration (do they belong together?): \(error)")
         }

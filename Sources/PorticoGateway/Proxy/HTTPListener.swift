@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import NIOSSL
 import Synchronization
@@ -10,7 +11,8 @@ public protocol DrainableConnection: AnyObject {
     func drain()
 }
 
-/// An HTTP/1.1 listener on NIO's event loops, shared by the gateway's listeners and the metering port: binds,
+/// An HTTP/1.1 listener on NIO's event loops (over TLS, HTTP/2 too when the client negotiates it with ALPN),
+/// shared by the gateway's listeners and the metering port: binds,
 /// gives each connection NIO's HTTP codec (without pipelining assistance: handlers answer pipelined requests
 /// in order themselves, which spares two `epoll_ctl` calls per request) and the handler `makeHandler`
 /// returns, and on `beginShutdown` stops accepting, lets each connection finish its response and returns
@@ -46,11 +48,26 @@ public final class HTTPListener: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(makeHandler(channel, executors.executor(for: channel.eventLoop), connections))
+                @Sendable func http1(_ channel: any Channel) -> EventLoopFuture<Void> {
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(makeHandler(channel, executors.executor(for: channel.eventLoop), connections))
+                    }
                 }
+                guard let tls else { return http1(channel) }
+                do { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+                // ALPN: HTTP/2 when the client offers it, each stream handled as one HTTP/1.1-shaped exchange
+                // by the same handler; HTTP/1.1 otherwise.
+                return channel.configureHTTP2SecureUpgrade(h2ChannelConfigurator: { channel in
+                    channel.configureHTTP2Pipeline(mode: .server, inboundStreamInitializer: { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                            try stream.pipeline.syncOperations.addHandler(makeHandler(stream, executors.executor(for: stream.eventLoop), connections))
+                        }
+                    }).map { _ in }
+                }, http1ChannelConfigurator: http1)
             }
             .bind(host: host, port: port).get()
         listener.withLock { $0 = channel }
