@@ -516,6 +516,37 @@ import Testing
         #expect(try pinned.call("/?user_key=k").status == 200)
     }
 
+    /// `logging` with its own line: Liquid (`custom_logging`) or JSON (`json_object_config`), only for the requests
+    /// its condition holds for, and never showing a credential.
+    @Test func customAndJSONAccessLogs() async throws {
+        let custom: [String: Any] = ["name": "logging", "configuration": [
+            "custom_logging": "CUSTOM {{request}} {{status}} svc={{service.id}} ua={{http_user_agent}} key={{headers.user_key}}",
+            "condition": ["operations": [["op": "==", "match": "{{status}}", "match_type": "liquid", "value": "200", "value_type": "plain"]],
+                          "combine_op": "and"]]]
+        let json: [String: Any] = ["name": "logging", "configuration": [
+            "enable_json_logs": true, "json_object_config": [["key": "host", "value": "{{host}}", "value_type": "liquid"],
+                                                             ["key": "kind", "value": "api", "value_type": "plain"],
+                                                             ["key": "auth", "value": "{{headers.Authorization}}", "value_type": "liquid"]]]]
+        let apicast: [String: Any] = ["name": "apicast", "configuration": [:]]
+        let h = try H(services: [H.service(id: 1, chain: [custom, apicast]),
+                                 H.service(id: 2, proxy: ["hosts": ["json.test"]], chain: [json, apicast])],
+                      backend: { r in r.query["user_key"] == "bad" ? .init(status: 403) : .init(status: 200) })
+        defer { h.stop() }
+        try await h.waitReady()
+        #expect(try h.call("/a?user_key=secret-key&x=1", headers: [("User-Agent", "probe/1")]).status == 200)
+        #expect(try h.call("/b?user_key=bad").status == 403)  // the condition wants 200: not logged
+        #expect(try h.call("/c?user_key=k", host: "json.test", headers: [("Authorization", "Bearer top-secret")]).status == 200)
+        var log = h.log
+        for _ in 0..<50 where !(log.contains("CUSTOM") && log.contains(#""kind":"api""#)) {
+            try await Task.sleep(for: .milliseconds(50))
+            log = h.log
+        }
+        #expect(log.contains("CUSTOM GET /a?user_key=[REDACTED]&x=1 HTTP/1.1 200 svc=1 ua=probe/1 key="))
+        #expect(!log.contains("/b?user_key"), "the condition left the denied request out")
+        #expect(log.contains(#"{"host":"json.test","kind":"api","auth":"[REDACTED]"}"#))
+        #expect(!log.contains("secret-key") && !log.contains("top-secret"))
+    }
+
     @Test func managementDisabled() async throws {
         let h = try H(services: [H.service(id: 1)], environment: ["APICAST_MANAGEMENT_API": "disabled"])
         defer { h.stop() }

@@ -134,7 +134,15 @@ public enum BuiltinPolicyManifests {
             "http_statuses": list(object(["upstream": integer("Upstream status code"), "apicast": integer("Status code returned instead")],
                                          required: ["upstream", "apicast"])),
         ]),
-        manifest("logging", "Logging", "Controls logging.", ["enable_access_logs": boolean("Whether to write access logs for the service")]),
+        manifest("logging", "Logging", "Controls logging.", [
+            "enable_access_logs": boolean("Whether to write access logs for the service"),
+            "custom_logging": string("Liquid template of the access log line"),
+            "enable_json_logs": boolean("Write the access log line as a JSON object"),
+            "json_object_config": list(object(["key": string("JSON key"), "value": string("Value"), "value_type": valueType], required: ["key"])),
+            "condition": object(["operations": list(object(["op": choice(["==", "!=", "matches"]), "match": string("Liquid or plain text"),
+                                                             "match_type": valueType, "value": string("Value"), "value_type": valueType])),
+                                 "combine_op": choice(["and", "or"])]),
+        ]),
         manifest("nginx_filters", "NGINX Filters", "Skips checks of request headers and optionally forwards them.", [
             "headers": list(object(["name": string("Header name"), "append": boolean("Forward the header to the upstream")], required: ["name"])),
         ]),

@@ -137,8 +137,9 @@ public final class Gateway: Sendable {
                 match = RuleMatch.evaluate(product.rules, method: request.method, path: subject, arguments: request.ruleArguments)
             case .statusCodeOverwrite(let map):
                 actions.statusOverwrite = map
-            case .logging(let enabled):
-                actions.accessLog = enabled
+            case .logging(let logging):
+                actions.accessLog = logging.accessLogs
+                if logging.formats { actions.accessLogFormat = logging }
             default:
                 break
             }

@@ -44,6 +44,8 @@ public struct ResponseActions: Sendable {
     /// The authrep to make once the upstream answered (the request was authorized from cache).
     public var deferredAuthrep: DeferredAuthrep?
     public var accessLog = true
+    /// `logging`'s own line (Liquid or JSON) instead of the standard access log line.
+    public var accessLogFormat: LoggingPolicy?
     /// `payload_limits`' response limit: an upstream answer declaring a longer Content-Length becomes a 413.
     public var responseBodyLimit: Int64?
     /// `custom_metrics`, evaluated with the response status.

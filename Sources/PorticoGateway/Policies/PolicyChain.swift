@@ -114,7 +114,7 @@ public enum Policy: Sendable {
     case rateLimit(RateLimitPolicy)
     case jwtClaimCheck(JWTClaimCheckPolicy)
     case statusCodeOverwrite([Int: Int])
-    case logging(accessLogs: Bool)
+    case logging(LoggingPolicy)
     case referrer
     case keycloakRoleCheck(KeycloakRoleCheckPolicy)
     /// Request headers dropped before proxying (`nginx_filters` entries with `append: false`).
@@ -236,11 +236,7 @@ public enum Policy: Sendable {
                 map[from] = to
             }
             self = .statusCodeOverwrite(map)
-        case "logging":
-            if c["custom_logging"] != nil || c["enable_json_logs"] == .bool(true) || c["condition"] != nil {
-                throw GatewayConfigurationError("custom, JSON and conditional access logs are not supported")
-            }
-            self = .logging(accessLogs: c["enable_access_logs"] != .bool(false))
+        case "logging": self = .logging(try LoggingPolicy(c))
         case "3scale_referrer": self = .referrer
         default:
             throw GatewayConfigurationError("policy \"\(name)\" is not implemented by Portico's gateway")

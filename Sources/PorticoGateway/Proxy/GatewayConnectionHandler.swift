@@ -546,7 +546,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         let product = product ?? exchange.decision?.product
         let accessLog = exchange.decision?.response.accessLog ?? gateway.settings.accessLog
         recorder.finished(status: status, reason: reason, product: product, request: logRequest ? exchange.request : nil, since: exchange.started,
-                          accessLog: accessLog)
+                          accessLog: accessLog, format: exchange.decision?.response.accessLogFormat)
     }
 
     static func responseHeaders(_ base: [(String, String)], actions: ResponseActions, request: GatewayRequest?) -> HTTPHeaders {

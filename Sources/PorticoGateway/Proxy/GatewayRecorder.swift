@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Metrics
 import NIOCore
@@ -31,11 +32,18 @@ public final class GatewayRecorder: Sendable {
         Self.counter(upstreamCounters, label: "upstream_status", status: status).increment()
     }
 
-    func finished(status: Int, reason: String, product: GatewayProduct?, request: GatewayRequest?, since started: NIODeadline, accessLog: Bool) {
+    func finished(status: Int, reason: String, product: GatewayProduct?, request: GatewayRequest?, since started: NIODeadline, accessLog: Bool,
+                  format: LoggingPolicy? = nil) {
         let elapsed = (NIODeadline.now() - started).nanoseconds
         Self.counter(statusCounters, label: "apicast_status", status: status).increment()
         totalTime.recordNanoseconds(elapsed)
         guard accessLog, let request else { return }
+        if let format {
+            let exchange = LoggedExchange(request: request, product: product, status: status, elapsedSeconds: Double(elapsed) / 1e9,
+                                          nowSeconds: Int64(Date().timeIntervalSince1970))
+            if let line = format.line(exchange.value) { logger.info("\(line)") }
+            return
+        }
         logger.info("gateway.access", metadata: [
             "http.method": .string(request.method), "http.host": .string(request.host), "http.path": .string(request.path),
             "http.query": .string(AccessLogRedaction.redacted(request.forwardedQuery, product: product)), "http.status": .stringConvertible(status),
@@ -65,6 +73,17 @@ final class BackendCallCounters: Sendable {
 /// Credentials never reach the access log: their values are replaced.
 enum AccessLogRedaction {
     static let alwaysSecret: Set<String> = ["user_key", "app_key", "access_token", "provider_key", "service_token", "client_secret"]
+
+    /// Request headers whose values a log line never shows (normalised names: lower case, `-` as `_`).
+    static func isSecretHeader(_ normalizedName: String, product: GatewayProduct?) -> Bool {
+        if ["authorization", "proxy_authorization", "cookie", "x_3scale_debug"].contains(normalizedName) { return true }
+        if alwaysSecret.contains(normalizedName) { return true }
+        switch product?.credentials.mode {
+        case .userKey(let name)?: return CredentialExtractor.headerName(name) == normalizedName
+        case .appID(_, let keyName)?: return CredentialExtractor.headerName(keyName) == normalizedName
+        default: return false
+        }
+    }
 
     static func redacted(_ query: String?, product: GatewayProduct?) -> String {
         guard let query, !query.isEmpty else { return "" }
