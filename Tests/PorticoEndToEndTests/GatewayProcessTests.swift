@@ -547,6 +547,28 @@ import Testing
         #expect(!log.contains("secret-key") && !log.contains("top-secret"))
     }
 
+    /// `APICAST_EXTENDED_METRICS`: the response-time and upstream-status metrics carry the product; without it
+    /// the labels are there but empty (one series per metric).
+    @Test func extendedMetricsLabelTheProduct() async throws {
+        func metricLines(_ h: H, _ prefix: String) throws -> [Substring] {
+            try HTTP.send("http://127.0.0.1:\(h.managementPort)/metrics").body.split(separator: "\n").filter { $0.hasPrefix(prefix) }
+        }
+        let extended = try H(services: [H.service(id: 1)], environment: ["APICAST_EXTENDED_METRICS": "true"])
+        defer { extended.stop() }
+        try await extended.waitReady()
+        #expect(try extended.call("/?user_key=k").status == 200)
+        for prefix in ["upstream_status{", "total_response_time_seconds_count{", "upstream_response_time_seconds_count{"] {
+            let lines = try metricLines(extended, prefix)
+            #expect(!lines.isEmpty && lines.allSatisfy { $0.contains(#"service_id="1""#) && $0.contains(#"service_system_name="svc1""#) }, "\(lines)")
+        }
+        let plain = try H(services: [H.service(id: 1)])
+        defer { plain.stop() }
+        try await plain.waitReady()
+        #expect(try plain.call("/?user_key=k").status == 200)
+        let lines = try metricLines(plain, "upstream_status{")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.contains(#"service_id="""#) }, "\(lines)")
+    }
+
     @Test func managementDisabled() async throws {
         let h = try H(services: [H.service(id: 1)], environment: ["APICAST_MANAGEMENT_API": "disabled"])
         defer { h.stop() }

@@ -22,6 +22,8 @@ public struct GatewaySettings: Sendable {
     public var upstreamConnectTimeout: Double
     public var upstreamReadTimeout: Double
     public var accessLog: Bool
+    /// `APICAST_EXTENDED_METRICS`: per-product labels on the response-time and upstream-status metrics.
+    public var extendedMetrics = false
 
     public init(environment: String = "production", pathRouting: Bool = false, pathRoutingOnly: Bool = false, cacheMode: AuthorizationCache.Mode = .strict,
                 reportResponseCodes: Bool = false, backendEndpointOverride: String? = nil, maximumHeaderBytes: Int = 32 * 1024,

@@ -383,7 +383,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
                                             headers: Self.responseHeaders(fields, actions: actions, request: exchange.request))
         if !exchange.keepAlive { responseHead.headers.replaceOrAdd(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
-        recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started)
+        recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started, product: exchange.decision?.product)
     }
 
     /// `payload_limits`: the upstream's answer is longer than allowed. Its connection is dropped (the body is
@@ -396,7 +396,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             lease.channel.close(promise: nil)
         }
         exchange.responseStarted = false
-        recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started)
+        recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started, product: exchange.decision?.product)
         if let actions = exchange.decision?.response { gateway.responded(actions, status: 413, executor: executor) }
         let local = LocalReply(status: 413, headers: [("Content-Type", "text/plain; charset=utf-8")], body: "Payload Too Large", reason: "payload_limits")
         reply(local, exchange: exchange, actions: exchange.decision?.response ?? ResponseActions(), product: exchange.decision?.product)
@@ -482,7 +482,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         }
         let status = timedOut ? 504 : 502
         gateway.logger.warning("gateway.upstream_failed", metadata: ["upstream": .string(plan.upstream.description), "error": .string("\(error)")])
-        recorder.upstreamAnswered(status: status, since: exchange.started)
+        recorder.upstreamAnswered(status: status, since: exchange.started, product: exchange.decision?.product)
         if let actions = exchange.decision?.response { gateway.responded(actions, status: status, executor: executor) }
         let local = LocalReply(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: timedOut ? "Gateway Timeout" : "Bad Gateway",
                                reason: timedOut ? "upstream_timeout" : "upstream_error")

@@ -7,15 +7,22 @@ import Synchronization
 /// The gateway's per-request metrics (APIcast's names, reference/gateway.md §7) and access log. Metric
 /// handles are made once per status and reused: looking one up in the metrics system for every request
 /// costs more than the rest of a cached-path request's bookkeeping.
+///
+/// As in APIcast, `total_response_time_seconds`, `upstream_response_time_seconds` and `upstream_status` carry
+/// `service_id` and `service_system_name` labels, filled only with `APICAST_EXTENDED_METRICS` (empty otherwise,
+/// which keeps one series per metric).
 public final class GatewayRecorder: Sendable {
     let logger: Logger
+    let extendedMetrics: Bool
     private let statusCounters = Mutex<[Int: Counter]>([:])
-    private let upstreamCounters = Mutex<[Int: Counter]>([:])
-    private let totalTime = Timer(label: "total_response_time_seconds")
-    private let upstreamTime = Timer(label: "upstream_response_time_seconds")
+    /// By status and product (the product part empty without extended metrics).
+    private let upstreamCounters = Mutex<[String: Counter]>([:])
+    private let totalTimes = Mutex<[String: Timer]>([:])
+    private let upstreamTimes = Mutex<[String: Timer]>([:])
 
-    public init(logger: Logger) {
+    public init(logger: Logger, extendedMetrics: Bool = false) {
         self.logger = logger
+        self.extendedMetrics = extendedMetrics
     }
 
     private static func counter(_ box: borrowing Mutex<[Int: Counter]>, label: String, status: Int) -> Counter {
@@ -27,16 +34,40 @@ public final class GatewayRecorder: Sendable {
         }
     }
 
-    func upstreamAnswered(status: Int, since started: NIODeadline) {
-        upstreamTime.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
-        Self.counter(upstreamCounters, label: "upstream_status", status: status).increment()
+    /// The `service_id` and `service_system_name` label values for a product.
+    private func service(_ product: GatewayProduct?) -> (id: String, name: String) {
+        guard extendedMetrics, let product else { return ("", "") }
+        return (product.id, product.systemName ?? "")
+    }
+
+    private static func timer(_ box: borrowing Mutex<[String: Timer]>, label: String, service: (id: String, name: String)) -> Timer {
+        box.withLock { all in
+            let key = service.id + "\u{0}" + service.name
+            if let made = all[key] { return made }
+            let made = Timer(label: label, dimensions: [("service_id", service.id), ("service_system_name", service.name)])
+            all[key] = made
+            return made
+        }
+    }
+
+    func upstreamAnswered(status: Int, since started: NIODeadline, product: GatewayProduct?) {
+        let service = self.service(product)
+        Self.timer(upstreamTimes, label: "upstream_response_time_seconds", service: service).recordNanoseconds((NIODeadline.now() - started).nanoseconds)
+        upstreamCounters.withLock { all in
+            let key = String(status) + "\u{0}" + service.id + "\u{0}" + service.name
+            if let made = all[key] { return made }
+            let made = Counter(label: "upstream_status", dimensions: [("status", String(status)), ("service_id", service.id),
+                                                                    ("service_system_name", service.name)])
+            all[key] = made
+            return made
+        }.increment()
     }
 
     func finished(status: Int, reason: String, product: GatewayProduct?, request: GatewayRequest?, since started: NIODeadline, accessLog: Bool,
                   format: LoggingPolicy? = nil) {
         let elapsed = (NIODeadline.now() - started).nanoseconds
         Self.counter(statusCounters, label: "apicast_status", status: status).increment()
-        totalTime.recordNanoseconds(elapsed)
+        Self.timer(totalTimes, label: "total_response_time_seconds", service: service(product)).recordNanoseconds(elapsed)
         guard accessLog, let request else { return }
         if let format {
             let exchange = LoggedExchange(request: request, product: product, status: status, elapsedSeconds: Double(elapsed) / 1e9,

@@ -16,7 +16,7 @@ public final class GatewayServer: Sendable {
     public init(gateway: Gateway, host: String, port: Int, logger: Logger, group: MultiThreadedEventLoopGroup = .singleton, tls: GatewayTLS? = nil) {
         self.gateway = gateway
         self.listener = HTTPListener(host: host, port: port, group: group, tls: tls)
-        self.recorder = GatewayRecorder(logger: logger)
+        self.recorder = GatewayRecorder(logger: logger, extendedMetrics: gateway.settings.extendedMetrics)
         self.scheme = tls == nil ? "http" : "https"
     }
 

@@ -196,10 +196,12 @@ struct GatewayRoleService: Service {
     }
 
     static func settings(_ c: PorticoConfiguration, environment: String) -> GatewaySettings {
-        GatewaySettings(environment: environment, pathRouting: c.gateway.pathRouting, pathRoutingOnly: c.gateway.pathRoutingOnly,
-                        cacheMode: AuthorizationCache.Mode(rawValue: c.gateway.cacheHandler) ?? .strict, reportResponseCodes: c.gateway.reportResponseCodes,
-                        backendEndpointOverride: c.gateway.backendEndpointOverride, maximumBodyBytes: c.gateway.maximumBodyBytes,
-                        accessLog: c.gateway.accessLog)
+        var settings = GatewaySettings(environment: environment, pathRouting: c.gateway.pathRouting, pathRoutingOnly: c.gateway.pathRoutingOnly,
+                                       cacheMode: AuthorizationCache.Mode(rawValue: c.gateway.cacheHandler) ?? .strict,
+                                       reportResponseCodes: c.gateway.reportResponseCodes, backendEndpointOverride: c.gateway.backendEndpointOverride,
+                                       maximumBodyBytes: c.gateway.maximumBodyBytes, accessLog: c.gateway.accessLog)
+        settings.extendedMetrics = c.gateway.extendedMetrics
+        return settings
     }
 
     static func milliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

@@ -88,6 +88,7 @@ public enum ConfigurationLoader {
         Setting(name: "services-list", environment: ["APICAST_SERVICES_LIST", "APICAST_SERVICES"]),
         Setting(name: "services-filter-by-url", environment: ["APICAST_SERVICES_FILTER_BY_URL"]),
         Setting(name: "management-api", environment: ["APICAST_MANAGEMENT_API"]),
+        Setting(name: "extended-metrics", environment: ["APICAST_EXTENDED_METRICS"]),
     ]
 
     /// Drops every setting whose name starts with `prefix` from flags and environment, so a command can derive a
@@ -280,7 +281,7 @@ public enum ConfigurationLoader {
             }
         }
         for (name, path) in [("path-routing", \GatewayRoleSettings.pathRouting), ("path-routing-only", \.pathRoutingOnly),
-                             ("response-codes", \.reportResponseCodes), ("gateway-access-log", \.accessLog)] {
+                             ("response-codes", \.reportResponseCodes), ("gateway-access-log", \.accessLog), ("extended-metrics", \.extendedMetrics)] {
             guard let v = raw[name] else { continue }
             if let b = flag(v) { g[keyPath: path] = b } else { problems.append(Problem(setting: name, message: "must be true or false (got \(v))")) }
         }
@@ -429,6 +430,7 @@ public enum ConfigurationLoader {
             ("gateway-access-log", String(c.gateway.accessLog)), ("gateway-max-body-bytes", String(c.gateway.maximumBodyBytes)),
             ("services-list", c.gateway.servicesList.isEmpty ? "(all)" : c.gateway.servicesList.joined(separator: ",")),
             ("services-filter-by-url", c.gateway.servicesFilterByURL ?? "(not set)"), ("management-api", c.gateway.managementAPI.rawValue),
+            ("extended-metrics", String(c.gateway.extendedMetrics)),
             ("pinned-versions", c.gateway.pinnedVersions.isEmpty ? "(none: every product's latest)"
                 : c.gateway.pinnedVersions.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")),
         ]

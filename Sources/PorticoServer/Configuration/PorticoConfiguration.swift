@@ -97,6 +97,9 @@ public struct GatewayRoleSettings: Sendable {
     public var servicesList: [String] = []
     /// `APICAST_SERVICES_FILTER_BY_URL`: keep products with a host matching this regular expression.
     public var servicesFilterByURL: String?
+    /// `APICAST_EXTENDED_METRICS`: `service_id` and `service_system_name` labels on the gateway's response-time
+    /// and upstream-status metrics.
+    public var extendedMetrics = false
     /// `APICAST_SERVICE_<ID>_CONFIGURATION_VERSION`: product id → proxy-config version (`latest` or a number).
     public var pinnedVersions: [String: String] = [:]
 
