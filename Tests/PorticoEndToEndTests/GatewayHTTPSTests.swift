@@ -109,4 +109,44 @@ import Testing
         try await broken.waitReady()
         #expect(try broken.call("/a?user_key=k", host: "broken.test").status == 503)
     }
+
+    /// `http_proxy`: plain-HTTP upstreams are asked through the proxy in absolute form, HTTPS ones through a
+    /// `CONNECT` tunnel with TLS to the upstream inside it; the proxy URL's credentials go as Proxy-Authorization.
+    @Test(.enabled(if: TestCertificates.isAvailable)) func upstreamsThroughAForwardProxy() async throws {
+        let certs = try TestCertificates()
+        defer { try? FileManager.default.removeItem(atPath: certs.directory) }
+        let proxy = try ForwardProxyStub()
+        defer { proxy.stop() }
+        let secure = try StubHTTPServer(tls: .init(certificate: certs.serverCertificate, key: certs.serverKey), handler: { r in .init(status: 200, body: "tls \(r.uri)") })
+        defer { secure.stop() }
+        let ca = try String(contentsOfFile: certs.caCertificate, encoding: .utf8)
+        let key = "data:application/x-x509-ca-cert;name=client.key;base64," + (try Data(contentsOf: URL(fileURLWithPath: certs.clientKey))).base64EncodedString()
+        // upstream_mtls with the test CA lets the gateway trust the HTTPS upstream inside the tunnel.
+        let trust: [String: Any] = ["name": "upstream_mtls", "configuration": ["certificate_type": "path", "certificate": certs.clientCertificate,
+                                                                               "certificate_key_type": "embedded", "certificate_key": key,
+                                                                               "verify": true, "ca_certificates": [ca]]]
+        let viaProxy: [String: Any] = ["name": "http_proxy", "configuration": ["all_proxy": "http://gw:pa%40ss@127.0.0.1:\(proxy.port)"]]
+        let apicast: [String: Any] = ["name": "apicast", "configuration": [:]]
+        let h = try GatewayHarness(services: [
+            H.service(id: 1, proxy: ["hosts": ["plain.test"]], chain: [viaProxy, apicast]),
+            H.service(id: 2, proxy: ["hosts": ["secure.test"], "api_backend": secure.httpsURL], chain: [trust, viaProxy, apicast]),
+        ])
+        defer { h.stop() }
+        try await h.waitReady()
+        let plain = try h.call("/a?user_key=k", host: "plain.test")
+        #expect(plain.status == 200 && plain.body == "proxied \(h.upstream.baseURL)/a?user_key=k", "answered by the proxy, asked in absolute form")
+        #expect(h.upstream.requests.isEmpty)
+        let basic = "Proxy-Authorization: Basic " + Data("gw:pa@ss".utf8).base64EncodedString()
+        #expect(proxy.received.first?.contains(basic) == true)
+        let tunnelled = try h.call("/b?user_key=k", host: "secure.test")
+        #expect(tunnelled.status == 200 && tunnelled.body == "tls /b?user_key=k")
+        #expect(proxy.received.contains { $0.hasPrefix("CONNECT localhost:\(secure.port) HTTP/1.1") && $0.contains(basic) })
+        #expect(try h.call("/c?user_key=k", host: "secure.test").status == 200)
+        // A proxy that cannot be reached is the upstream failing: 502.
+        proxy.stop()
+        let unreachable = try GatewayHarness(services: [H.service(id: 3, proxy: ["hosts": ["gone.test"]], chain: [viaProxy, apicast])])
+        defer { unreachable.stop() }
+        try await unreachable.waitReady()
+        #expect(try unreachable.call("/d?user_key=k", host: "gone.test").status == 502)
+    }
 }

@@ -219,7 +219,7 @@ import Testing
                 #expect(!error.description.contains("is not implemented"), "\(name): \(error.description)")
             }
         }
-        for name in ["content_caching", "websocket", "grpc", "tls", "tls_validation", "http_proxy", "camel", "oauth_mtls", "fapi",
+        for name in ["content_caching", "websocket", "grpc", "tls", "tls_validation", "camel", "oauth_mtls", "fapi",
                      "jwt_parser", "liquid_context_debug"] {
             #expect(!listed.contains(name))
             #expect(throws: GatewayConfigurationError.self) { try Policy(name: name, configuration: .object([:])) }

@@ -68,6 +68,10 @@ public enum BuiltinPolicyManifests {
         manifest("on_failed", "On fail", "Blocks the request when a policy of the chain fails.", [
             "error_status_code": integer("Status code returned when a policy fails"),
         ]),
+        manifest("http_proxy", "HTTP Proxy", "Reaches the upstreams through a forward HTTP proxy.", [
+            "all_proxy": string("Proxy URL (http://[user:password@]host:port) for http and https upstreams"),
+            "http_proxy": string("Proxy URL for http upstreams"), "https_proxy": string("Proxy URL for https upstreams (CONNECT tunnel)"),
+        ]),
         manifest("upstream_mtls", "Upstream Mutual TLS", "Presents a client certificate to HTTPS upstreams and can verify theirs.", [
             "certificate_type": choice(["path", "embedded"]), "certificate": string("Client certificate (PEM): a file path or a base64 data URL"),
             "certificate_key_type": choice(["path", "embedded"]), "certificate_key": string("Its private key (PEM): a file path or a base64 data URL"),

@@ -264,7 +264,7 @@ public final class Gateway: Sendable {
         let plan = ProxyPlan(upstream: upstream, path: upstream.joinedPath(path), query: upstream.query ?? request.forwardedQuery, hostHeader: hostHeader,
                              addedHeaders: added, connectTimeout: timeouts?.connect ?? settings.upstreamConnectTimeout,
                              readTimeout: timeouts?.read ?? settings.upstreamReadTimeout, retries: product.chain.retries,
-                             mutualTLS: product.chain.upstreamMTLS)
+                             mutualTLS: product.chain.upstreamMTLS, forwardProxy: product.chain.httpProxy?.proxy(for: upstream))
         return GatewayDecision(action: .proxy(plan), response: actions, product: product)
     }
 

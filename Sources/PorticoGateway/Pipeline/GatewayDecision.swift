@@ -33,6 +33,8 @@ public struct ProxyPlan: Sendable {
     public var retries: Int
     /// `upstream_mtls`: the TLS identity and verification for an `https` upstream.
     public var mutualTLS: UpstreamMTLSPolicy?
+    /// `http_proxy`: the forward proxy to reach the upstream through.
+    public var forwardProxy: ForwardProxy?
 }
 
 /// What happens to the response on the way out (header_filter) and after it (post_action).

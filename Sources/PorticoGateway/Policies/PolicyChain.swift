@@ -73,6 +73,12 @@ public struct PolicyChain: Sendable {
         return nil
     }
 
+    /// `http_proxy`: the forward proxy for the product's upstream connections.
+    public var httpProxy: HTTPProxyPolicy? {
+        for p in policies { if case .httpProxy(let h) = p { return h } }
+        return nil
+    }
+
     public var retries: Int {
         for p in policies { if case .retry(let n) = p { return n } }
         return 0
@@ -130,6 +136,7 @@ public enum Policy: Sendable {
     /// reads for credentials and rule arguments, excepted), so the policy changes nothing.
     case requestUnbuffered
     case upstreamMTLS(UpstreamMTLSPolicy)
+    case httpProxy(HTTPProxyPolicy)
 
     /// Policies allowed inside `conditional`: the per-request ones. Chain-wide settings (apicast, caching, the
     /// batcher, retries, timeouts, on_failed) cannot depend on a request.
@@ -188,6 +195,7 @@ public enum Policy: Sendable {
         case "soap": self = .soap(try SOAPPolicy(c))
         case "request_unbuffered": self = .requestUnbuffered
         case "upstream_mtls": self = .upstreamMTLS(try UpstreamMTLSPolicy(c))
+        case "http_proxy": self = .httpProxy(try HTTPProxyPolicy(c))
         case "nginx_filters":
             var dropped: [String] = []
             for h in c["headers"]?.arrayValue ?? [] {

@@ -294,11 +294,11 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         guard let plan = exchange.plan, let pool else { return }
         exchange.phase = .connecting
         let timeout = TimeAmount.milliseconds(Int64(plan.connectTimeout * 1000))
-        pool.acquire(plan.upstream, mutualTLS: plan.mutualTLS, connectTimeout: timeout, fresh: fresh) { result in
+        pool.acquire(plan.upstream, mutualTLS: plan.mutualTLS, proxy: plan.forwardProxy, connectTimeout: timeout, fresh: fresh) { result in
             switch result {
             case .success(let lease):
                 guard self.exchange === exchange, exchange.phase == .connecting else {
-                    pool.release(lease, url: plan.upstream, mutualTLS: plan.mutualTLS)
+                    pool.release(lease, url: plan.upstream, mutualTLS: plan.mutualTLS, proxy: plan.forwardProxy)
                     return
                 }
                 self.attach(lease, exchange: exchange)
@@ -314,10 +314,14 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         exchange.lease = lease
         exchange.phase = .proxying
         lease.handler.delegate = self
-        var head = HTTPRequestHead(version: .http1_1, method: exchange.head.method,
-                                   uri: plan.path + (plan.query.map { "?" + $0 } ?? ""))
-        head.headers.reserveCapacity(exchange.request.headers.count + plan.addedHeaders.count + 2)
+        var target = plan.path + (plan.query.map { "?" + $0 } ?? "")
+        // Through a forward proxy, a plain-HTTP request names its origin (absolute form); HTTPS goes in a tunnel.
+        let viaProxy = plan.forwardProxy.flatMap { plan.upstream.isTLS ? nil : $0 }
+        if viaProxy != nil { target = "http://" + plan.upstream.hostHeader + target }
+        var head = HTTPRequestHead(version: .http1_1, method: exchange.head.method, uri: target)
+        head.headers.reserveCapacity(exchange.request.headers.count + plan.addedHeaders.count + 3)
         head.headers.add(name: "Host", value: plan.hostHeader)
+        if let authorization = viaProxy?.authorization { head.headers.add(name: "Proxy-Authorization", value: authorization) }
         for (name, value) in exchange.request.headers { head.headers.add(name: name, value: value) }
         for (name, value) in plan.addedHeaders { head.headers.replaceOrAdd(name: name, value: value) }
         if let form = exchange.formBody {
@@ -426,7 +430,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             exchange.lease = nil
             // A connection whose request was not sent to its end, or whose upstream said it closes, carries no other one.
             if exchange.requestSent, exchange.upstreamKeepAlive {
-                pool?.release(lease, url: plan.upstream, mutualTLS: plan.mutualTLS)
+                pool?.release(lease, url: plan.upstream, mutualTLS: plan.mutualTLS, proxy: plan.forwardProxy)
             } else {
                 lease.handler.delegate = nil
                 lease.channel.close(promise: nil)

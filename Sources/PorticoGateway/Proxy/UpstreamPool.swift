@@ -28,17 +28,21 @@ final class UpstreamPool {
         var reused: Bool
     }
 
-    /// Connections with an `upstream_mtls` identity are kept apart from plain ones to the same upstream.
-    static func key(_ url: UpstreamURL, _ mutualTLS: UpstreamMTLSPolicy?) -> String {
-        guard url.isTLS, let mutualTLS else { return url.poolKey }
-        return url.poolKey + mutualTLS.poolSuffix
+    /// Connections with an `upstream_mtls` identity, or through a forward proxy, are kept apart from plain ones to
+    /// the same upstream.
+    static func key(_ url: UpstreamURL, _ mutualTLS: UpstreamMTLSPolicy?, _ proxy: ForwardProxy?) -> String {
+        var key = url.poolKey
+        if url.isTLS, let mutualTLS { key += mutualTLS.poolSuffix }
+        if let proxy { key += proxy.poolSuffix }
+        return key
     }
 
-    /// Lends an idle connection to `url`, or connects a new one; `then` runs on this pool's event loop.
-    func acquire(_ url: UpstreamURL, mutualTLS: UpstreamMTLSPolicy? = nil, connectTimeout: TimeAmount, fresh: Bool = false,
-                 then: @escaping (Result<Lease, any Error>) -> Void) {
+    /// Lends an idle connection to `url`, or connects a new one (through `proxy` when given: directly to it for
+    /// `http`, through a `CONNECT` tunnel for `https`); `then` runs on this pool's event loop.
+    func acquire(_ url: UpstreamURL, mutualTLS: UpstreamMTLSPolicy? = nil, proxy: ForwardProxy? = nil, connectTimeout: TimeAmount,
+                 fresh: Bool = false, then: @escaping (Result<Lease, any Error>) -> Void) {
         eventLoop.preconditionInEventLoop()
-        let key = Self.key(url, mutualTLS)
+        let key = Self.key(url, mutualTLS, proxy)
         if !fresh, var list = idle[key] {
             let now = NIODeadline.now()
             defer { idle[key] = list }
@@ -51,31 +55,46 @@ final class UpstreamPool {
         }
         let handler = NIOLoopBound(UpstreamHandler(), eventLoop: eventLoop)
         let tls = self.tls
+        /// TLS (for `https`), the HTTP codec and the exchange handler; inside the tunnel once it is open.
+        @Sendable func addProtocolHandlers(_ channel: any Channel) throws {
+            if url.isTLS {
+                let hostname = UpstreamTLS.isIPAddress(url.host) ? nil : url.host
+                let context = try mutualTLS?.context ?? tls.context()
+                try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: hostname))
+            }
+            try channel.pipeline.syncOperations.addHTTPClientHandlers()
+            try channel.pipeline.syncOperations.addHandler(handler.value)
+        }
+        let tunnel = (proxy != nil && url.isTLS)
+            ? NIOLoopBound(ConnectTunnelHandler(target: url, authorization: proxy?.authorization, timeout: connectTimeout,
+                                                established: eventLoop.makePromise()), eventLoop: eventLoop)
+            : nil
         ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if url.isTLS {
-                        let hostname = UpstreamTLS.isIPAddress(url.host) ? nil : url.host
-                        let context = try mutualTLS?.context ?? tls.context()
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: hostname))
-                    }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(handler.value)
+                    if let tunnel { try channel.pipeline.syncOperations.addHandler(tunnel.value) } else { try addProtocolHandlers(channel) }
                 }
             }
-            .connect(host: url.host, port: url.port)
+            .connect(host: proxy?.host ?? url.host, port: proxy?.port ?? url.port)
             .assumeIsolated()
+            .flatMap { channel -> EventLoopFuture<any Channel> in
+                guard let tunnel else { return channel.eventLoop.makeSucceededFuture(channel) }
+                return tunnel.value.established.futureResult.assumeIsolated().flatMapThrowing { () -> any Channel in
+                    try addProtocolHandlers(channel)
+                    return channel
+                }.nonisolated()
+            }
             .whenComplete { result in
                 then(result.map { Lease(channel: $0, handler: handler.value, reused: false) })
             }
     }
 
     /// Returns a connection whose exchange ended cleanly and may be reused.
-    func release(_ lease: Lease, url: UpstreamURL, mutualTLS: UpstreamMTLSPolicy? = nil) {
+    func release(_ lease: Lease, url: UpstreamURL, mutualTLS: UpstreamMTLSPolicy? = nil, proxy: ForwardProxy? = nil) {
         eventLoop.preconditionInEventLoop()
-        let key = Self.key(url, mutualTLS)
+        let key = Self.key(url, mutualTLS, proxy)
         guard lease.channel.isActive, !lease.handler.closed, idle[key, default: []].count < Self.maximumIdlePerUpstream else {
             lease.channel.close(promise: nil)
             return
@@ -212,4 +231,94 @@ final class UpstreamHandler: ChannelDuplexHandler {
         delegate?.upstreamFailed(error)
         context.close(promise: nil)
     }
+}
+
+/// Opens a `CONNECT` tunnel through a forward proxy to an `https` upstream: sends the request once the
+/// connection is up, reads the proxy's answer head, and on a 2xx leaves the pipeline (TLS to the upstream goes
+/// through the tunnel next). Any other answer, a closed connection or no answer within the timeout fails it.
+final class ConnectTunnelHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let target: UpstreamURL
+    let authorization: String?
+    let timeout: TimeAmount
+    let established: EventLoopPromise<Void>
+    private var sent = false
+    private var done = false
+    private var answer = ByteBuffer()
+    private var timer: Scheduled<Void>?
+    /// A proxy's answer head larger than this is refused.
+    static let answerLimit = 16 * 1024
+
+    init(target: UpstreamURL, authorization: String?, timeout: TimeAmount, established: EventLoopPromise<Void>) {
+        self.target = target
+        self.authorization = authorization
+        self.timeout = timeout
+        self.established = established
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { send(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        send(context)
+        context.fireChannelActive()
+    }
+
+    private func send(_ context: ChannelHandlerContext) {
+        guard !sent else { return }
+        sent = true
+        let authority = (target.host.contains(":") ? "[\(target.host)]" : target.host) + ":\(target.port)"
+        var head = "CONNECT \(authority) HTTP/1.1\r\nHost: \(authority)\r\n"
+        if let authorization { head += "Proxy-Authorization: \(authorization)\r\n" }
+        head += "\r\n"
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head)), promise: nil)
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            self.fail(context, ChannelError.connectTimeout(self.timeout))
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var part = unwrapInboundIn(data)
+        guard !done else { return }
+        answer.writeBuffer(&part)
+        let bytes = answer.readableBytesView
+        guard let end = bytes.firstRange(of: [13, 10, 13, 10]) else {
+            if answer.readableBytes > Self.answerLimit { fail(context, UpstreamTunnelError("the proxy's answer to CONNECT is too long")) }
+            return
+        }
+        let statusLine = String(decoding: bytes[bytes.startIndex..<end.lowerBound].prefix { $0 != 13 }, as: UTF8.self)
+        let code = statusLine.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        guard (200..<300).contains(code), end.upperBound == bytes.endIndex else {
+            return fail(context, UpstreamTunnelError("the proxy answered CONNECT with \"\(statusLine)\""))
+        }
+        done = true
+        timer?.cancel()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        established.succeed(())
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(context, UpstreamTunnelError("the proxy closed the connection before the tunnel was open"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(context, error)
+    }
+
+    private func fail(_ context: ChannelHandlerContext, _ error: any Error) {
+        guard !done else { return }
+        done = true
+        timer?.cancel()
+        established.fail(error)
+        context.close(promise: nil)
+    }
+}
+
+struct UpstreamTunnelError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
