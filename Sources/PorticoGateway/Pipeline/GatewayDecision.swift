@@ -1,4 +1,5 @@
 import Synchronization
+
 /// A response the gateway writes itself.
 public struct LocalReply: Sendable {
     public var status: Int
