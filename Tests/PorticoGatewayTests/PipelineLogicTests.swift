@@ -307,3 +307,24 @@ import Testing
         }
     }
 }
+
+/// `logging`'s variables: nginx's time formats, and no credential in any of them.
+@Suite struct LoggedExchangeTests {
+    @Test func nginxTimeFormats() {
+        #expect(LoggedExchange.timeLocal(0) == "01/Jan/1970:00:00:00 +0000")
+        #expect(LoggedExchange.timeLocal(1_795_303_805) == "21/Nov/2026:23:30:05 +0000")
+        #expect(LoggedExchange.seconds(0.0042) == "0.004" && LoggedExchange.seconds(1.25) == "1.250")
+    }
+
+    @Test func credentialsAreRedacted() throws {
+        let product = try GatewayProduct(document: try JSONParser.parse(#"{"id": 1, "proxy": {"credentials_location": "headers"}}"#))
+        let request = GatewayRequest(method: "GET", host: "h", path: "/p", rawQuery: "user_key=secret&x=1",
+                                     headers: [("User-Key", "secret"), ("Authorization", "Bearer t"), ("User-Agent", "ua")], remoteAddress: "127.0.0.1")
+        let exchange = LoggedExchange(request: request, product: product, status: 200, elapsedSeconds: 0.01, nowSeconds: 0)
+        for name in ["query_string", "args", "original_request.query", "request", "request_uri", "http_user_key", "headers.User-Key",
+                     "http_authorization", "headers.Authorization"] {
+            #expect(exchange.value(name)?.contains("secret") == false && exchange.value(name)?.contains("Bearer") == false, "\(name)")
+        }
+        #expect(exchange.value("http_user_agent") == "ua" && exchange.value("status") == "200")
+    }
+}

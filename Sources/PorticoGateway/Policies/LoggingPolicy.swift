@@ -64,7 +64,7 @@ struct LoggedExchange {
         case "status": return String(status)
         case "request_time": return Self.seconds(elapsedSeconds)
         case "time_local": return Self.timeLocal(nowSeconds)
-        case "query_string", "args": return AccessLogRedaction.redacted(request.forwardedQuery, product: product)
+        case "query_string", "args", "original_request.query": return AccessLogRedaction.redacted(request.forwardedQuery, product: product)
         case "request":
             let query = AccessLogRedaction.redacted(request.forwardedQuery, product: product)
             return "\(request.method) \(request.path)\(query.isEmpty ? "" : "?" + query) HTTP/1.1"
@@ -72,9 +72,6 @@ struct LoggedExchange {
         case "request_uri":
             let query = AccessLogRedaction.redacted(request.forwardedQuery, product: product)
             return request.path + (query.isEmpty ? "" : "?" + query)
-        case "http_user_agent": return request.header("user_agent")
-        case "http_referer": return request.header("referer")
-        case "http_host": return request.header("host")
         default:
             let headerName: String?
             if name.hasPrefix("http_") { headerName = String(name.dropFirst(5)) }

@@ -82,7 +82,10 @@ final class UpstreamPool {
             .flatMap { channel -> EventLoopFuture<any Channel> in
                 guard let tunnel else { return channel.eventLoop.makeSucceededFuture(channel) }
                 return tunnel.value.established.futureResult.assumeIsolated().flatMapThrowing { () -> any Channel in
-                    try addProtocolHandlers(channel)
+                    do { try addProtocolHandlers(channel) } catch {
+                        channel.close(promise: nil)
+                        throw error
+                    }
                     return channel
                 }.nonisolated()
             }
