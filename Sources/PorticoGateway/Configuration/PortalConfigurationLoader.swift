@@ -41,9 +41,7 @@ public struct PortalConfigurationLoader: Sendable {
         var rest = endpoint[schemeEnd.upperBound...]
         var authorization: String?
         if let at = rest.firstIndex(of: "@"), rest[..<at].firstIndex(of: "/") == nil {
-            let userinfo = String(rest[..<at]).removingPercentEncoding ?? String(rest[..<at])
-            let credentials = userinfo.contains(":") ? userinfo : userinfo + ":"
-            authorization = "Basic " + Data(credentials.utf8).base64EncodedString()
+            authorization = Self.basicAuthorization(userinfo: rest[..<at])
             rest = rest[rest.index(after: at)...]
         }
         var authorityAndPath = String(rest)
@@ -56,6 +54,14 @@ public struct PortalConfigurationLoader: Sendable {
         self.environment = environment
         self.client = client
         self.userAgent = userAgent
+    }
+
+    /// `Authorization: Basic` for a URL's user information (`user:password`, or a token alone as the user with an
+    /// empty password), percent-decoded; also a forward proxy's `Proxy-Authorization`.
+    static func basicAuthorization(userinfo: Substring) -> String {
+        let decoded = String(userinfo).removingPercentEncoding ?? String(userinfo)
+        let credentials = decoded.contains(":") ? decoded : decoded + ":"
+        return "Basic " + Data(credentials.utf8).base64EncodedString()
     }
 
     /// Every product's newest configuration, or only those serving `host` (lazy loading).

@@ -1,4 +1,3 @@
-import Foundation
 import PorticoCore
 
 /// A forward proxy the gateway reaches its upstreams through (`http_proxy` policy): `http://[user:password@]host:port`.
@@ -18,8 +17,7 @@ public struct ForwardProxy: Sendable, Equatable {
         if let slash = authority.firstIndex(of: "/") { authority = authority[..<slash] }
         var authorization: String?
         if let at = authority.lastIndex(of: "@") {
-            let userinfo = String(authority[..<at]).removingPercentEncoding ?? String(authority[..<at])
-            authorization = "Basic " + Data(userinfo.utf8).base64EncodedString()
+            authorization = PortalConfigurationLoader.basicAuthorization(userinfo: authority[..<at])
             authority = authority[authority.index(after: at)...]
         }
         guard let url = UpstreamURL("http://" + authority), url.path.isEmpty else { throw GatewayConfigurationError("\(field) is not a usable proxy URL") }

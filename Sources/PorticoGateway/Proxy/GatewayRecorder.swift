@@ -14,60 +14,59 @@ import Synchronization
 public final class GatewayRecorder: Sendable {
     let logger: Logger
     let extendedMetrics: Bool
-    private let statusCounters = Mutex<[Int: Counter]>([:])
-    /// By status and product (the product part empty without extended metrics).
-    private let upstreamCounters = Mutex<[String: Counter]>([:])
-    private let totalTimes = Mutex<[String: Timer]>([:])
-    private let upstreamTimes = Mutex<[String: Timer]>([:])
+
+    /// Which series of a metric: the status and the product labels (empty strings without extended metrics, so
+    /// finding a handle builds no string).
+    private struct Series: Hashable {
+        var status = 0
+        var serviceID = ""
+        var serviceName = ""
+    }
+
+    private let statusCounters = Mutex<[Series: Counter]>([:])
+    private let upstreamCounters = Mutex<[Series: Counter]>([:])
+    private let totalTimes = Mutex<[Series: Timer]>([:])
+    private let upstreamTimes = Mutex<[Series: Timer]>([:])
 
     public init(logger: Logger, extendedMetrics: Bool = false) {
         self.logger = logger
         self.extendedMetrics = extendedMetrics
     }
 
-    private static func counter(_ box: borrowing Mutex<[Int: Counter]>, label: String, status: Int) -> Counter {
+    /// The metric handle of a series, made on its first use.
+    private static func handle<Metric: Sendable>(_ box: borrowing Mutex<[Series: Metric]>, _ series: Series, make: () -> Metric) -> Metric {
         box.withLock { all in
-            if let made = all[status] { return made }
-            let made = Counter(label: label, dimensions: [("status", String(status))])
-            all[status] = made
+            if let made = all[series] { return made }
+            let made = make()
+            all[series] = made
             return made
         }
     }
 
-    /// The `service_id` and `service_system_name` label values for a product.
-    private func service(_ product: GatewayProduct?) -> (id: String, name: String) {
-        guard extendedMetrics, let product else { return ("", "") }
-        return (product.id, product.systemName ?? "")
+    /// The product's series (its labels only with extended metrics).
+    private func series(_ product: GatewayProduct?, status: Int = 0) -> Series {
+        guard extendedMetrics, let product else { return Series(status: status) }
+        return Series(status: status, serviceID: product.id, serviceName: product.systemName ?? "")
     }
 
-    private static func timer(_ box: borrowing Mutex<[String: Timer]>, label: String, service: (id: String, name: String)) -> Timer {
-        box.withLock { all in
-            let key = service.id + "\u{0}" + service.name
-            if let made = all[key] { return made }
-            let made = Timer(label: label, dimensions: [("service_id", service.id), ("service_system_name", service.name)])
-            all[key] = made
-            return made
-        }
-    }
+    private static func serviceLabels(_ s: Series) -> [(String, String)] { [("service_id", s.serviceID), ("service_system_name", s.serviceName)] }
 
     func upstreamAnswered(status: Int, since started: NIODeadline, product: GatewayProduct?) {
-        let service = self.service(product)
-        Self.timer(upstreamTimes, label: "upstream_response_time_seconds", service: service).recordNanoseconds((NIODeadline.now() - started).nanoseconds)
-        upstreamCounters.withLock { all in
-            let key = String(status) + "\u{0}" + service.id + "\u{0}" + service.name
-            if let made = all[key] { return made }
-            let made = Counter(label: "upstream_status", dimensions: [("status", String(status)), ("service_id", service.id),
-                                                                    ("service_system_name", service.name)])
-            all[key] = made
-            return made
+        let timed = series(product)
+        Self.handle(upstreamTimes, timed) { Timer(label: "upstream_response_time_seconds", dimensions: Self.serviceLabels(timed)) }
+            .recordNanoseconds((NIODeadline.now() - started).nanoseconds)
+        let counted = series(product, status: status)
+        Self.handle(upstreamCounters, counted) {
+            Counter(label: "upstream_status", dimensions: [("status", String(status))] + Self.serviceLabels(counted))
         }.increment()
     }
 
     func finished(status: Int, reason: String, product: GatewayProduct?, request: GatewayRequest?, since started: NIODeadline, accessLog: Bool,
                   format: LoggingPolicy? = nil) {
         let elapsed = (NIODeadline.now() - started).nanoseconds
-        Self.counter(statusCounters, label: "apicast_status", status: status).increment()
-        Self.timer(totalTimes, label: "total_response_time_seconds", service: service(product)).recordNanoseconds(elapsed)
+        Self.handle(statusCounters, Series(status: status)) { Counter(label: "apicast_status", dimensions: [("status", String(status))]) }.increment()
+        let timed = series(product)
+        Self.handle(totalTimes, timed) { Timer(label: "total_response_time_seconds", dimensions: Self.serviceLabels(timed)) }.recordNanoseconds(elapsed)
         guard accessLog, let request else { return }
         if let format {
             let exchange = LoggedExchange(request: request, product: product, status: status, elapsedSeconds: Double(elapsed) / 1e9,
