@@ -224,7 +224,7 @@ struct Authorizer: Sendable {
                 status.hierarchy = outcome.reports.map { r in (r.metricName, hierarchy.children(of: r.metricID).map(\.name)) }
             }
         }
-        var response = MeteringResponse.xml(rejection == nil ? 200 : 409, status.render(), noBody: extensions.noBody)
+        var response = MeteringResponse.xml(rejection == nil ? 200 : 409, bytes: extensions.noBody ? [] : status.renderBytes(), noBody: extensions.noBody)
         if let rejection, extensions.rejectionReasonHeader { response.headers.append(("3scale-rejection-reason", rejection.code)) }
         if extensions.limitHeaders, let outcome, rejection == nil || rejection?.code == "limits_exceeded" {
             let h = LimitEvaluation.limitHeaders(outcome, hierarchy: hierarchy, usage: usage, now: now)

@@ -61,10 +61,15 @@ public struct MeteringResponse: Sendable {
     /// A Service Management API document: XML content type, CORS headers, and the content security policy
     /// that apisonator sends on everything but error documents.
     static func xml(_ status: Int, _ body: String, noBody: Bool, securityPolicy: Bool = true) -> MeteringResponse {
-        var headers = [("Content-Type", ServiceManagementXML.contentType)] + corsHeaders
-        if securityPolicy { headers.append(("Content-Security-Policy", "default-src 'self'")) }
-        return MeteringResponse(status: status, headers: headers, body: noBody ? [] : Array(body.utf8))
+        xml(status, bytes: noBody ? [] : Array(body.utf8), noBody: noBody, securityPolicy: securityPolicy)
     }
+
+    static func xml(_ status: Int, bytes: [UInt8], noBody: Bool, securityPolicy: Bool = true) -> MeteringResponse {
+        MeteringResponse(status: status, headers: securityPolicy ? xmlHeaders : xmlHeadersWithoutPolicy, body: noBody ? [] : bytes)
+    }
+
+    private static let xmlHeadersWithoutPolicy = [("Content-Type", ServiceManagementXML.contentType)] + corsHeaders
+    private static let xmlHeaders = xmlHeadersWithoutPolicy + [("Content-Security-Policy", "default-src 'self'")]
 
     static func error(_ failure: MeteringFailure, noBody: Bool) -> MeteringResponse {
         let body = failure.code.map { ServiceManagementXML.error(code: $0, message: failure.message) } ?? ""
@@ -132,9 +137,14 @@ public struct MeteringFailure: Error, Sendable, Equatable {
 
 extension String {
     var trimmingWhitespace: String {
+        // Almost every value has no surrounding whitespace: two byte checks answer it without Unicode lookups.
+        if let first = utf8.first, let last = utf8.last, Self.isPlainEdge(first), Self.isPlainEdge(last) { return self }
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s.removeFirst() }
         while let l = s.last, l.isWhitespace { s.removeLast() }
         return String(s)
     }
+
+    /// A byte that can neither be nor begin whitespace: printable ASCII other than the space.
+    private static func isPlainEdge(_ byte: UInt8) -> Bool { byte > 0x20 && byte < 0x7F }
 }

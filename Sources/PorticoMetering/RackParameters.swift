@@ -77,6 +77,12 @@ public struct RackParameters: Sendable {
     }
 
     private mutating func decode(_ raw: ArraySlice<UInt8>) throws(ParameterSyntaxError) -> String {
+        // Most names and values are plain: made into a string as they are, without a decoded copy.
+        if !raw.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) {
+            if let s = String(validating: raw, as: UTF8.self) { return s }
+            containsInvalidUTF8 = true
+            return String(decoding: raw, as: UTF8.self)
+        }
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
         var i = raw.startIndex
@@ -113,21 +119,28 @@ public struct RackParameters: Sendable {
 
     /// `a[b][]=v` → path ["a", "b", ""]; Rack's normalize_params.
     private mutating func insert(name: String, value: String) throws(ParameterSyntaxError) {
-        var path: [String] = []
-        if let bracket = name.firstIndex(of: "["), bracket != name.startIndex {
-            path.append(String(name[..<bracket]))
-            var rest = name[bracket...]
-            while rest.first == "[", let close = rest.firstIndex(of: "]") {
-                path.append(String(rest[rest.index(after: rest.startIndex)..<close]))
-                rest = rest[rest.index(after: close)...]
-            }
-            // Trailing text after the brackets is ignored, as Rack does.
-        } else {
-            path.append(name)
+        let bytes = name.utf8
+        guard let bracket = bytes.firstIndex(of: UInt8(ascii: "[")), bracket != bytes.startIndex else {
+            if root.updateValue(.string(value), forKey: name) == nil { order.append(name) }
+            return
         }
+        var path: [String] = [String(name[..<bracket])]
+        var rest = bytes[bracket...]
+        while rest.first == UInt8(ascii: "["), let close = rest.firstIndex(of: UInt8(ascii: "]")) {
+            path.append(String(Substring(rest[rest.index(after: rest.startIndex)..<close])))
+            rest = rest[rest.index(after: close)...]
+        }
+        // Trailing text after the brackets is ignored, as Rack does.
         let head = path[0]
-        if root[head] == nil { order.append(head) }
-        root[head] = try Self.place(value, at: path.dropFirst(), into: root[head])
+        // Taken out while it changes, so a nested hash is changed without being copied.
+        let existing = root.removeValue(forKey: head)
+        if existing == nil { order.append(head) }
+        do {
+            root[head] = try Self.place(value, at: path.dropFirst(), into: existing)
+        } catch {
+            root[head] = existing
+            throw error
+        }
     }
 
     private static func place(_ value: String, at path: ArraySlice<String>, into existing: ParameterValue?) throws(ParameterSyntaxError) -> ParameterValue {

@@ -62,7 +62,7 @@ public final class MeteringConfiguration: Sendable {
     // MARK: reads
 
     public func service(id: String) async throws -> MeteredService? {
-        try await cached("service:" + id, serviceID: id) { () async throws -> MeteredService? in
+        try await cached("service:" + id, serviceID: id, as: .service) { () async throws -> MeteredService? in
             let values = try await storage.get([
                 ApisonatorKeys.serviceProviderKey(id), ApisonatorKeys.serviceBackendVersion(id),
                 ApisonatorKeys.serviceReferrerFiltersRequired(id), ApisonatorKeys.serviceState(id),
@@ -75,7 +75,7 @@ public final class MeteringConfiguration: Sendable {
     }
 
     public func defaultServiceID(providerKey: String) async throws -> String? {
-        try await cached("default:" + providerKey, serviceID: nil) { () async throws -> String? in
+        try await cached("default:" + providerKey, serviceID: nil, as: .text) { () async throws -> String? in
             try await storage.get([ApisonatorKeys.providerDefaultServiceID(providerKey)])[0]
         }
     }
@@ -85,36 +85,36 @@ public final class MeteringConfiguration: Sendable {
     }
 
     public func serviceTokenIsValid(_ token: String, serviceID: String) async throws -> Bool {
-        try await cached("token:" + token, serviceID: serviceID) {
+        try await cached("token:" + token, serviceID: serviceID, as: .flag) {
             try await storage.exists(ApisonatorKeys.serviceToken(token, serviceID: serviceID))
         }
     }
 
     public func application(serviceID sid: String, id aid: String) async throws -> MeteredApplication? {
-        try await cached("app:" + aid, serviceID: sid) { () async throws -> MeteredApplication? in
+        try await cached("app:" + aid, serviceID: sid, as: .application) { () async throws -> MeteredApplication? in
             let v = try await storage.get(["state", "plan_id", "plan_name", "redirect_url"].map { ApisonatorKeys.application(sid, aid, $0) })
             return v[0].map { MeteredApplication(serviceID: sid, id: aid, state: $0, planID: v[1] ?? "", planName: v[2] ?? "", redirectURL: v[3]) }
         }
     }
 
     public func applicationKeys(serviceID sid: String, applicationID aid: String) async throws -> [String] {
-        try await cached("keys:" + aid, serviceID: sid) { try await storage.members(ApisonatorKeys.applicationKeys(sid, aid)).sorted() }
+        try await cached("keys:" + aid, serviceID: sid, as: .list) { try await storage.members(ApisonatorKeys.applicationKeys(sid, aid)).sorted() }
     }
 
     public func referrerFilters(serviceID sid: String, applicationID aid: String) async throws -> [String] {
-        try await cached("referrers:" + aid, serviceID: sid) {
+        try await cached("referrers:" + aid, serviceID: sid, as: .list) {
             try await storage.members(ApisonatorKeys.applicationReferrerFilters(sid, aid)).sorted()
         }
     }
 
     public func applicationID(serviceID sid: String, userKey: String) async throws -> String? {
-        try await cached("userkey:" + userKey, serviceID: sid) { () async throws -> String? in
+        try await cached("userkey:" + userKey, serviceID: sid, as: .text) { () async throws -> String? in
             try await storage.get([ApisonatorKeys.userKey(sid, userKey)])[0]
         }
     }
 
     public func metrics(serviceID sid: String) async throws -> MetricHierarchy {
-        try await cached("metrics", serviceID: sid) {
+        try await cached("metrics", serviceID: sid, as: .metrics) {
             let ids = try await storage.members(ApisonatorKeys.metricIDs(sid)).sorted { ($0.count, $0) < ($1.count, $1) }
             var keys: [String] = []
             for id in ids {
@@ -133,7 +133,7 @@ public final class MeteringConfiguration: Sendable {
 
     /// The plan's limits on the service's metrics.
     public func limits(serviceID sid: String, planID: String, hierarchy: MetricHierarchy) async throws -> [PlanLimit] {
-        try await cached("limits:" + planID, serviceID: sid) {
+        try await cached("limits:" + planID, serviceID: sid, as: .limits) {
             var candidates: [(String, LimitPeriod)] = []
             for metric in hierarchy.metrics {
                 for period in LimitPeriod.longestFirst { candidates.append((metric.id, period)) }
@@ -151,7 +151,7 @@ public final class MeteringConfiguration: Sendable {
 
     /// Cached: every authrep and report checks it to decide whether utilization alerts are wanted.
     public func alertLevels(serviceID sid: String) async throws -> [Int] {
-        try await cached("alert_levels", serviceID: sid) { try await storage.members(ApisonatorKeys.alertLevels(sid)).compactMap { Int($0) }.sorted() }
+        try await cached("alert_levels", serviceID: sid, as: .levels) { try await storage.members(ApisonatorKeys.alertLevels(sid)).compactMap { Int($0) }.sorted() }
     }
 
     // MARK: writes (the internal API's operations)
@@ -379,7 +379,7 @@ public final class MeteringConfiguration: Sendable {
     // MARK: cache
 
     /// The cached value, or `load()`'s, cached unless a write to the service happened while it loaded.
-    private func cached<T: Sendable>(_ key: String, serviceID: String?, _ load: () async throws -> T) async throws -> T {
+    private func cached<T: Sendable>(_ key: String, serviceID: String?, as kind: CachedKind<T>, _ load: () async throws -> T) async throws -> T {
         let now = clockMilliseconds()
         let bucket = serviceID ?? ""
         let (hit, generation) = cache.withLock { c -> (T?, UInt64) in
@@ -389,15 +389,15 @@ public final class MeteringConfiguration: Sendable {
                 c.buckets[bucket]?[key] = nil
                 return (nil, generation)
             }
-            return (entry.value as? T, generation)
+            return (kind.unwrap(entry.value), generation)
         }
         if let hit { return hit }
         let value = try await load()
-        store(key, value, bucket: bucket, generation: generation)
+        store(key, kind.wrap(value), bucket: bucket, generation: generation)
         return value
     }
 
-    private func store<T: Sendable>(_ key: String, _ value: T, bucket: String, generation: UInt64) {
+    private func store(_ key: String, _ value: CachedValue, bucket: String, generation: UInt64) {
         let expires = cacheTTLMilliseconds.map { clockMilliseconds() + $0 }
         cache.withLock { c in
             guard c.generations[bucket, default: 0] == generation else { return }
@@ -435,7 +435,7 @@ public final class MeteringConfiguration: Sendable {
 
 struct ConfigurationCache: Sendable {
     struct Entry: Sendable {
-        var value: any Sendable
+        var value: CachedValue
         var expires: Int64?
     }
     /// A bound on memory: when full, the cache starts over (configuration reads are cheap to repeat).
@@ -445,4 +445,56 @@ struct ConfigurationCache: Sendable {
     var count = 0
     /// Bumped by every invalidation, so a load that raced with a write is not cached.
     var generations: [String: UInt64] = [:]
+}
+
+/// A cached configuration read. A closed set of cases rather than `any Sendable`, because casting back from an
+/// existential was a measurable part of every authrep (eight cache reads each).
+enum CachedValue: Sendable {
+    case service(MeteredService?)
+    case text(String?)
+    case flag(Bool)
+    case application(MeteredApplication?)
+    case list([String])
+    case metrics(MetricHierarchy)
+    case limits([PlanLimit])
+    case levels([Int])
+}
+
+/// How one kind of read is kept in a `CachedValue`.
+struct CachedKind<T: Sendable> {
+    let wrap: (T) -> CachedValue
+    /// nil when the entry holds another kind (a key reused for another read), which then counts as a miss.
+    let unwrap: (CachedValue) -> T?
+}
+
+extension CachedKind where T == MeteredService? {
+    static var service: Self { Self(wrap: CachedValue.service) { if case .service(let v) = $0 { v } else { nil } } }
+}
+
+extension CachedKind where T == String? {
+    static var text: Self { Self(wrap: CachedValue.text) { if case .text(let v) = $0 { v } else { nil } } }
+}
+
+extension CachedKind where T == Bool {
+    static var flag: Self { Self(wrap: CachedValue.flag) { if case .flag(let v) = $0 { v } else { nil } } }
+}
+
+extension CachedKind where T == MeteredApplication? {
+    static var application: Self { Self(wrap: CachedValue.application) { if case .application(let v) = $0 { v } else { nil } } }
+}
+
+extension CachedKind where T == [String] {
+    static var list: Self { Self(wrap: CachedValue.list) { if case .list(let v) = $0 { v } else { nil } } }
+}
+
+extension CachedKind where T == MetricHierarchy {
+    static var metrics: Self { Self(wrap: CachedValue.metrics) { if case .metrics(let v) = $0 { v } else { nil } } }
+}
+
+extension CachedKind where T == [PlanLimit] {
+    static var limits: Self { Self(wrap: CachedValue.limits) { if case .limits(let v) = $0 { v } else { nil } } }
+}
+
+extension CachedKind where T == [Int] {
+    static var levels: Self { Self(wrap: CachedValue.levels) { if case .levels(let v) = $0 { v } else { nil } } }
 }

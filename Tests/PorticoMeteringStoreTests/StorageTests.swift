@@ -120,6 +120,30 @@ import Testing
             == [nil, "3"])
     }
 
+    /// The embedded store keeps the current minute's keys between transactions: the counters it writes are
+    /// apisonator's at every step — within a minute, after the minute changes, and for a report of an earlier minute.
+    @Test func cachedCounterKeysStayApisonatorsAcrossMinutes() async throws {
+        let t0 = Timestamp(iso8601: "2016-01-31T23:59:30Z")!
+        let t1 = Timestamp(iso8601: "2016-02-01T00:00:10Z")!  // next minute, day, week and month
+        let storage = EmbeddedMeteringStorage(clockMilliseconds: { t1.secondsSinceEpoch * 1000 })
+        var expected: [String: Int64] = [:]
+        for (t, n) in [(t0, 1), (t0, 2), (t1, 4), (t0, 8), (t1, 16)] as [(Timestamp, Int64)] {
+            try await storage.apply([.usage(UsageWrite(serviceID: "7", applicationID: "a b", timestamp: t, values: [("1", .increment(n))], responseCode: 200))])
+            for code in ["2XX", "200"] {
+                for p in ApisonatorKeys.applicationPeriods { expected[ApisonatorKeys.applicationResponseCode("7", app: "a b", code: code, p, at: t), default: 0] += 1 }
+                for p in ApisonatorKeys.servicePeriods { expected[ApisonatorKeys.serviceResponseCode("7", code: code, p, at: t), default: 0] += 1 }
+            }
+            for p in ApisonatorKeys.applicationPeriods { expected[ApisonatorKeys.applicationUsage("7", app: "a b", metric: "1", p, at: t), default: 0] += n }
+            for p in ApisonatorKeys.servicePeriods { expected[ApisonatorKeys.serviceUsage("7", metric: "1", p, at: t), default: 0] += n }
+        }
+        let counters = storage.entries().filter { $0.key.hasPrefix("stats/") && !$0.key.hasSuffix("/cinstances") }
+        #expect(Set(counters.map(\.key)) == Set(expected.keys))
+        for entry in counters { #expect(entry.value == .string(String(expected[entry.key] ?? -1)), "\(entry.key)") }
+        // Minute keys expire three minutes after their own transaction's time, whichever minute the cache holds.
+        let minuteKey = ApisonatorKeys.applicationUsage("7", app: "a b", metric: "1", .minute, at: t0)
+        #expect(counters.first { $0.key == minuteKey }?.expiresAtMilliseconds == (t0.secondsSinceEpoch + 180) * 1000)
+    }
+
     @Test func persistenceSurvivesRestartAndDropsATornTail() async throws {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -21,11 +21,17 @@ public struct Timestamp: Codable, Sendable, Hashable, Comparable {
     /// `YYYY-MM-DD<separator>HH:MM:SS<suffix>`, built as bytes: the Service Management API renders two of these
     /// per limit in every reply.
     public func formatted(separator: UInt8, suffix: String) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(19 + suffix.utf8.count)
+        appendFormatted(separator: separator, suffix: suffix, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `formatted(separator:suffix:)` appended to a byte buffer.
+    public func appendFormatted(separator: UInt8, suffix: String, to bytes: inout [UInt8]) {
         let days = secondsSinceEpoch >= 0 ? secondsSinceEpoch / 86_400 : (secondsSinceEpoch - 86_399) / 86_400
         let secondsOfDay = secondsSinceEpoch - days * 86_400
         let (year, month, day) = Timestamp.civil(fromDays: days)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(19 + suffix.utf8.count)
         func digits(_ v: Int64, _ width: Int) {
             if width == 4, !(0...9999).contains(v) {
                 bytes.append(contentsOf: String(v).utf8)
@@ -49,7 +55,6 @@ public struct Timestamp: Codable, Sendable, Hashable, Comparable {
         bytes.append(UInt8(ascii: ":"))
         digits(secondsOfDay % 60, 2)
         bytes.append(contentsOf: suffix.utf8)
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS` with an optional `Z` or `±HH:MM` offset, or a bare `YYYY-MM-DD`.

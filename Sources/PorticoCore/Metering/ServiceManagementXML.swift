@@ -13,6 +13,11 @@ public enum ServiceManagementXML {
     public static func escapeText(_ s: String) -> String { escape(s, quotes: false) }
 
     static func escape(_ s: String, quotes: Bool) -> String {
+        // Ids, plan and metric names rarely hold markup: returned as they are after one scan.
+        if !s.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">")
+            || (quotes && ($0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'"))) }) {
+            return s
+        }
         var out = ""
         out.reserveCapacity(s.utf8.count)
         for c in s.unicodeScalars {
@@ -91,42 +96,63 @@ public enum ServiceManagementXML {
 
         public static func == (a: Status, b: Status) -> Bool { a.render() == b.render() }
 
-        public func render() -> String {
-            var x = ServiceManagementXML.declaration + "<status><authorized>\(authorized)</authorized>"
-            if !authorized, let reason { x += "<reason>\(escapeText(reason))</reason>" }
-            if let app = application {
-                x += "<application><id>\(escapeText(app.id))</id>"
-                x += app.key.map { "<key>\(escapeText($0))</key>" } ?? "<key/>"
-                x += "<\(app.redirectElementName)>\(escapeText(app.redirectURL ?? ""))</\(app.redirectElementName)></application>"
+        public func render() -> String { String(decoding: renderBytes(), as: UTF8.self) }
+
+        /// The document as UTF-8 bytes, built in one buffer: it is the reply to every authorize and authrep.
+        public func renderBytes() -> [UInt8] {
+            var x: [UInt8] = []
+            x.reserveCapacity(256 + reports.count * 200)
+            func add(_ s: String) { x.append(contentsOf: s.utf8) }
+            func text(_ s: String) { add(escapeText(s)) }
+            func attribute(_ s: String) { add(escape(s)) }
+            func number(_ n: Int64) { add(String(n)) }
+            func time(_ t: Timestamp) { t.appendFormatted(separator: UInt8(ascii: " "), suffix: " +0000", to: &x) }
+            add(ServiceManagementXML.declaration)
+            add(authorized ? "<status><authorized>true</authorized>" : "<status><authorized>false</authorized>")
+            if !authorized, let reason {
+                add("<reason>"); text(reason); add("</reason>")
             }
-            x += "<plan>\(escapeText(plan))</plan>"
-            if !reports.isEmpty {
-                x += "<usage_reports>"
-                for r in reports {
-                    x += #"<usage_report metric=""# + escape(r.metric) + #"" period=""# + r.period.rawValue + "\""
-                    if r.exceeded { x += #" exceeded="true""# }
-                    x += ">"
-                    if r.period != .eternity {
-                        x += "<period_start>\(LimitPeriod.serviceManagementTime(r.start))</period_start>"
-                        x += "<period_end>\(LimitPeriod.serviceManagementTime(r.end))</period_end>"
-                    }
-                    x += "<max_value>\(r.maxValue)</max_value><current_value>\(r.currentValue)</current_value></usage_report>"
+            if let app = application {
+                add("<application><id>"); text(app.id); add("</id>")
+                if let key = app.key {
+                    add("<key>"); text(key); add("</key>")
+                } else {
+                    add("<key/>")
                 }
-                x += "</usage_reports>"
+                add("<"); add(app.redirectElementName); add(">"); text(app.redirectURL ?? "")
+                add("</"); add(app.redirectElementName); add("></application>")
+            }
+            add("<plan>"); text(plan); add("</plan>")
+            if !reports.isEmpty {
+                add("<usage_reports>")
+                for r in reports {
+                    add(#"<usage_report metric=""#); attribute(r.metric); add(#"" period=""#); add(r.period.rawValue); add("\"")
+                    if r.exceeded { add(#" exceeded="true""#) }
+                    add(">")
+                    if r.period != .eternity {
+                        add("<period_start>"); time(r.start); add("</period_start><period_end>"); time(r.end); add("</period_end>")
+                    }
+                    add("<max_value>"); number(r.maxValue); add("</max_value><current_value>"); number(r.currentValue)
+                    add("</current_value></usage_report>")
+                }
+                add("</usage_reports>")
             }
             if let keys = appKeys {
-                x += #"<app_keys app=""# + escape(keys.app) + #"" svc=""# + escape(keys.service) + #"">"#
-                for k in keys.keys.prefix(256) { x += #"<key id=""# + escape(k) + #""/>"# }
-                x += "</app_keys>"
+                add(#"<app_keys app=""#); attribute(keys.app); add(#"" svc=""#); attribute(keys.service); add(#"">"#)
+                for k in keys.keys.prefix(256) {
+                    add(#"<key id=""#); attribute(k); add(#""/>"#)
+                }
+                add("</app_keys>")
             }
             if let hierarchy {
-                x += "<hierarchy>"
+                add("<hierarchy>")
                 for (metric, children) in hierarchy {
-                    x += #"<metric name=""# + escape(metric) + #"" children=""# + escape(children.joined(separator: " ")) + #""/>"#
+                    add(#"<metric name=""#); attribute(metric); add(#"" children=""#); attribute(children.joined(separator: " ")); add(#""/>"#)
                 }
-                x += "</hierarchy>"
+                add("</hierarchy>")
             }
-            return x + "</status>"
+            add("</status>")
+            return x
         }
     }
 }

@@ -7,39 +7,55 @@ import PorticoCore
 public enum CounterWrites {
     static let trackedCodes: Set<Int> = [200, 403, 404, 500, 503]
 
+    /// One counter a transaction touches, with the apisonator key names of every period it is counted in.
+    struct Keys: Sendable {
+        /// Application keys, in `ApisonatorKeys.applicationPeriods` order (the minute key last).
+        var application: [String]
+        /// Service keys, in `ApisonatorKeys.servicePeriods` order.
+        var service: [String]
+    }
+
+    /// The period suffixes of the periods containing `t`, in `ApisonatorKeys.applicationPeriods` order.
+    static func suffixes(at t: Timestamp) -> [String] { ApisonatorKeys.applicationPeriods.map { $0.keySuffix(containing: t) } }
+
+    /// Indices into the application periods of the periods also written at service level.
+    static let serviceSuffixIndices: [Int] = ApisonatorKeys.applicationPeriods.indices.filter {
+        ApisonatorKeys.servicePeriods.contains(ApisonatorKeys.applicationPeriods[$0])
+    }
+    static let minuteIndex = ApisonatorKeys.applicationPeriods.firstIndex(of: .minute)!
+
+    /// The keys of `counter` (`metric:<id>` or `response_code:<name>`) of one application and its service. The
+    /// names are the same as ApisonatorKeys' (a test holds them equal), built from prefixes and suffixes.
+    static func keys(serviceID sid: String, applicationID aid: String, counter: String, suffixes: [String]) -> Keys {
+        let servicePrefix = "stats/{service:\(sid)}/"
+        let application = ApisonatorKeys.encode(servicePrefix + "cinstance:\(aid)/" + counter + "/")
+        let service = ApisonatorKeys.encode(servicePrefix + counter + "/")
+        return Keys(application: suffixes.map { application + $0 }, service: serviceSuffixIndices.map { service + suffixes[$0] })
+    }
+
+    /// Calls `body` with the keys of every counter `write` changes and the change: the usage value per metric,
+    /// then an increment by one per response-code name. Does nothing for a write without usage.
+    static func forEachCounter(_ write: UsageWrite, keys: (_ counter: String) -> Keys, _ body: (Keys, UsageValue) -> Void) {
+        guard !write.values.isEmpty else { return }
+        for (metricID, value) in write.values { body(keys("metric:" + metricID), value) }
+        if let code = write.responseCode {
+            for name in responseCodeNames(code) { body(keys("response_code:" + name), .increment(1)) }
+        }
+    }
+
+    /// The storage commands of `write`, for stores that take them one by one (Redis).
     public static func expand(_ write: UsageWrite) -> [StorageCommand] {
         var out: [StorageCommand] = []
         out.reserveCapacity(write.values.count * 14 + 4)
-        let sid = write.serviceID, aid = write.applicationID, t = write.timestamp
-        // Key names are the same as ApisonatorKeys' (a test holds them equal), built from prefixes and period
-        // suffixes computed once per transaction rather than once per key: this runs for every authrep.
-        let suffixes = ApisonatorKeys.applicationPeriods.map { (period: $0, suffix: $0.keySuffix(containing: t)) }
-        let serviceSuffixes = suffixes.filter { ApisonatorKeys.servicePeriods.contains($0.period) }
-        let servicePrefix = "stats/{service:\(sid)}/"
-        let applicationPrefix = servicePrefix + "cinstance:\(aid)/"
-        for (metricID, value) in write.values {
-            let appMetric = ApisonatorKeys.encode(applicationPrefix + "metric:\(metricID)/")
-            for (period, suffix) in suffixes {
-                let key = appMetric + suffix
+        let suffixes = suffixes(at: write.timestamp)
+        forEachCounter(write, keys: { keys(serviceID: write.serviceID, applicationID: write.applicationID, counter: $0, suffixes: suffixes) }) { keys, value in
+            for (i, key) in keys.application.enumerated() {
                 append(value, key, &out)
-                if period == .minute, value != .set(0) { out.append(.expire(key, seconds: ApisonatorKeys.minuteKeyTTLSeconds)) }
+                if i == minuteIndex, value != .set(0) { out.append(.expire(key, seconds: ApisonatorKeys.minuteKeyTTLSeconds)) }
             }
-            let serviceMetric = ApisonatorKeys.encode(servicePrefix + "metric:\(metricID)/")
-            for (_, suffix) in serviceSuffixes { append(value, serviceMetric + suffix, &out) }
+            for key in keys.service { append(value, key, &out) }
         }
-        if let code = write.responseCode, !write.values.isEmpty {
-            for name in responseCodeNames(code) {
-                let appCode = ApisonatorKeys.encode(applicationPrefix + "response_code:\(name)/")
-                for (period, suffix) in suffixes {
-                    let key = appCode + suffix
-                    out.append(.incrementBy(key, 1))
-                    if period == .minute { out.append(.expire(key, seconds: ApisonatorKeys.minuteKeyTTLSeconds)) }
-                }
-                let serviceCode = ApisonatorKeys.encode(servicePrefix + "response_code:\(name)/")
-                for (_, suffix) in serviceSuffixes { out.append(.incrementBy(serviceCode + suffix, 1)) }
-            }
-        }
-        if !write.values.isEmpty { out.append(.setAdd(ApisonatorKeys.serviceCinstances(sid), [aid])) }
+        if !write.values.isEmpty { out.append(.setAdd(ApisonatorKeys.serviceCinstances(write.serviceID), [write.applicationID])) }
         return out
     }
 
@@ -59,5 +75,39 @@ public enum CounterWrites {
         case .set(0): out.append(.delete(key))
         case .set(let n): out.append(.set(key, String(n)))
         }
+    }
+}
+
+/// The counter keys of the current minute, kept between transactions: building and encoding a dozen key names
+/// per metric was the largest part of an embedded authrep. Keys change when the minute does, so the cache
+/// holds one minute and starts over at the next; writes with a timestamp of another minute (a report of
+/// older traffic) build their keys without the cache.
+struct CounterKeyCache: Sendable {
+    struct Counter: Hashable, Sendable {
+        var serviceID: String
+        var applicationID: String
+        var counter: String
+    }
+
+    /// A bound on memory within one minute; past it, keys are built without being kept.
+    static let capacity = 50_000
+    private var minute: Int64 = .min
+    private var suffixes: [String] = []
+    private var keys: [Counter: CounterWrites.Keys] = [:]
+
+    mutating func keys(serviceID: String, applicationID: String, counter: String, at t: Timestamp) -> CounterWrites.Keys {
+        let minute = LimitPeriod.minute.start(containing: t).secondsSinceEpoch
+        if minute > self.minute {
+            self.minute = minute
+            suffixes = CounterWrites.suffixes(at: t)
+            keys.removeAll(keepingCapacity: true)
+        } else if minute < self.minute {
+            return CounterWrites.keys(serviceID: serviceID, applicationID: applicationID, counter: counter, suffixes: CounterWrites.suffixes(at: t))
+        }
+        let id = Counter(serviceID: serviceID, applicationID: applicationID, counter: counter)
+        if let known = keys[id] { return known }
+        let built = CounterWrites.keys(serviceID: serviceID, applicationID: applicationID, counter: counter, suffixes: suffixes)
+        if keys.count < Self.capacity { keys[id] = built }
+        return built
     }
 }

@@ -30,6 +30,7 @@ public final class EmbeddedMeteringStorage: MeteringStorage, Sendable {
         /// Log records written since the last flush.
         var pendingLog: [UInt8] = []
         var logging = true
+        var counterKeys = CounterKeyCache()
     }
 
     let state = Mutex(State())
@@ -262,17 +263,7 @@ extension EmbeddedMeteringStorage.State {
         if logging { LogRecord.encode(command, nowMilliseconds: now, into: &pendingLog) }
         switch command {
         case .usage(let write):
-            let wasLogging = logging
-            logging = false
-            for c in CounterWrites.expand(write) {
-                // Minute keys expire relative to the transaction's time, so a replayed record gets the same deadline.
-                if case .expire(let key, let seconds) = c {
-                    expireAt(key, write.timestamp.secondsSinceEpoch * 1000 + seconds * 1000)
-                } else {
-                    execute(c, now: now)
-                }
-            }
-            logging = wasLogging
+            applyUsage(write, now: now)
         case .set(let key, let value):
             entries[key] = Stored(value: .string(value), deadline: nil)
         case .setExpiring(let key, let value, let seconds):
@@ -345,6 +336,34 @@ extension EmbeddedMeteringStorage.State {
                 value = .sortedSet(members)
                 return !members.isEmpty
             }
+        }
+    }
+
+    /// A transaction's counters (`CounterWrites`), logged as the one record that was already written for it.
+    mutating func applyUsage(_ write: UsageWrite, now: Int64) {
+        guard !write.values.isEmpty else { return }
+        let wasLogging = logging
+        logging = false
+        defer { logging = wasLogging }
+        // Minute keys expire relative to the transaction's time, so a replayed record gets the same deadline.
+        let minuteDeadline = (write.timestamp.secondsSinceEpoch + ApisonatorKeys.minuteKeyTTLSeconds) * 1000
+        CounterWrites.forEachCounter(write, keys: {
+            counterKeys.keys(serviceID: write.serviceID, applicationID: write.applicationID, counter: $0, at: write.timestamp)
+        }) { keys, value in
+            for (i, key) in keys.application.enumerated() {
+                count(value, key, now: now)
+                if i == CounterWrites.minuteIndex, value != .set(0) { expireAt(key, minuteDeadline) }
+            }
+            for key in keys.service { count(value, key, now: now) }
+        }
+        execute(.setAdd(ApisonatorKeys.serviceCinstances(write.serviceID), [write.applicationID]), now: now)
+    }
+
+    private mutating func count(_ value: UsageValue, _ key: String, now: Int64) {
+        switch value {
+        case .increment(let n): execute(.incrementBy(key, n), now: now)
+        case .set(0): execute(.delete(key), now: now)
+        case .set(let n): execute(.set(key, String(n)), now: now)
         }
     }
 
