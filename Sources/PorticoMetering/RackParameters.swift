@@ -1,7 +1,7 @@
 /// A request parameter as Rack's nested-parameter parser produces it (`usage[hits]=1`,
 /// `transactions[0][usage][hits]=1`, `keys[]=a`), which is what apisonator — and so every Service Management API
 /// client — relies on.
-public indirect enum ParameterValue: Sendable, Equatable {
+public enum ParameterValue: Sendable, Equatable {
     case string(String)
     case hash([String: ParameterValue], order: [String])
     case array([ParameterValue])

@@ -39,7 +39,8 @@ public struct ServiceManagementAPI: Sendable {
         if request.path == "/internal" || request.path.hasPrefix("/internal/") {
             return await internalAPI.handle(request)
         }
-        switch (request.method, request.path) {
+        // HEAD is answered by the GET route, as Sinatra (apisonator's framework) does; the server sends no body.
+        switch (request.method == "HEAD" ? "GET" : request.method, request.path) {
         case ("OPTIONS", _):
             return MeteringResponse(status: 204, headers: MeteringResponse.corsHeaders + [
                 ("Access-Control-Max-Age", "86400"),
@@ -53,7 +54,7 @@ public struct ServiceManagementAPI: Sendable {
             return r
         case ("GET", "/check.txt"):
             return MeteringResponse(status: 200, headers: [("Content-Type", "text/plain")] + MeteringResponse.corsHeaders, body: Array("ok".utf8))
-        case ("HEAD", "/available"), ("GET", "/available"):
+        case ("GET", "/available"):
             return MeteringResponse(status: 200, headers: MeteringResponse.corsHeaders, body: [])
         case ("GET", "/transactions/authorize.xml"):
             return await authorization(request, .init(recording: false, oauth: false))

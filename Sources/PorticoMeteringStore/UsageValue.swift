@@ -5,6 +5,10 @@ public enum UsageValue: Sendable, Equatable {
     case set(Int64)
 
     public init?(parsing raw: String) {
+        if let plain = Self.plain(raw.utf8) {
+            self = plain
+            return
+        }
         var s = Substring(raw)
         while let f = s.first, f.isWhitespace { s.removeFirst() }
         while let l = s.last, l.isWhitespace { s.removeLast() }
@@ -15,6 +19,24 @@ public enum UsageValue: Sendable, Equatable {
         }
         guard !s.isEmpty, s.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int64(s) else { return nil }
         self = isSet ? .set(n) : .increment(n)
+    }
+
+    /// The common case without surrounding whitespace, read from the bytes: `[#]digits` that fit in 63 bits.
+    /// nil sends anything else through the general parser above.
+    private static func plain(_ bytes: String.UTF8View) -> UsageValue? {
+        var i = bytes.startIndex
+        guard i != bytes.endIndex else { return nil }
+        let isSet = bytes[i] == UInt8(ascii: "#")
+        if isSet { i = bytes.index(after: i) }
+        guard i != bytes.endIndex, bytes.distance(from: i, to: bytes.endIndex) <= 18 else { return nil }
+        var n: Int64 = 0
+        while i != bytes.endIndex {
+            let b = bytes[i]
+            guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") else { return nil }
+            n = n * 10 + Int64(b - UInt8(ascii: "0"))
+            i = bytes.index(after: i)
+        }
+        return isSet ? .set(n) : .increment(n)
     }
 
     public var amount: Int64 {

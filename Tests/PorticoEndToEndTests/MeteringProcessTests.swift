@@ -82,6 +82,17 @@ import Testing
         #expect(authorized.lowerBound < invalid.lowerBound && invalid.lowerBound < status.lowerBound)
         #expect(answer.hasPrefix("HTTP/1.1 200 OK"))
         #expect(answer.contains("HTTP/1.1 403 Forbidden"))
+        #expect(answer.contains("Content-Security-Policy: default-src 'self'\r\n"))
+
+        // The port writes its responses as bytes: a request that is not HTTP gets NIO's 400 and a close; a
+        // HEAD has the length but no body; an HTTP/1.0 client asking for keep-alive is told the connection stays.
+        let garbage = try HTTP.raw(port: port, "NOT HTTP AT ALL\r\n\r\n")
+        #expect(garbage == "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        let head = try HTTP.raw(port: port, "HEAD /check.txt HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n") && head.contains("Content-Length: 2\r\nConnection: close\r\n\r\n") && head.hasSuffix("\r\n\r\n"))
+        let old = try HTTP.raw(port: port, "GET /check.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /check.txt HTTP/1.0\r\n\r\n")
+        #expect(old.hasPrefix("HTTP/1.0 200 OK\r\n") && old.contains("Connection: keep-alive\r\n\r\nok"))
+        #expect(old.components(separatedBy: "HTTP/1.0 200 OK").count == 3 && old.hasSuffix("Connection: close\r\n\r\nok"))
 
         // A report body over Rack's 4 MiB is refused with the API's own error document.
         let bodyFile = dir + "/big-report"

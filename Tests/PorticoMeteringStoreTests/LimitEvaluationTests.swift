@@ -17,6 +17,31 @@ import Testing
         for bad in ["-1", "##3", "#", "-#55", "tons!", "", " ", "1.5"] { #expect(UsageValue(parsing: bad) == nil, "\(bad)") }
     }
 
+    /// Property: the byte-level fast path and the general parser agree with apisonator's rule on any input
+    /// (whitespace around, one optional `#`, ASCII digits that fit in 64 bits).
+    @Test func usageValueParsingMatchesTheRuleOnRandomInput() {
+        let alphabet: [Character] = ["0", "1", "9", "#", " ", "\t", "-", "+", "x", "٣", "\u{2003}"]
+        func reference(_ raw: String) -> UsageValue? {
+            var s = Substring(raw)
+            while let f = s.first, f.isWhitespace { s.removeFirst() }
+            while let l = s.last, l.isWhitespace { s.removeLast() }
+            let isSet = s.first == "#"
+            if isSet { s.removeFirst() }
+            guard !s.isEmpty, s.unicodeScalars.allSatisfy({ $0.value >= 48 && $0.value <= 57 }), let n = Int64(s) else { return nil }
+            return isSet ? .set(n) : .increment(n)
+        }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 0...22, using: &rng)
+            let digitsOnly = Bool.random(using: &rng)
+            let raw = String((0..<length).map { _ in digitsOnly ? alphabet[Int.random(in: 0...2, using: &rng)] : alphabet.randomElement(using: &rng)! })
+            #expect(UsageValue(parsing: raw) == reference(raw), "\(raw.debugDescription)")
+        }
+        #expect(UsageValue(parsing: "9223372036854775807") == .increment(Int64.max))
+        #expect(UsageValue(parsing: "9223372036854775808") == nil)
+        #expect(UsageValue(parsing: "#000000000000000042") == .set(42))
+    }
+
     @Test func incrementsPropagateToAncestorsAndSetsOverwriteThem() throws {
         let inc = try LimitEvaluation.process([("hits", "1"), ("search", "1")], hierarchy: tree, flat: false)
         #expect(inc == ["1": .increment(2), "2": .increment(1)])

@@ -24,6 +24,9 @@ public final class HTTPListener: Sendable {
     let group: MultiThreadedEventLoopGroup
     /// HTTPS: each connection starts with a TLS handshake.
     let tls: NIOSSLContext?
+    /// The handler reads NIO's request parts but writes whole responses as bytes (`ByteBuffer`), with no
+    /// response encoder or protocol-error handler in the pipeline: it answers unparseable requests itself.
+    let handlerWritesBytes: Bool
     let connections = ListenerConnections()
     let executors = EventLoopTaskExecutors()
     private let listener = Mutex<(any Channel)?>(nil)
@@ -31,11 +34,14 @@ public final class HTTPListener: Sendable {
     /// How long requests in flight may take to finish once the listener drains.
     public static let drainTimeout = TimeAmount.seconds(30)
 
-    public init(host: String, port: Int, group: MultiThreadedEventLoopGroup = .singleton, tls: GatewayTLS? = nil) {
+    /// A listener with `handlerWritesBytes` serves plain HTTP/1.x only (no TLS, so no HTTP/2).
+    public init(host: String, port: Int, group: MultiThreadedEventLoopGroup = .singleton, tls: GatewayTLS? = nil, handlerWritesBytes: Bool = false) {
+        precondition(tls == nil || !handlerWritesBytes, "a listener whose handler writes bytes serves plain HTTP/1.x")
         self.host = host
         self.port = port
         self.group = group
         self.tls = tls?.context
+        self.handlerWritesBytes = handlerWritesBytes
     }
 
     /// Binds, calls `onServing`, and serves until `beginShutdown` (or cancellation), then drains.
@@ -43,6 +49,7 @@ public final class HTTPListener: Sendable {
         let connections = self.connections
         let executors = self.executors
         let tls = self.tls
+        let handlerWritesBytes = self.handlerWritesBytes
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -50,7 +57,11 @@ public final class HTTPListener: Sendable {
             .childChannelInitializer { channel in
                 @Sendable func http1(_ channel: any Channel) -> EventLoopFuture<Void> {
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                        if handlerWritesBytes {
+                            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
+                        } else {
+                            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                        }
                         try channel.pipeline.syncOperations.addHandler(makeHandler(channel, executors.executor(for: channel.eventLoop), connections))
                     }
                 }

@@ -10,7 +10,8 @@ import PorticoMetering
 /// client pipelines are answered in order, one at a time.
 final class MeteringConnectionHandler: ChannelInboundHandler, DrainableConnection {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    /// Whole responses (`HTTPResponseBytes`): the listener has no response encoder for this port.
+    typealias OutboundOut = ByteBuffer
 
     let api: ServiceManagementAPI
     let executor: EventLoopTaskExecutor
@@ -47,7 +48,14 @@ final class MeteringConnectionHandler: ChannelInboundHandler, DrainableConnectio
         context.fireChannelInactive()
     }
 
+    /// The request decoder failed: a request that does not parse as HTTP gets a 400 unless a response is due
+    /// first, and the connection closes either way (there is no telling where the next request would start).
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError, !answering, pipelined.isEmpty {
+            var buffer = context.channel.allocator.buffer(capacity: 80)
+            buffer.writeStaticString(HTTPResponseBytes.badRequest)
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
         context.close(promise: nil)
     }
 
@@ -117,19 +125,11 @@ final class MeteringConnectionHandler: ChannelInboundHandler, DrainableConnectio
     private func respond(_ reply: MeteringResponse, to request: HTTPRequestHead, keepAlive: Bool) {
         guard let context else { return }
         let keepAlive = keepAlive && !draining
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(reply.headers.count + 2)
-        for (name, value) in reply.headers { headers.add(name: name, value: value) }
-        headers.replaceOrAdd(name: "Content-Length", value: String(reply.body.count))
-        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: HTTPResponseStatus(statusCode: reply.status),
-                                                             headers: headers))), promise: nil)
-        if !reply.body.isEmpty, request.method != .HEAD {
-            var buffer = context.channel.allocator.buffer(capacity: reply.body.count)
-            buffer.writeBytes(reply.body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        let sendsBody = request.method != .HEAD
+        var buffer = context.channel.allocator.buffer(capacity: 192 + reply.headers.count * 48 + (sendsBody ? reply.body.count : 0))
+        HTTPResponseBytes.write(status: reply.status, version: request.version, headers: reply.headers, body: sendsBody ? reply.body : nil,
+                                contentLength: reply.body.count, keepAlive: keepAlive, into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         answering = false
         guard keepAlive else {
             pipelined = []

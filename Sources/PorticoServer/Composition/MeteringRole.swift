@@ -211,7 +211,7 @@ struct MeteringRoleService: Service {
         let background = Task { await metering.run() }
         let readiness = self.readiness
         let api = metering.api
-        let listener = HTTPListener(host: configuration.bindAddress, port: configuration.meteringPort)
+        let listener = HTTPListener(host: configuration.bindAddress, port: configuration.meteringPort, handlerWritesBytes: true)
         defer { readiness.markStopped("metering") }
         do {
             try await withGracefulShutdownHandler {
