@@ -45,10 +45,15 @@ public enum CounterWrites {
 
     /// The storage commands of `write`, for stores that take them one by one (Redis).
     public static func expand(_ write: UsageWrite) -> [StorageCommand] {
+        let suffixes = suffixes(at: write.timestamp)
+        return expand(write) { keys(serviceID: write.serviceID, applicationID: write.applicationID, counter: $0, suffixes: suffixes) }
+    }
+
+    /// `expand` with the keys of each counter (`metric:<id>`, `response_code:<name>`) from `keys`, e.g. a `CounterKeyCache`.
+    static func expand(_ write: UsageWrite, keys: (_ counter: String) -> Keys) -> [StorageCommand] {
         var out: [StorageCommand] = []
         out.reserveCapacity(write.values.count * 14 + 4)
-        let suffixes = suffixes(at: write.timestamp)
-        forEachCounter(write, keys: { keys(serviceID: write.serviceID, applicationID: write.applicationID, counter: $0, suffixes: suffixes) }) { keys, value in
+        forEachCounter(write, keys: keys) { keys, value in
             for (i, key) in keys.application.enumerated() {
                 append(value, key, &out)
                 if i == minuteIndex, value != .set(0) { out.append(.expire(key, seconds: ApisonatorKeys.minuteKeyTTLSeconds)) }

@@ -1,6 +1,7 @@
 import Crypto
 import PorticoCore
 import PorticoRedis
+import Synchronization
 
 /// Metering storage on Redis ≥ 6.2 in apisonator's key layout, so Portico can take over an existing 3scale
 /// backend Redis. Writes of one call run in one `MULTI`/`EXEC`; check-and-count runs as one Lua script, so
@@ -10,6 +11,8 @@ import PorticoRedis
 /// so nothing is counted twice.
 public final class RedisMeteringStorage: MeteringStorage, Sendable {
     public let client: RedisClient
+    /// The current minute's counter keys, kept between transactions as the embedded store does.
+    private let counterKeys = Mutex(CounterKeyCache())
 
     public init(client: RedisClient) {
         self.client = client
@@ -68,7 +71,7 @@ public final class RedisMeteringStorage: MeteringStorage, Sendable {
     // MARK: writes
 
     public func apply(_ commands: [StorageCommand]) async throws {
-        let redisCommands = Self.redisCommands(commands)
+        let redisCommands = redisCommands(commands)
         guard !redisCommands.isEmpty else { return }
         let replies = try await sendMapped([["MULTI"]] + redisCommands + [["EXEC"]])
         guard let exec = replies.last else { throw MeteringStorageError("Redis sent no reply to EXEC") }
@@ -79,7 +82,7 @@ public final class RedisMeteringStorage: MeteringStorage, Sendable {
     }
 
     public func checkAndApply(_ guards: [CounterGuard], _ commands: [StorageCommand]) async throws -> CounterCheck {
-        let arguments = Self.checkAndApplyArguments(guards, Self.redisCommands(commands))
+        let arguments = Self.checkAndApplyArguments(guards, redisCommands(commands))
         var reply = try await sendMapped([["EVALSHA", Self.checkAndApplySHA, String(guards.count)] + arguments])[0]
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
             // First use on this server (or after SCRIPT FLUSH): send the script itself, which also caches it.
@@ -93,7 +96,7 @@ public final class RedisMeteringStorage: MeteringStorage, Sendable {
     // MARK: command translation
 
     /// The Redis commands of storage writes, `usage` expanded to apisonator's counter keys.
-    public static func redisCommands(_ commands: [StorageCommand]) -> [[String]] {
+    func redisCommands(_ commands: [StorageCommand]) -> [[String]] {
         var out: [[String]] = []
         out.reserveCapacity(commands.count)
         for command in commands {
@@ -111,7 +114,11 @@ public final class RedisMeteringStorage: MeteringStorage, Sendable {
                 out.append(["LTRIM", k, "0", String(keep - 1)])
             case .sortedSetAdd(let k, let score, let member): out.append(["ZADD", k, String(score), member])
             case .sortedSetRemoveByScore(let k, let min, let max): out.append(["ZREMRANGEBYSCORE", k, String(min), String(max)])
-            case .usage(let write): out.append(contentsOf: redisCommands(CounterWrites.expand(write)))
+            case .usage(let write):
+                let expanded = counterKeys.withLock { cache in
+                    CounterWrites.expand(write) { cache.keys(serviceID: write.serviceID, applicationID: write.applicationID, counter: $0, at: write.timestamp) }
+                }
+                out.append(contentsOf: redisCommands(expanded))
             }
         }
         return out
