@@ -94,8 +94,9 @@ struct CounterKeyCache: Sendable {
         var counter: String
     }
 
-    /// A bound on memory within one minute; past it, keys are built without being kept.
-    static let capacity = 50_000
+    /// A bound on memory within one minute (an entry is twelve key names, about 1 KB); past it, keys are built
+    /// without being kept, which is correct and only slower.
+    static let capacity = 10_000
     private var minute: Int64 = .min
     private var suffixes: [String] = []
     private var keys: [Counter: CounterWrites.Keys] = [:]
