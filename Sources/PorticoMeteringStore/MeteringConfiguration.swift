@@ -62,7 +62,7 @@ public final class MeteringConfiguration: Sendable {
     // MARK: reads
 
     public func service(id: String) async throws -> MeteredService? {
-        try await cached("service:" + id, serviceID: id, as: .service) { () async throws -> MeteredService? in
+        try await cached(.init(.service, id), serviceID: id, as: .service) { () async throws -> MeteredService? in
             let values = try await storage.get([
                 ApisonatorKeys.serviceProviderKey(id), ApisonatorKeys.serviceBackendVersion(id),
                 ApisonatorKeys.serviceReferrerFiltersRequired(id), ApisonatorKeys.serviceState(id),
@@ -75,7 +75,7 @@ public final class MeteringConfiguration: Sendable {
     }
 
     public func defaultServiceID(providerKey: String) async throws -> String? {
-        try await cached("default:" + providerKey, serviceID: nil, as: .text) { () async throws -> String? in
+        try await cached(.init(.defaultService, providerKey), serviceID: nil, as: .text) { () async throws -> String? in
             try await storage.get([ApisonatorKeys.providerDefaultServiceID(providerKey)])[0]
         }
     }
@@ -85,36 +85,36 @@ public final class MeteringConfiguration: Sendable {
     }
 
     public func serviceTokenIsValid(_ token: String, serviceID: String) async throws -> Bool {
-        try await cached("token:" + token, serviceID: serviceID, as: .flag) {
+        try await cached(.init(.serviceToken, token), serviceID: serviceID, as: .flag) {
             try await storage.exists(ApisonatorKeys.serviceToken(token, serviceID: serviceID))
         }
     }
 
     public func application(serviceID sid: String, id aid: String) async throws -> MeteredApplication? {
-        try await cached("app:" + aid, serviceID: sid, as: .application) { () async throws -> MeteredApplication? in
+        try await cached(.init(.application, aid), serviceID: sid, as: .application) { () async throws -> MeteredApplication? in
             let v = try await storage.get(["state", "plan_id", "plan_name", "redirect_url"].map { ApisonatorKeys.application(sid, aid, $0) })
             return v[0].map { MeteredApplication(serviceID: sid, id: aid, state: $0, planID: v[1] ?? "", planName: v[2] ?? "", redirectURL: v[3]) }
         }
     }
 
     public func applicationKeys(serviceID sid: String, applicationID aid: String) async throws -> [String] {
-        try await cached("keys:" + aid, serviceID: sid, as: .list) { try await storage.members(ApisonatorKeys.applicationKeys(sid, aid)).sorted() }
+        try await cached(.init(.applicationKeys, aid), serviceID: sid, as: .list) { try await storage.members(ApisonatorKeys.applicationKeys(sid, aid)).sorted() }
     }
 
     public func referrerFilters(serviceID sid: String, applicationID aid: String) async throws -> [String] {
-        try await cached("referrers:" + aid, serviceID: sid, as: .list) {
+        try await cached(.init(.referrerFilters, aid), serviceID: sid, as: .list) {
             try await storage.members(ApisonatorKeys.applicationReferrerFilters(sid, aid)).sorted()
         }
     }
 
     public func applicationID(serviceID sid: String, userKey: String) async throws -> String? {
-        try await cached("userkey:" + userKey, serviceID: sid, as: .text) { () async throws -> String? in
+        try await cached(.init(.userKey, userKey), serviceID: sid, as: .text) { () async throws -> String? in
             try await storage.get([ApisonatorKeys.userKey(sid, userKey)])[0]
         }
     }
 
     public func metrics(serviceID sid: String) async throws -> MetricHierarchy {
-        try await cached("metrics", serviceID: sid, as: .metrics) {
+        try await cached(.init(.metrics, ""), serviceID: sid, as: .metrics) {
             let ids = try await storage.members(ApisonatorKeys.metricIDs(sid)).sorted { ($0.count, $0) < ($1.count, $1) }
             var keys: [String] = []
             for id in ids {
@@ -133,7 +133,7 @@ public final class MeteringConfiguration: Sendable {
 
     /// The plan's limits on the service's metrics.
     public func limits(serviceID sid: String, planID: String, hierarchy: MetricHierarchy) async throws -> [PlanLimit] {
-        try await cached("limits:" + planID, serviceID: sid, as: .limits) {
+        try await cached(.init(.limits, planID), serviceID: sid, as: .limits) {
             var candidates: [(String, LimitPeriod)] = []
             for metric in hierarchy.metrics {
                 for period in LimitPeriod.longestFirst { candidates.append((metric.id, period)) }
@@ -151,7 +151,7 @@ public final class MeteringConfiguration: Sendable {
 
     /// Cached: every authrep and report checks it to decide whether utilization alerts are wanted.
     public func alertLevels(serviceID sid: String) async throws -> [Int] {
-        try await cached("alert_levels", serviceID: sid, as: .levels) { try await storage.members(ApisonatorKeys.alertLevels(sid)).compactMap { Int($0) }.sorted() }
+        try await cached(.init(.alertLevels, ""), serviceID: sid, as: .levels) { try await storage.members(ApisonatorKeys.alertLevels(sid)).compactMap { Int($0) }.sorted() }
     }
 
     // MARK: writes (the internal API's operations)
@@ -379,17 +379,17 @@ public final class MeteringConfiguration: Sendable {
     // MARK: cache
 
     /// The cached value, or `load()`'s, cached unless a write to the service happened while it loaded.
-    private func cached<T: Sendable>(_ key: String, serviceID: String?, as kind: CachedKind<T>, _ load: () async throws -> T) async throws -> T {
-        let now = clockMilliseconds()
+    /// A hit costs one lock and two hash lookups; the clock is read only for entries that expire.
+    private func cached<T: Sendable>(_ key: ConfigurationCache.Key, serviceID: String?, as kind: CachedKind<T>, _ load: () async throws -> T) async throws -> T {
         let bucket = serviceID ?? ""
+        let clock = clockMilliseconds
         let (hit, generation) = cache.withLock { c -> (T?, UInt64) in
-            let generation = c.generations[bucket, default: 0]
-            guard let entry = c.buckets[bucket]?[key] else { return (nil, generation) }
-            if let expires = entry.expires, expires <= now {
+            if let entry = c.buckets[bucket]?[key] {
+                guard let expires = entry.expires, expires <= clock() else { return (kind.unwrap(entry.value), 0) }
                 c.buckets[bucket]?[key] = nil
-                return (nil, generation)
+                c.count -= 1
             }
-            return (kind.unwrap(entry.value), generation)
+            return (nil, c.generations[bucket, default: 0])
         }
         if let hit { return hit }
         let value = try await load()
@@ -397,7 +397,7 @@ public final class MeteringConfiguration: Sendable {
         return value
     }
 
-    private func store(_ key: String, _ value: CachedValue, bucket: String, generation: UInt64) {
+    private func store(_ key: ConfigurationCache.Key, _ value: CachedValue, bucket: String, generation: UInt64) {
         let expires = cacheTTLMilliseconds.map { clockMilliseconds() + $0 }
         cache.withLock { c in
             guard c.generations[bucket, default: 0] == generation else { return }
@@ -419,7 +419,7 @@ public final class MeteringConfiguration: Sendable {
             }
             if let providerKey {
                 c.generations["", default: 0] &+= 1
-                if c.buckets[""]?.removeValue(forKey: "default:" + providerKey) != nil { c.count -= 1 }
+                if c.buckets[""]?.removeValue(forKey: .init(.defaultService, providerKey)) != nil { c.count -= 1 }
             }
         }
     }
@@ -440,8 +440,19 @@ struct ConfigurationCache: Sendable {
     }
     /// A bound on memory: when full, the cache starts over (configuration reads are cheap to repeat).
     static let capacity = 200_000
+    /// What an entry holds and for which id (application, user key, plan, token; "" for service-wide facts): a
+    /// small value rather than a concatenated string, so a lookup allocates nothing.
+    struct Key: Hashable, Sendable {
+        enum Kind: UInt8 { case service, defaultService, serviceToken, application, applicationKeys, referrerFilters, userKey, metrics, limits, alertLevels }
+        let kind: Kind
+        let id: String
+        init(_ kind: Kind, _ id: String) {
+            self.kind = kind
+            self.id = id
+        }
+    }
     /// Entries by the service they describe ("" for provider-level entries), so a write drops one bucket.
-    var buckets: [String: [String: Entry]] = [:]
+    var buckets: [String: [Key: Entry]] = [:]
     var count = 0
     /// Bumped by every invalidation, so a load that raced with a write is not cached.
     var generations: [String: UInt64] = [:]

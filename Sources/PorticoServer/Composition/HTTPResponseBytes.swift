@@ -8,15 +8,19 @@ enum HTTPResponseBytes {
     /// `body` nil sends the headers only (a HEAD request) with `Content-Length: contentLength`.
     static func write(status: Int, version: HTTPVersion, headers: [(String, String)], body: [UInt8]?, contentLength: Int,
                       keepAlive: Bool, into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("HTTP/")
-        buffer.writeString(String(version.major))
-        buffer.writeStaticString(".")
-        buffer.writeString(String(version.minor))
-        buffer.writeStaticString(" ")
-        buffer.writeString(String(status))
-        buffer.writeStaticString(" ")
-        buffer.writeString(HTTPResponseStatus(statusCode: status).reasonPhrase)
-        buffer.writeStaticString("\r\n")
+        if status == 200, version == .http1_1 {
+            buffer.writeStaticString("HTTP/1.1 200 OK\r\n")
+        } else {
+            buffer.writeStaticString("HTTP/")
+            writeDecimal(version.major, into: &buffer)
+            buffer.writeStaticString(".")
+            writeDecimal(version.minor, into: &buffer)
+            buffer.writeStaticString(" ")
+            writeDecimal(status, into: &buffer)
+            buffer.writeStaticString(" ")
+            buffer.writeString(HTTPResponseStatus(statusCode: status).reasonPhrase)
+            buffer.writeStaticString("\r\n")
+        }
         for (name, value) in headers where isSafe(name) && isSafe(value) {
             buffer.writeString(name)
             buffer.writeStaticString(": ")
@@ -24,7 +28,7 @@ enum HTTPResponseBytes {
             buffer.writeStaticString("\r\n")
         }
         buffer.writeStaticString("Content-Length: ")
-        buffer.writeString(String(contentLength))
+        writeDecimal(contentLength, into: &buffer)
         buffer.writeStaticString("\r\n")
         if !keepAlive {
             buffer.writeStaticString("Connection: close\r\n")
@@ -39,6 +43,20 @@ enum HTTPResponseBytes {
     /// A header line can neither be split nor ended early by its name or value.
     private static func isSafe(_ text: String) -> Bool {
         !text.utf8.contains { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }
+    }
+
+    /// An integer in decimal, without building a `String` for it.
+    static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
+        if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+        let magnitude = value.magnitude
+        var divisor: UInt = 1
+        while divisor <= magnitude / 10 { divisor *= 10 }
+        var rest = magnitude
+        while divisor > 0 {
+            buffer.writeInteger(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
     }
 
     /// What NIO's protocol error handler answers to a request that does not parse as HTTP.
