@@ -116,7 +116,8 @@ struct Authorizer: Sendable {
             // A value of exactly "0" is checked but not reported, as apisonator drops it before queueing.
             let reportedPairs = pairs.filter { $0.1 != "0" }
             if endpoint.recording, !reportedPairs.isEmpty {
-                let reportedUsage = (try? LimitEvaluation.process(reportedPairs, hierarchy: hierarchy, flat: extensions.flatUsage)) ?? [:]
+                let reportedUsage = reportedPairs.count == pairs.count ? usage ?? [:]
+                    : (try? LimitEvaluation.process(reportedPairs, hierarchy: hierarchy, flat: extensions.flatUsage)) ?? [:]
                 recorded = hierarchy.metrics.compactMap { m in reportedUsage[m.id].map { (m.id, $0) } }
             }
         }

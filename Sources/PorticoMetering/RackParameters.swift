@@ -56,6 +56,11 @@ public struct RackParameters: Sendable {
     public mutating func merge(_ bytes: ArraySlice<UInt8>) throws(ParameterSyntaxError) {
         guard bytes.count <= Self.maximumBytes else { throw ParameterSyntaxError(message: "total query size exceeds limit") }
         var count = order.count
+        if root.isEmpty {
+            // An authrep carries a handful of parameters: room for them up front spares the table two regrowths.
+            root.reserveCapacity(8)
+            order.reserveCapacity(8)
+        }
         var start = bytes.startIndex
         while start < bytes.endIndex {
             var end = start
