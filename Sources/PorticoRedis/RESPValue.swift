@@ -1,5 +1,3 @@
-import NIOCore
-
 /// A value of the Redis serialization protocol (RESP2), the replies redis-server sends and the arrays of bulk
 /// strings clients send as commands.
 public enum RESPValue: Sendable, Equatable {
@@ -80,37 +78,6 @@ public enum RESPEncoder {
             crlf(&out)
             out.append(contentsOf: part.utf8)
             crlf(&out)
-        }
-    }
-
-    /// The same bytes as `encodeCommand(_:into:)` for `[UInt8]`, written straight into a buffer for the
-    /// socket: no intermediate array, and room for the whole command reserved once (an authrep's counter script
-    /// is a command of a couple of hundred arguments).
-    public static func encodeCommand(_ parts: [String], into buffer: inout ByteBuffer) {
-        var size = 16
-        for part in parts { size += part.utf8.count + 16 }
-        buffer.reserveCapacity(minimumWritableBytes: size)
-        buffer.writeInteger(UInt8(ascii: "*"))
-        writeDecimal(parts.count, into: &buffer)
-        buffer.writeStaticString("\r\n")
-        for part in parts {
-            buffer.writeInteger(UInt8(ascii: "$"))
-            writeDecimal(part.utf8.count, into: &buffer)
-            buffer.writeStaticString("\r\n")
-            buffer.writeString(part)
-            buffer.writeStaticString("\r\n")
-        }
-    }
-
-    /// A length in decimal (never negative), without building a `String` for it.
-    static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
-        var divisor = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            buffer.writeInteger(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest / divisor))
-            rest %= divisor
-            divisor /= 10
         }
     }
 

@@ -92,7 +92,10 @@ public final class RedisConnection: Sendable {
     public func send(_ commands: [[String]]) async throws -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
         var buffer = channel.allocator.buffer(capacity: 64 * commands.count)
-        for command in commands { RESPEncoder.encodeCommand(command, into: &buffer) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64 * commands.count)
+        for command in commands { RESPEncoder.encodeCommand(command, into: &bytes) }
+        buffer.writeBytes(bytes)
         let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
         let request = RedisChannelHandler.Request(bytes: buffer, replyCount: commands.count, promise: promise, timeout: commandTimeout)
         // If the channel closed before the handler saw the request, nothing was written: the waiting promise is
