@@ -91,9 +91,16 @@ public final class RedisConnection: Sendable {
     /// `.error` values, not thrown: within a pipeline one failing command does not void the others.
     public func send(_ commands: [[String]]) async throws -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
-        var buffer = channel.allocator.buffer(capacity: 64 * commands.count)
+        // Room for the whole pipeline at once: an authrep's counter script alone has a couple of hundred arguments.
+        // (Appending to an array and copying it once measured cheaper than writing each piece into the ByteBuffer.)
+        var size = 0
+        for command in commands {
+            size += 16
+            for part in command { size += part.utf8.count + 16 }
+        }
+        var buffer = channel.allocator.buffer(capacity: size)
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(64 * commands.count)
+        bytes.reserveCapacity(size)
         for command in commands { RESPEncoder.encodeCommand(command, into: &bytes) }
         buffer.writeBytes(bytes)
         let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
