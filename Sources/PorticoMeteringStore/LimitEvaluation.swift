@@ -18,12 +18,19 @@ public struct MetricHierarchy: Sendable {
     private let byID: [String: MeteredMetric]
     private let byName: [String: MeteredMetric]
     private let positions: [String: Int]
+    /// Every metric's ancestors, walked once when the hierarchy is built (it is cached with the configuration),
+    /// rather than for each usage line of each call.
+    private let ancestorsByID: [String: [String]]
 
     public init(_ metrics: [MeteredMetric]) {
         self.metrics = metrics
-        byID = Dictionary(metrics.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let byID = Dictionary(metrics.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        self.byID = byID
         byName = Dictionary(metrics.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         positions = Dictionary(metrics.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var ancestorsByID: [String: [String]] = [:]
+        for id in byID.keys { ancestorsByID[id] = Self.walkAncestors(of: id, in: byID) }
+        self.ancestorsByID = ancestorsByID
     }
 
     /// The metric's place in the hierarchy's order (replies list limits in it).
@@ -33,7 +40,9 @@ public struct MetricHierarchy: Sendable {
     public func metric(named name: String) -> MeteredMetric? { byName[name] }
 
     /// Parent, grandparent, …; cycles in bad data stop the walk.
-    public func ancestors(of id: String) -> [String] {
+    public func ancestors(of id: String) -> [String] { ancestorsByID[id] ?? [] }
+
+    private static func walkAncestors(of id: String, in byID: [String: MeteredMetric]) -> [String] {
         var out: [String] = []
         var seen: Set<String> = [id]
         var current = byID[id]?.parentID

@@ -53,6 +53,23 @@ import Testing
         #expect(throws: UsageError.invalidValue(metric: "hits", value: "x")) { _ = try LimitEvaluation.process([("hits", "x")], hierarchy: tree, flat: false) }
     }
 
+    @Test func ancestorsAreWalkedUpToTheRootAndStopAtCycles() {
+        let deep = MetricHierarchy([
+            MeteredMetric(id: "1", name: "hits", parentID: nil),
+            MeteredMetric(id: "2", name: "search", parentID: "1"),
+            MeteredMetric(id: "3", name: "search_deep", parentID: "2"),
+            MeteredMetric(id: "4", name: "orphan", parentID: "99"),
+            MeteredMetric(id: "5", name: "a", parentID: "6"),
+            MeteredMetric(id: "6", name: "b", parentID: "5"),
+        ])
+        #expect(deep.ancestors(of: "3") == ["2", "1"])
+        #expect(deep.ancestors(of: "1") == [])
+        #expect(deep.ancestors(of: "4") == ["99"])  // a parent id that is not a metric is still reported, as before
+        #expect(deep.ancestors(of: "5") == ["6"])
+        #expect(deep.ancestors(of: "6") == ["5"])
+        #expect(deep.ancestors(of: "unknown") == [])
+    }
+
     func evaluate(_ limits: [PlanLimit], stored: [String: Int64], usage: [(String, String)]?, recording: Bool = false) throws -> LimitEvaluation.Outcome {
         let processed = try usage.map { try LimitEvaluation.process($0.map { (name: $0.0, value: $0.1) }, hierarchy: tree, flat: false) }
         return LimitEvaluation.evaluate(limits: limits, hierarchy: tree, stored: { id, period in stored["\(id)/\(period.rawValue)"] ?? 0 },
