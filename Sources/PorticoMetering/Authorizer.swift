@@ -158,13 +158,19 @@ struct Authorizer: Sendable {
             stored = keysByLimit.isEmpty ? [] : try await counters.get(keysByLimit).map { $0.flatMap { Int64($0) } ?? 0 }
             authorized = true
         }
-        var values: [String: Int64] = [:]
-        for (i, limit) in limits.enumerated() { values[limit.metricID + "/" + limit.period.rawValue] = stored[i] }
-        let outcome = LimitEvaluation.evaluate(limits: limits, hierarchy: hierarchy, stored: { values[$0 + "/" + $1.rawValue] ?? 0 },
+        var values: [StoredCounter: Int64] = [:]
+        for (i, limit) in limits.enumerated() { values[StoredCounter(metricID: limit.metricID, period: limit.period)] = stored[i] }
+        let outcome = LimitEvaluation.evaluate(limits: limits, hierarchy: hierarchy, stored: { values[StoredCounter(metricID: $0, period: $1)] ?? 0 },
                                                usage: usage, recording: endpoint.recording && authorized, now: now)
         authorized = authorized && outcome.authorized
         let rejection = authorized ? nil : Rejection(code: "limits_exceeded", reason: "usage limits are exceeded")
         return (reply(status, rejection: rejection, outcome: outcome, hierarchy: hierarchy, usage: usage, extensions: extensions), counted)
+    }
+
+    /// A limit's counter as read for this call (a pair rather than a joined string: nothing to allocate per lookup).
+    struct StoredCounter: Hashable {
+        let metricID: String
+        let period: LimitPeriod
     }
 
     struct Rejection: Sendable {
