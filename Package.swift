@@ -3,13 +3,6 @@ import PackageDescription
 
 // Module graph: see ../shared/DESIGN.md §3. A target imports only lower layers; roles never import each other.
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
-/// The metering modules' async functions run on their caller's executor (SE-0461) instead of hopping to the
-/// generic executor at every call: on the authrep path each hop asked the runtime, under a lock, for the task's
-/// executor preference (~3.5 % of a profiled authrep). There are no actors in Portico, so where code runs is
-/// unchanged: a metering-port request's task prefers its connection's event loop either way.
-/// (After switching this on or off, rebuild the metering modules from clean: an incremental build that mixed
-/// objects from before and after crashed in tests.)
-let callerIsolated: [SwiftSetting] = strict + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
 
 let package = Package(
     name: "portico",
@@ -49,7 +42,7 @@ let package = Package(
         .target(name: "PorticoMeteringStore", dependencies: [
             "PorticoCore", "PorticoRedis",
             .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: callerIsolated),
+        ], swiftSettings: strict),
         // L2
         .target(name: "PorticoSQLite", dependencies: [
             "PorticoCore", "PorticoStore",
@@ -78,7 +71,7 @@ let package = Package(
         .target(name: "PorticoMetering", dependencies: [
             "PorticoCore", "PorticoMeteringStore",
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: callerIsolated),
+        ], swiftSettings: strict),
         .target(name: "PorticoGateway", dependencies: [
             "PorticoCore",
             "PorticoRedis",

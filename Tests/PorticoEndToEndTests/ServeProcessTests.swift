@@ -28,6 +28,8 @@ import Testing
         p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["DATABASE_URL"] = nil
+        // A crash report on stdout (the pipe a test reads when the process dies), short enough not to fill it.
+        env["SWIFT_BACKTRACE"] = env["SWIFT_BACKTRACE"] ?? "enable=yes,interactive=no,color=no,output-to=stdout,threads=crashed,images=none,registers=none"
         for (k, v) in environment { env[k] = v }
         p.environment = env
         return p
@@ -62,9 +64,21 @@ import Testing
     static func waitReady(_ r: Running) async throws {
         for _ in 0..<600 {  // up to 60 s: the debug build hashes seed passwords slowly while other suites run
             if (try? curl("http://127.0.0.1:\(r.ports["management"]!)/status/ready"))?.0 == 200 { return }
+            // A process that died (a crash, a refused configuration) is reported at once with what it printed,
+            // rather than after a minute of polling.
+            if !r.process.isRunning {
+                let output = String(decoding: r.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                throw ExitedBeforeReady(status: r.process.terminationStatus, output: String(output.suffix(4000)))
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw CancellationError()
+    }
+
+    struct ExitedBeforeReady: Error, CustomStringConvertible {
+        let status: Int32
+        let output: String
+        var description: String { "portico exited with status \(status) before it was ready; it printed:\n\(output)" }
     }
 
     static func stop(_ r: Running) -> Int32 {
