@@ -651,6 +651,27 @@ import Testing
         #expect(denied.status == 403)  // strict: metering unavailable and nothing cached
     }
 
+    /// `upstream_connection`'s `read_timeout` counts from the upstream's last byte, for every request of a
+    /// kept-alive client connection: the connection's one timer, armed for a product with a long timeout, is
+    /// brought forward for a request to a product with a short one, and re-armed after requests that finished.
+    @Test func upstreamReadTimeoutOnEveryRequestOfAConnection() async throws {
+        func timeouts(_ read: Double) -> [[String: Any]] {
+            [["name": "upstream_connection", "configuration": ["read_timeout": read]], ["name": "apicast", "configuration": [:]]]
+        }
+        let h = try H(services: [H.service(id: 1, proxy: ["hosts": ["long.test"]], chain: timeouts(30)),
+                                 H.service(id: 2, proxy: ["hosts": ["short.test"]], chain: timeouts(1))], upstream: Self.slowUpstream)
+        defer { h.stop() }
+        try await h.waitReady()
+        let answers = try HTTP.raw(port: h.gatewayPort, "GET /fast?user_key=k HTTP/1.1\r\nHost: long.test\r\n\r\n"
+                                       + "GET /medium?user_key=k HTTP/1.1\r\nHost: short.test\r\n\r\n"
+                                       + "GET /slow?user_key=k HTTP/1.1\r\nHost: short.test\r\nConnection: close\r\n\r\n", timeoutSeconds: 20)
+        let statuses = answers.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
+        #expect(statuses == ["200", "200", "504"], "\(answers)")
+        #expect(answers.hasSuffix("Gateway Timeout"))
+        // The connection that timed out is not reused; the next request gets a fresh one and its answer.
+        #expect(try h.call("/fast?user_key=k", host: "short.test").status == 200)
+    }
+
     @Test func bodiesStreamBothWaysAndCredentialsStayOutOfTheLog() async throws {
         let big = String(repeating: "0123456789abcdef", count: 131_072)  // 2 MiB
         let h = try H(services: [H.service(id: 1, rules: [H.rule("POST", "/"), H.rule("GET", "/")])],

@@ -49,18 +49,12 @@ final class MeteringConnectionPool: Sendable {
             }
         }
         let promise = channel.eventLoop.makePromise(of: MeteringExchangeHandler.Response.self)
-        let timer = channel.eventLoop.scheduleTask(in: timeout) {
-            promise.fail(ChannelError.connectTimeout(timeout))
-            channel.close(promise: nil)
-        }
-        channel.writeAndFlush(MeteringExchangeHandler.Exchange(head: head, body: body, promise: promise), promise: nil)
+        channel.writeAndFlush(MeteringExchangeHandler.Exchange(head: head, body: body, timeout: timeout, promise: promise), promise: nil)
         do {
             let response = try await promise.futureResult.get()
-            timer.cancel()
             if response.keepAlive, channel.isActive { putIdle(channel) } else { channel.close(promise: nil) }
             return Answer(status: response.status, headers: response.headers)
         } catch {
-            timer.cancel()
             channel.close(promise: nil)
             return nil
         }
@@ -95,7 +89,9 @@ final class MeteringConnectionPool: Sendable {
 }
 
 /// Writes one request and completes its promise with the response's status and headers (the body is read
-/// and dropped: APIcast asks for `no_body`).
+/// and dropped: APIcast asks for `no_body`), or fails it and closes the connection when no answer came within
+/// the exchange's timeout. The timer belongs to the connection and is re-armed only when it fires, so an
+/// exchange on a kept-alive connection schedules and cancels nothing.
 final class MeteringExchangeHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = Exchange
@@ -104,6 +100,7 @@ final class MeteringExchangeHandler: ChannelDuplexHandler, @unchecked Sendable {
     struct Exchange {
         var head: HTTPRequestHead
         var body: ByteBuffer?
+        var timeout: TimeAmount
         var promise: EventLoopPromise<Response>
     }
 
@@ -115,6 +112,34 @@ final class MeteringExchangeHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     private var pending: EventLoopPromise<Response>?
     private var head: HTTPResponseHead?
+    private var context: ChannelHandlerContext?
+    /// When the exchange in progress times out.
+    private var deadline = NIODeadline.distantFuture
+    private var timeout = TimeAmount.zero
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    private func armTimer(at when: NIODeadline) {
+        if let armed = timerDeadline, armed <= when { return }
+        guard let context else { return }
+        timer?.cancel()
+        timerDeadline = when
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { self.timerFired() }
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerDeadline = nil
+        guard let promise = pending else { return }
+        guard NIODeadline.now() >= deadline else { return armTimer(at: deadline) }
+        pending = nil
+        head = nil
+        promise.fail(ChannelError.connectTimeout(timeout))
+        context?.close(promise: nil)
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let exchange = unwrapOutboundIn(data)
@@ -123,6 +148,9 @@ final class MeteringExchangeHandler: ChannelDuplexHandler, @unchecked Sendable {
             return
         }
         pending = exchange.promise
+        timeout = exchange.timeout
+        deadline = .now() + timeout
+        armTimer(at: deadline)
         context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
         if let body = exchange.body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.write(wrapOutboundOut(.end(nil)), promise: promise)
@@ -143,6 +171,9 @@ final class MeteringExchangeHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        timerDeadline = nil
         pending?.fail(ChannelError.ioOnClosedChannel)
         pending = nil
         context.fireChannelInactive()
