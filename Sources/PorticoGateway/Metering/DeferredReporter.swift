@@ -48,8 +48,9 @@ public final class DeferredReporter: Sendable {
         state.withLock { ($0.inbox.count + $0.outbox.count, $0.inFlight) }
     }
 
-    /// Queues an authrep. It is sent by a task that prefers `executor` (the client connection's event loop,
-    /// so the send does not change thread) and keeps sending queued ones until none are left.
+    /// Queues an authrep. It is sent at once when fewer than `concurrency` are in flight (on the calling event
+    /// loop, or in a task preferring `executor`, the client connection's loop); each answer sends the next
+    /// queued one, until none are left.
     public func enqueue(_ authrep: DeferredAuthrep, upstreamStatus: Int, executor: (any TaskExecutor)? = nil) {
         let work = MeteringWork(authrep: authrep, upstreamStatus: upstreamStatus)
         let startsSender = state.withLock { s -> Bool in
@@ -61,17 +62,21 @@ public final class DeferredReporter: Sendable {
             return true
         }
         guard startsSender else { return }
-        Task(executorPreference: executor) {
-            var next: MeteringWork? = work
-            while let current = next {
-                await self.send(current)
-                next = self.state.withLock { s -> MeteringWork? in
-                    if let queued = s.next() { return queued }
-                    s.inFlight -= 1
-                    return nil
-                }
+        send(work, executor: executor)
+    }
+
+    /// Sends `work`; its answer sends the next queued report, or frees the sender. (A client answers after `send`
+    /// returns, so a long queue does not grow the stack.)
+    private func send(_ work: MeteringWork, executor: (any TaskExecutor)?) {
+        let call = Self.call(for: work)
+        metering.send(call, executor: executor) { answer in
+            self.handle(answer, of: call, work: work)
+            let next = self.state.withLock { s -> MeteringWork? in
+                if let queued = s.next() { return queued }
+                s.inFlight -= 1
+                return nil
             }
-            self.resumeIfIdle()
+            if let next { self.send(next, executor: executor) } else { self.resumeIfIdle() }
         }
     }
 
@@ -102,10 +107,13 @@ public final class DeferredReporter: Sendable {
         }
     }
 
-    func send(_ work: MeteringWork) async {
+    static func call(for work: MeteringWork) -> MeteringCall {
         var call = work.authrep.call
         if work.authrep.reportResponseCode { call.query.append(("log[code]", String(work.upstreamStatus))) }
-        let answer = await metering.send(call)
+        return call
+    }
+
+    func handle(_ answer: MeteringAnswer, of call: MeteringCall, work: MeteringWork) {
         BackendCallCounters.shared.increment(endpoint: call.endpoint.metricLabel, status: answer.statusClass)
         cache.handle(answer, key: work.authrep.cacheKey, mode: work.authrep.mode, ttlMilliseconds: work.authrep.ttlMilliseconds, nowMilliseconds: clock())
         if answer.outcome == .unavailable {

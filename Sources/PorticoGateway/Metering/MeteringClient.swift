@@ -3,6 +3,16 @@
 /// keep-alive connections) for a gateway running alone or against 3scale's backend.
 public protocol MeteringClient: Sendable {
     func send(_ call: MeteringCall) async -> MeteringAnswer
+    /// The same call with its answer handed to `completion`, never before this returns: how deferred authreps
+    /// go out. A client that can answer on the calling event loop without a task does; by default `send` runs in
+    /// a task that prefers `executor`.
+    func send(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void)
+}
+
+extension MeteringClient {
+    public func send(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
+        Task(executorPreference: executor) { completion(await self.send(call)) }
+    }
 }
 
 /// One Service Management API call as APIcast makes it (reference/gateway.md §4.1).

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import PorticoAdmin
 import PorticoCore
 import PorticoGateway
@@ -82,24 +83,42 @@ final class HTTPMeteringClient: MeteringClient {
     }
 
     func sendPlain(_ call: MeteringCall, url: UpstreamURL, pool: MeteringConnectionPool) async -> MeteringAnswer {
+        let (head, body) = plainRequest(call, url: url)
+        guard let answer = await pool.send(head, body: body, timeout: Self.timeout) else { return .unreachable }
+        return Self.answer(status: answer.status, answer.headers)
+    }
+
+    /// A deferred authrep to a plain-HTTP endpoint is written and answered on the calling event loop with no task
+    /// in between (one task per proxied request was ~5 % of the cached path's CPU time); anything else goes
+    /// through `send` in a task.
+    func send(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
+        guard call.baseURL.hasPrefix("http://"), let loop = MultiThreadedEventLoopGroup.currentEventLoop, let (pool, url) = plainPool(call.baseURL) else {
+            Task(executorPreference: executor) { completion(await self.send(call)) }
+            return
+        }
+        let (head, body) = plainRequest(call, url: url)
+        pool.send(head, body: body, timeout: Self.timeout, on: loop) { answer in
+            completion(answer.map { Self.answer(status: $0.status, $0.headers) } ?? .unreachable)
+        }
+    }
+
+    func plainRequest(_ call: MeteringCall, url: UpstreamURL) -> (HTTPRequestHead, ByteBuffer?) {
         let query = call.encodedQuery
         let isReport = call.endpoint == .report
         var head = HTTPRequestHead(version: .http1_1, method: isReport ? .POST : .GET,
                                    uri: url.path + call.endpoint.rawValue + (query.isEmpty ? "" : "?" + query))
+        head.headers.reserveCapacity(5)
         head.headers.add(name: "Host", value: call.hostHeader.flatMap { $0.isEmpty ? nil : $0 } ?? url.hostHeader)
         head.headers.add(name: "User-Agent", value: userAgent)
         head.headers.add(name: "3scale-options", value: MeteringCall.options)
-        var body: ByteBuffer?
-        if isReport {
-            let form = ByteBuffer(string: call.encodedForm)
-            head.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            head.headers.add(name: "Content-Length", value: String(form.readableBytes))
-            body = form
-        } else {
+        guard isReport else {
             head.headers.add(name: "Content-Length", value: "0")
+            return (head, nil)
         }
-        guard let answer = await pool.send(head, body: body, timeout: Self.timeout) else { return .unreachable }
-        return Self.answer(status: answer.status, answer.headers)
+        let form = ByteBuffer(string: call.encodedForm)
+        head.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        head.headers.add(name: "Content-Length", value: String(form.readableBytes))
+        return (head, form)
     }
 
     static func answer(status: Int, _ h: HTTPHeaders) -> MeteringAnswer {

@@ -29,34 +29,54 @@ final class MeteringConnectionPool: Sendable {
 
     func send(_ head: HTTPRequestHead, body: ByteBuffer?, timeout: TimeAmount) async -> Answer? {
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
-        let channel: any Channel
-        if let reused = takeIdle(on: loop) {
-            channel = reused
-        } else {
-            do {
-                channel = try await ClientBootstrap(group: loop)
-                    .connectTimeout(.seconds(2))
-                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .channelInitializer { ch in
-                        ch.eventLoop.makeCompletedFuture {
-                            try ch.pipeline.syncOperations.addHTTPClientHandlers()
-                            try ch.pipeline.syncOperations.addHandler(MeteringExchangeHandler())
-                        }
-                    }
-                    .connect(host: host, port: port).get()
-            } catch {
-                return nil
-            }
+        return await withCheckedContinuation { continuation in
+            send(head, body: body, timeout: timeout, on: loop) { continuation.resume(returning: $0) }
         }
+    }
+
+    /// One exchange on a connection of `loop`; `completion` runs on that loop, never before this returns, with nil
+    /// when the endpoint could not be reached or did not answer within `timeout`.
+    func send(_ head: HTTPRequestHead, body: ByteBuffer?, timeout: TimeAmount, on loop: any EventLoop,
+              completion: @escaping @Sendable (Answer?) -> Void) {
+        if let reused = takeIdle(on: loop) {
+            return exchange(on: reused, head, body: body, timeout: timeout, completion: completion)
+        }
+        ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(2))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHTTPClientHandlers()
+                    try ch.pipeline.syncOperations.addHandler(MeteringExchangeHandler())
+                }
+            }
+            .connect(host: host, port: port)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    self.exchange(on: channel, head, body: body, timeout: timeout, completion: completion)
+                case .failure:
+                    // A connection that fails at once fails here synchronously: answer on the next tick.
+                    loop.execute { completion(nil) }
+                }
+            }
+    }
+
+    private func exchange(on channel: any Channel, _ head: HTTPRequestHead, body: ByteBuffer?, timeout: TimeAmount,
+                          completion: @escaping @Sendable (Answer?) -> Void) {
         let promise = channel.eventLoop.makePromise(of: MeteringExchangeHandler.Response.self)
-        channel.writeAndFlush(MeteringExchangeHandler.Exchange(head: head, body: body, timeout: timeout, promise: promise), promise: nil)
-        do {
-            let response = try await promise.futureResult.get()
-            if response.keepAlive, channel.isActive { putIdle(channel) } else { channel.close(promise: nil) }
-            return Answer(status: response.status, headers: response.headers)
-        } catch {
-            channel.close(promise: nil)
-            return nil
+        // A channel that closed meanwhile has no exchange handler left to answer: its failed write fails the exchange.
+        channel.writeAndFlush(MeteringExchangeHandler.Exchange(head: head, body: body, timeout: timeout, promise: promise))
+            .whenFailure { promise.fail($0) }
+        promise.futureResult.whenComplete { result in
+            switch result {
+            case .success(let response):
+                if response.keepAlive, channel.isActive { self.putIdle(channel) } else { channel.close(promise: nil) }
+                completion(Answer(status: response.status, headers: response.headers))
+            case .failure:
+                channel.close(promise: nil)
+                completion(nil)
+            }
         }
     }
 
@@ -145,6 +165,7 @@ final class MeteringExchangeHandler: ChannelDuplexHandler, @unchecked Sendable {
         let exchange = unwrapOutboundIn(data)
         guard pending == nil else {
             exchange.promise.fail(ChannelError.inappropriateOperationForState)
+            promise?.fail(ChannelError.inappropriateOperationForState)
             return
         }
         pending = exchange.promise
