@@ -33,6 +33,21 @@ struct Authorizer: Sendable {
         throw MeteringFailure.serviceTokenInvalid(token, sid)
     }
 
+    /// `loadService`'s answer when the configuration cache holds it and it is a service (nil otherwise: the
+    /// asynchronous path reads what is missing and names what is wrong).
+    func cachedService(_ params: RackParameters, providerKey: String) -> MeteredService? {
+        let service: MeteredService?
+        if let sid = Self.normalized(params, "service_id") {
+            guard !sid.contains("-"), let cached = configuration.cachedService(id: sid) else { return nil }
+            service = cached
+        } else {
+            guard let id = configuration.cachedDefaultServiceID(providerKey: providerKey) ?? nil, let cached = configuration.cachedService(id: id) else { return nil }
+            service = cached
+        }
+        guard let service, service.providerKey == providerKey else { return nil }
+        return service
+    }
+
     func loadService(_ params: RackParameters, providerKey: String) async throws -> MeteredService {
         guard let sid = Self.normalized(params, "service_id") else {
             guard let id = try await configuration.defaultServiceID(providerKey: providerKey), let service = try await configuration.service(id: id) else {
@@ -54,7 +69,8 @@ struct Authorizer: Sendable {
 
     func run(_ params: RackParameters, endpoint: ServiceManagementAPI.Endpoint, extensions: Extensions) async throws -> MeteringResponse {
         if params.containsInvalidUTF8 { throw MeteringFailure.notValidData }
-        let providerKey = try await resolveProviderKey(params)
+        let providerKey: String
+        if let key = Self.normalized(params, "provider_key") { providerKey = key } else { providerKey = try await resolveProviderKey(params) }
         guard let master else { return try await run(params, providerKey: providerKey, endpoint: endpoint, extensions: extensions).response }
         // Master metering (§8.5): an authorize counts before validation; an authrep counts when it got as far as
         // a decision or failed only on the application, plus a transaction when it counted usage.
@@ -74,27 +90,40 @@ struct Authorizer: Sendable {
                      extensions: Extensions) async throws -> (response: MeteringResponse, counted: Bool) {
         if params["user_id"] != nil { throw MeteringFailure.endUsers }
         if let usage = params["usage"], !usage.isHash { throw MeteringFailure.usageNotAHash }
-        let service = try await loadService(params, providerKey: providerKey)
+        let service: MeteredService
+        if let cached = cachedService(params, providerKey: providerKey) { service = cached } else { service = try await loadService(params, providerKey: providerKey) }
         let appIDParam = Self.normalized(params, "app_id")
         let userKey = Self.normalized(params, "user_key")
         if endpoint.oauth, appIDParam == nil { throw MeteringFailure.applicationNotFound(nil) }
         if appIDParam != nil, userKey != nil { throw MeteringFailure.authenticationError }
         let appID: String?
         if service.backendVersion == "1", !endpoint.oauth {
-            guard let userKey, let id = try await configuration.applicationID(serviceID: service.id, userKey: userKey) else {
+            var id = userKey.flatMap { configuration.cachedApplicationID(serviceID: service.id, userKey: $0) } ?? nil
+            if id == nil, let userKey { id = try await configuration.applicationID(serviceID: service.id, userKey: userKey) }
+            guard let id else {
                 throw MeteringFailure.userKeyInvalid(userKey)
             }
             appID = id
         } else {
             appID = appIDParam
         }
-        guard let appID, let app = try await configuration.application(serviceID: service.id, id: appID) else {
-            throw MeteringFailure.applicationNotFound(appID)
-        }
+        // Reads answered from the configuration cache first, without suspending (see `MeteringConfiguration`).
+        var app = appID.flatMap { configuration.cachedApplication(serviceID: service.id, id: $0) } ?? nil
+        if app == nil, let appID { app = try await configuration.application(serviceID: service.id, id: appID) }
+        guard let app else { throw MeteringFailure.applicationNotFound(appID) }
         let appKey = params.string("app_key")?.trimmingWhitespace
-        let keys = try await configuration.applicationKeys(serviceID: service.id, applicationID: app.id)
-        let hierarchy = try await configuration.metrics(serviceID: service.id)
-        let limits = try await configuration.limits(serviceID: service.id, planID: app.planID, hierarchy: hierarchy)
+        let keys: [String], hierarchy: MetricHierarchy, limits: [PlanLimit]
+        if let hit = configuration.cachedApplicationKeys(serviceID: service.id, applicationID: app.id) {
+            keys = hit
+        } else {
+            keys = try await configuration.applicationKeys(serviceID: service.id, applicationID: app.id)
+        }
+        if let hit = configuration.cachedMetrics(serviceID: service.id) { hierarchy = hit } else { hierarchy = try await configuration.metrics(serviceID: service.id) }
+        if let hit = configuration.cachedLimits(serviceID: service.id, planID: app.planID) {
+            limits = hit
+        } else {
+            limits = try await configuration.limits(serviceID: service.id, planID: app.planID, hierarchy: hierarchy)
+        }
 
         var status = ServiceManagementXML.Status(authorized: false, reason: nil, plan: app.planName, reports: [])
         if endpoint.oauth {
