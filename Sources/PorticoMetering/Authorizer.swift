@@ -181,7 +181,10 @@ struct Authorizer: Sendable {
                 if trafficGuards > 0 {
                     try? await traffic?.applied(serviceID: service.id, applicationID: app.id, at: now, before: check.values[limits.count...])
                 }
-                _ = try? await UtilizationAlerts(configuration: configuration, hook: alertsHook).check(serviceID: service.id, applicationID: app.id, now: now)
+                // A service known to want no alerts is not asked again.
+                if configuration.cachedAlertLevels(serviceID: service.id)?.isEmpty != true {
+                    _ = try? await UtilizationAlerts(configuration: configuration, hook: alertsHook).check(serviceID: service.id, applicationID: app.id, now: now)
+                }
             }
         } else {
             stored = keysByLimit.isEmpty ? [] : try await counters.get(keysByLimit).map { $0.flatMap { Int64($0) } ?? 0 }

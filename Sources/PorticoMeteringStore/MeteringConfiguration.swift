@@ -151,7 +151,7 @@ public final class MeteringConfiguration: Sendable {
 
     /// Cached: every authrep and report checks it to decide whether utilization alerts are wanted.
     public func alertLevels(serviceID sid: String) async throws -> [Int] {
-        try await cached(.init(.alertLevels, ""), serviceID: sid, as: .levels) { try await storage.members(ApisonatorKeys.alertLevels(sid)).compactMap { Int($0) }.sorted() }
+        try await cached(Self.alertLevelsSlot(sid)) { try await storage.members(ApisonatorKeys.alertLevels(sid)).compactMap { Int($0) }.sorted() }
     }
 
     // MARK: reads from the cache alone
@@ -167,6 +167,7 @@ public final class MeteringConfiguration: Sendable {
     public func cachedApplicationKeys(serviceID sid: String, applicationID aid: String) -> [String]? { peek(Self.applicationKeysSlot(sid, aid)) }
     public func cachedMetrics(serviceID sid: String) -> MetricHierarchy? { peek(Self.metricsSlot(sid)) }
     public func cachedLimits(serviceID sid: String, planID: String) -> [PlanLimit]? { peek(Self.limitsSlot(sid, planID)) }
+    public func cachedAlertLevels(serviceID sid: String) -> [Int]? { peek(Self.alertLevelsSlot(sid)) }
 
     /// Where each read is cached: its key, the service whose changes invalidate it, and the kind of its value.
     struct Slot<T: Sendable> {
@@ -181,6 +182,7 @@ public final class MeteringConfiguration: Sendable {
     static func applicationSlot(_ sid: String, _ aid: String) -> Slot<MeteredApplication?> { Slot(key: .init(.application, aid), bucket: sid, kind: .application) }
     static func applicationKeysSlot(_ sid: String, _ aid: String) -> Slot<[String]> { Slot(key: .init(.applicationKeys, aid), bucket: sid, kind: .list) }
     static func metricsSlot(_ sid: String) -> Slot<MetricHierarchy> { Slot(key: .init(.metrics, ""), bucket: sid, kind: .metrics) }
+    static func alertLevelsSlot(_ sid: String) -> Slot<[Int]> { Slot(key: .init(.alertLevels, ""), bucket: sid, kind: .levels) }
     static func limitsSlot(_ sid: String, _ planID: String) -> Slot<[PlanLimit]> { Slot(key: .init(.limits, planID), bucket: sid, kind: .limits) }
 
     // MARK: writes (the internal API's operations)

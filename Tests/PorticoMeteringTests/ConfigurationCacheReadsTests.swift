@@ -29,6 +29,9 @@ import Testing
         let hierarchy = try await configuration.metrics(serviceID: "7")
         _ = try await configuration.limits(serviceID: "7", planID: "p", hierarchy: hierarchy)
         _ = try await configuration.service(id: "8")
+        #expect(configuration.cachedAlertLevels(serviceID: "7") == nil)
+        _ = try await configuration.alertLevels(serviceID: "7")
+        #expect(configuration.cachedAlertLevels(serviceID: "7") == [])
 
         #expect(configuration.cachedService(id: "7")??.providerKey == service?.providerKey)
         #expect(configuration.cachedDefaultServiceID(providerKey: "pk") == .some("7"))
