@@ -132,7 +132,14 @@ struct Authorizer: Sendable {
         }
         if extensions.listAppKeys { status.appKeys = (app.id, service.id, keys) }
 
-        if let rejection = try await validate(params, endpoint: endpoint, service: service, app: app, appKey: appKey, keys: keys) {
+        // The referrer filters are read only when the chain gets to them, from the cache when it holds them.
+        let cachedFilters = service.referrerFiltersRequired ? configuration.cachedReferrerFilters(serviceID: service.id, applicationID: app.id) : []
+        var validation = validate(params, endpoint: endpoint, service: service, app: app, appKey: appKey, keys: keys, referrerFilters: cachedFilters)
+        if case .needsReferrerFilters = validation {
+            let filters = try await configuration.referrerFilters(serviceID: service.id, applicationID: app.id)
+            validation = validate(params, endpoint: endpoint, service: service, app: app, appKey: appKey, keys: keys, referrerFilters: filters)
+        }
+        if case .rejected(let rejection) = validation {
             return (reply(status, rejection: rejection, outcome: nil, hierarchy: hierarchy, usage: nil, extensions: extensions), false)
         }
 
@@ -211,42 +218,50 @@ struct Authorizer: Sendable {
         var redirectElement: String?
     }
 
-    /// The validators before Limits, in the chain of the endpoint and service mode (§2.3).
+    enum Validation {
+        case passed
+        case rejected(Rejection)
+        /// The chain got to the referrer check without the application's filters: read them and validate again.
+        case needsReferrerFilters
+    }
+
+    /// The validators before Limits, in the chain of the endpoint and service mode (§2.3). `referrerFilters` is nil
+    /// when they have not been read yet.
     func validate(_ params: RackParameters, endpoint: ServiceManagementAPI.Endpoint, service: MeteredService, app: MeteredApplication,
-                  appKey: String?, keys: [String]) async throws -> Rejection? {
+                  appKey: String?, keys: [String], referrerFilters: [String]?) -> Validation {
         func keyRejection(_ key: String?) -> Rejection {
             guard let key, !key.isEmpty else { return Rejection(code: "application_key_invalid", reason: "application key is missing") }
             return Rejection(code: "application_key_invalid", reason: "application key \"\(key)\" is invalid")
         }
         if endpoint.oauth, service.backendVersion != "oauth" {
-            return Rejection(code: "oauth_not_enabled", reason: "oauth is not enabled")
+            return .rejected(Rejection(code: "oauth_not_enabled", reason: "oauth is not enabled"))
         }
         if endpoint.oauth || service.backendVersion == "oauth" {
             // OAuthKey: an absent key passes; a present one must be one of the app's keys, even an empty one.
-            if let appKey, appKey.isEmpty || !keys.contains(where: { constantTimeEquals($0, appKey) }) { return keyRejection(appKey) }
+            if let appKey, appKey.isEmpty || !keys.contains(where: { constantTimeEquals($0, appKey) }) { return .rejected(keyRejection(appKey)) }
         } else if service.backendVersion != "1", !keys.isEmpty {
-            guard let appKey, keys.contains(where: { constantTimeEquals($0, appKey) }) else { return keyRejection(appKey) }
+            guard let appKey, keys.contains(where: { constantTimeEquals($0, appKey) }) else { return .rejected(keyRejection(appKey)) }
         }
         if endpoint.oauth {
             let (given, field): (String?, String) = params.string("redirect_url") != nil
                 ? (params.string("redirect_url"), "redirect_url") : (params.string("redirect_uri"), "redirect_uri")
             if let given, !given.isEmpty, given != app.redirectURL {
-                return Rejection(code: "\(field)_invalid", reason: "\(field) \"\(given)\" is invalid")
+                return .rejected(Rejection(code: "\(field)_invalid", reason: "\(field) \"\(given)\" is invalid"))
             }
         }
         if service.referrerFiltersRequired {
-            let filters = try await configuration.referrerFilters(serviceID: service.id, applicationID: app.id)
+            guard let filters = referrerFilters else { return .needsReferrerFilters }
             let referrer = params.string("referrer")
             if !filters.isEmpty, referrer != "*" {
-                guard let referrer, !referrer.isEmpty else { return Rejection(code: "referrer_not_allowed", reason: "referrer is missing") }
+                guard let referrer, !referrer.isEmpty else { return .rejected(Rejection(code: "referrer_not_allowed", reason: "referrer is missing")) }
                 if !filters.contains(where: { ReferrerFilter.matches(filter: $0, referrer: referrer) }) {
-                    return Rejection(code: "referrer_not_allowed", reason: "referrer \"\(referrer)\" is not allowed")
+                    return .rejected(Rejection(code: "referrer_not_allowed", reason: "referrer \"\(referrer)\" is not allowed"))
                 }
             }
         }
-        if app.state != "active" { return Rejection(code: "application_not_active", reason: "application is not active") }
-        if !service.isActive { return Rejection(code: "service_not_active", reason: "service is not active") }
-        return nil
+        if app.state != "active" { return .rejected(Rejection(code: "application_not_active", reason: "application is not active")) }
+        if !service.isActive { return .rejected(Rejection(code: "service_not_active", reason: "service is not active")) }
+        return .passed
     }
 
     func reply(_ base: ServiceManagementXML.Status, rejection: Rejection?, outcome: LimitEvaluation.Outcome?, hierarchy: MetricHierarchy,

@@ -102,7 +102,7 @@ public final class MeteringConfiguration: Sendable {
     }
 
     public func referrerFilters(serviceID sid: String, applicationID aid: String) async throws -> [String] {
-        try await cached(.init(.referrerFilters, aid), serviceID: sid, as: .list) {
+        try await cached(Self.referrerFiltersSlot(sid, aid)) {
             try await storage.members(ApisonatorKeys.applicationReferrerFilters(sid, aid)).sorted()
         }
     }
@@ -168,6 +168,7 @@ public final class MeteringConfiguration: Sendable {
     public func cachedMetrics(serviceID sid: String) -> MetricHierarchy? { peek(Self.metricsSlot(sid)) }
     public func cachedLimits(serviceID sid: String, planID: String) -> [PlanLimit]? { peek(Self.limitsSlot(sid, planID)) }
     public func cachedAlertLevels(serviceID sid: String) -> [Int]? { peek(Self.alertLevelsSlot(sid)) }
+    public func cachedReferrerFilters(serviceID sid: String, applicationID aid: String) -> [String]? { peek(Self.referrerFiltersSlot(sid, aid)) }
 
     /// Where each read is cached: its key, the service whose changes invalidate it, and the kind of its value.
     struct Slot<T: Sendable> {
@@ -182,6 +183,7 @@ public final class MeteringConfiguration: Sendable {
     static func applicationSlot(_ sid: String, _ aid: String) -> Slot<MeteredApplication?> { Slot(key: .init(.application, aid), bucket: sid, kind: .application) }
     static func applicationKeysSlot(_ sid: String, _ aid: String) -> Slot<[String]> { Slot(key: .init(.applicationKeys, aid), bucket: sid, kind: .list) }
     static func metricsSlot(_ sid: String) -> Slot<MetricHierarchy> { Slot(key: .init(.metrics, ""), bucket: sid, kind: .metrics) }
+    static func referrerFiltersSlot(_ sid: String, _ aid: String) -> Slot<[String]> { Slot(key: .init(.referrerFilters, aid), bucket: sid, kind: .list) }
     static func alertLevelsSlot(_ sid: String) -> Slot<[Int]> { Slot(key: .init(.alertLevels, ""), bucket: sid, kind: .levels) }
     static func limitsSlot(_ sid: String, _ planID: String) -> Slot<[PlanLimit]> { Slot(key: .init(.limits, planID), bucket: sid, kind: .limits) }
 

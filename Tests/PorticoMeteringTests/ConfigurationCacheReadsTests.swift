@@ -32,6 +32,9 @@ import Testing
         #expect(configuration.cachedAlertLevels(serviceID: "7") == nil)
         _ = try await configuration.alertLevels(serviceID: "7")
         #expect(configuration.cachedAlertLevels(serviceID: "7") == [])
+        #expect(configuration.cachedReferrerFilters(serviceID: "7", applicationID: "a") == nil)
+        _ = try await configuration.referrerFilters(serviceID: "7", applicationID: "a")
+        #expect(configuration.cachedReferrerFilters(serviceID: "7", applicationID: "a") == [])
 
         #expect(configuration.cachedService(id: "7")??.providerKey == service?.providerKey)
         #expect(configuration.cachedDefaultServiceID(providerKey: "pk") == .some("7"))
