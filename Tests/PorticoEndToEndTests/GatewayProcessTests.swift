@@ -658,6 +658,19 @@ import Testing
         #expect(denied.status == 403)  // strict: metering unavailable and nothing cached
     }
 
+    /// A Service Management API that accepts the connection and never answers: after the metering client's ten
+    /// seconds the call counts as unreachable (strict cache, nothing cached: 403), that connection is dropped, and
+    /// the next call gets a new one and its answer.
+    @Test func meteringThatNeverAnswersTimesOut() async throws {
+        let h = try H(services: [H.service(id: 1)], backend: { _ in .init(status: 200, delayMilliseconds: 600_000) })
+        defer { h.stop() }
+        try await h.waitReady()
+        let first = try HTTP.send("http://127.0.0.1:\(h.gatewayPort)/?user_key=k", headers: [("Host", "localhost")], maxSeconds: 30)
+        #expect(first.status == 403)
+        h.backend.setHandler(H.authorizeAll)
+        #expect(try h.call("/?user_key=k").status == 200)
+    }
+
     /// `upstream_connection`'s `read_timeout` counts from the upstream's last byte, for every request of a
     /// kept-alive client connection: the connection's one timer, armed for a product with a long timeout, is
     /// brought forward for a request to a product with a short one, and re-armed after requests that finished.

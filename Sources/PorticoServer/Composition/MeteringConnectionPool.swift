@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import PorticoGateway
 import Synchronization
 
 /// Keep-alive HTTP/1.1 connections to one plain-HTTP Service Management API endpoint, written on NIO
@@ -136,23 +137,18 @@ final class MeteringExchangeHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// When the exchange in progress times out.
     private var deadline = NIODeadline.distantFuture
     private var timeout = TimeAmount.zero
-    private var timer: Scheduled<Void>?
-    private var timerDeadline: NIODeadline?
+    private var timer = ConnectionTimer()
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     private func armTimer(at when: NIODeadline) {
-        if let armed = timerDeadline, armed <= when { return }
         guard let context else { return }
-        timer?.cancel()
-        timerDeadline = when
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { self.timerFired() }
+        timer.arm(at: when, on: context.eventLoop) { self.timerFired() }
     }
 
     private func timerFired() {
-        timer = nil
-        timerDeadline = nil
+        timer.fired()
         guard let promise = pending else { return }
         guard NIODeadline.now() >= deadline else { return armTimer(at: deadline) }
         pending = nil
@@ -192,9 +188,7 @@ final class MeteringExchangeHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
-        timerDeadline = nil
+        timer.cancel()
         pending?.fail(ChannelError.ioOnClosedChannel)
         pending = nil
         context.fireChannelInactive()
