@@ -76,7 +76,8 @@ final class MeteringConnectionPool: Sendable {
                 completion(Answer(status: response.status, headers: response.headers))
             case .failure:
                 channel.close(promise: nil)
-                completion(nil)
+                // A write to a closed channel fails at once, inside `send`: answer on the next tick.
+                channel.eventLoop.execute { completion(nil) }
             }
         }
     }
