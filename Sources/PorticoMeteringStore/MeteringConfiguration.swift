@@ -85,7 +85,7 @@ public final class MeteringConfiguration: Sendable {
     }
 
     public func serviceTokenIsValid(_ token: String, serviceID: String) async throws -> Bool {
-        try await cached(.init(.serviceToken, token), serviceID: serviceID, as: .flag) {
+        try await cached(Self.serviceTokenSlot(token, serviceID)) {
             try await storage.exists(ApisonatorKeys.serviceToken(token, serviceID: serviceID))
         }
     }
@@ -178,6 +178,7 @@ public final class MeteringConfiguration: Sendable {
     }
 
     static func serviceSlot(_ id: String) -> Slot<MeteredService?> { Slot(key: .init(.service, id), bucket: id, kind: .service) }
+    static func serviceTokenSlot(_ token: String, _ sid: String) -> Slot<Bool> { Slot(key: .init(.serviceToken, token), bucket: sid, kind: .flag) }
     static func defaultServiceSlot(_ providerKey: String) -> Slot<String?> { Slot(key: .init(.defaultService, providerKey), bucket: "", kind: .text) }
     static func userKeySlot(_ sid: String, _ userKey: String) -> Slot<String?> { Slot(key: .init(.userKey, userKey), bucket: sid, kind: .text) }
     static func applicationSlot(_ sid: String, _ aid: String) -> Slot<MeteredApplication?> { Slot(key: .init(.application, aid), bucket: sid, kind: .application) }
@@ -414,15 +415,10 @@ public final class MeteringConfiguration: Sendable {
     /// The cached value, or `load()`'s, cached unless a write to the service happened while it loaded.
     /// A hit costs one lock and two hash lookups; the clock is read only for entries that expire.
     private func cached<T: Sendable>(_ slot: Slot<T>, _ load: () async throws -> T) async throws -> T {
-        try await cached(slot.key, serviceID: slot.bucket, as: slot.kind, load)
-    }
-
-    private func cached<T: Sendable>(_ key: ConfigurationCache.Key, serviceID: String?, as kind: CachedKind<T>, _ load: () async throws -> T) async throws -> T {
-        let bucket = serviceID ?? ""
-        let (hit, generation) = lookup(key, bucket: bucket, as: kind)
+        let (hit, generation) = lookup(slot.key, bucket: slot.bucket, as: slot.kind)
         if let hit { return hit }
         let value = try await load()
-        store(key, kind.wrap(value), bucket: bucket, generation: generation)
+        store(slot.key, slot.kind.wrap(value), bucket: slot.bucket, generation: generation)
         return value
     }
 
