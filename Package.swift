@@ -147,6 +147,12 @@ let package = Package(
             "PorticoCore", "PorticoGateway",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        .testTarget(name: "PorticoServerTests", dependencies: [
+            "PorticoServer", "PorticoTesting",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: strict),
         .testTarget(name: "PorticoMeteringTests", dependencies: [
             "PorticoCore", "PorticoMeteringStore", "PorticoMetering",
             .product(name: "Logging", package: "swift-log"),

@@ -139,10 +139,13 @@ private final class StubHandler: ChannelInboundHandler, @unchecked Sendable {
     let respond: @Sendable (StubHTTPServer.Received) -> StubHTTPServer.Reply
     var head: HTTPRequestHead?
     var body: [UInt8] = []
+    /// A reply said `Connection: close`: requests pipelined behind it are not processed (RFC 9112 §9.6).
+    var closing = false
 
     init(respond: @escaping @Sendable (StubHTTPServer.Received) -> StubHTTPServer.Reply) { self.respond = respond }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
@@ -167,6 +170,7 @@ private final class StubHandler: ChannelInboundHandler, @unchecked Sendable {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .init(statusCode: reply.status), headers: headers))), promise: nil)
         if head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil) }
         let closes = headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
+        if closes { closing = true }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         // A reply that says `Connection: close` ends its connection, as a real server's would.
         if closes { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }

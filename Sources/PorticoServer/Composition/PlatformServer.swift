@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
@@ -193,9 +194,20 @@ extension PlatformServer {
 
     /// `serve --role gateway`: one listener on the gateway port, configured the way APIcast is.
     static func gatewayAlone(_ c: PorticoConfiguration, readiness: ReadinessState, management: GatewayManagement, logger: Logger) async throws -> GatewayRoleService {
+        let client = GatewayRoleService.makeHTTPClient()
+        do {
+            return try await gatewayAlone(c, client: client, readiness: readiness, management: management, logger: logger)
+        } catch {
+            // A configuration that cannot be loaded at boot ends the process with its error, not a crash of the unused client.
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    private static func gatewayAlone(_ c: PorticoConfiguration, client: HTTPClient, readiness: ReadinessState, management: GatewayManagement,
+                                     logger: Logger) async throws -> GatewayRoleService {
         let store = GatewayConfigurationStore()
         readiness.watch(store)
-        let client = GatewayRoleService.makeHTTPClient()
         let environment = c.gateway.deploymentEnvironment
         let userAgent = GatewayRoleService.userAgent(environment: environment)
         let gatewayLogger = Logger(label: "portico.gateway")

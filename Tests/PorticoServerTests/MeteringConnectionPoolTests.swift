@@ -1,0 +1,84 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import PorticoTesting
+import Synchronization
+import Testing
+@testable import PorticoServer
+
+/// The gateway's plain-HTTP Service Management API client against a real HTTP server on loopback: the calls of
+/// one event-loop tick are pipelined on one connection, answered in order, and never lost or sent twice when
+/// the server closes the connection part-way through them.
+@Suite struct MeteringConnectionPoolTests {
+    /// Sends `count` authrep-shaped requests from inside one tick of one event loop; returns each one's status (nil:
+    /// unreachable), in the order they were sent.
+    static func sendInOneTick(_ count: Int, to server: StubHTTPServer, timeout: TimeAmount = .seconds(5)) async -> [Int?] {
+        let pool = MeteringConnectionPool(host: "127.0.0.1", port: server.port)
+        defer { pool.close() }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let answers = Mutex<[Int: Int?]>([:])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            loop.execute {
+                for i in 0..<count {
+                    var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/transactions/authrep.xml?n=\(i)")
+                    head.headers.add(name: "Host", value: "backend")
+                    head.headers.add(name: "Content-Length", value: "0")
+                    pool.send(head, body: nil, timeout: timeout, on: loop) { answer in
+                        let finished = answers.withLock { all -> Bool in
+                            all[i] = .some(answer?.status)
+                            return all.count == count
+                        }
+                        if finished { done.resume() }
+                    }
+                }
+            }
+        }
+        return answers.withLock { all in (0..<count).map { all[$0] ?? nil } }
+    }
+
+    @Test func callsOfOneTickShareOneConnectionAndAreAnsweredInOrder() async throws {
+        let server = try StubHTTPServer { _ in
+            StubHTTPServer.Reply(status: 200, body: "<status/>")
+        }
+        defer { server.stop() }
+        let statuses = await Self.sendInOneTick(10, to: server)
+        #expect(statuses == Array(repeating: 200, count: 10))
+        #expect(server.requests.map { $0.query["n"] } == (0..<10).map { String($0) })
+        #expect(server.connectionCount == 1)
+    }
+
+    @Test func callsBehindAResponseThatClosedTheConnectionAreSentAgain() async throws {
+        // Every third request is answered with `Connection: close`: the requests pipelined behind it
+        // were not processed, so they go out again on another connection; none is lost and none is counted twice.
+        let answered = Mutex(0)
+        let server = try StubHTTPServer { _ in
+            let third = answered.withLock { count -> Bool in
+                count += 1
+                return count % 3 == 0
+            }
+            return StubHTTPServer.Reply(status: 200, headers: third ? [("Connection", "close")] : [])
+        }
+        defer { server.stop() }
+        let statuses = await Self.sendInOneTick(7, to: server)
+        #expect(statuses == Array(repeating: 200, count: 7))
+        let received = server.requests.compactMap { $0.query["n"] }
+        #expect(received.sorted() == (0..<7).map { String($0) }.sorted(), "each call processed exactly once: \(received)")
+        #expect(server.connectionCount > 1)
+    }
+
+    @Test func aServerThatNeverAnswersTimesOutEveryPipelinedCall() async throws {
+        let server = try StubHTTPServer { _ in StubHTTPServer.Reply(status: 200, delayMilliseconds: 60_000) }
+        defer { server.stop() }
+        let statuses = await Self.sendInOneTick(3, to: server, timeout: .milliseconds(300))
+        #expect(statuses == [nil, nil, nil])
+    }
+
+    @Test func anUnreachableEndpointAnswersNil() async throws {
+        let port = LoopbackPorts.base(count: 1)
+        let pool = MeteringConnectionPool(host: "127.0.0.1", port: port)
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/transactions/authrep.xml")
+        head.headers.add(name: "Host", value: "backend")
+        let answer = await pool.send(head, body: nil, timeout: .seconds(2))
+        #expect(answer == nil)
+    }
+}
