@@ -60,14 +60,8 @@ import Testing
     @Test func anHTTPSPortWithoutACertificateIsAConfigurationError() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-https-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let p = ServeProcessTests.process(["config", "check", "--data-dir", dir], environment: ["APICAST_HTTPS_PORT": "8443"])
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus != 0)
+        let (status, text) = try ServeProcessTests.run(["config", "check", "--data-dir", dir], environment: ["APICAST_HTTPS_PORT": "8443"])
+        #expect(status != 0)
         #expect(text.contains("APICAST_HTTPS_CERTIFICATE_KEY"))
     }
 

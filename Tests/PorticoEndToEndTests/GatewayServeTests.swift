@@ -163,17 +163,11 @@ import Testing
         let closed = LoopbackPorts.base(count: 1)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-boot-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let lone = ServeProcessTests.process(["serve", "--role", "gateway", "--data-dir", dir, "--bind", "127.0.0.1", "--gateway-port", "\(port)",
-                                              "--admin-port", "\(port + 1)", "--metering-port", "\(port + 2)", "--staging-port", "\(port + 3)",
-                                              "--management-port", "\(port + 4)"],
-                                             environment: ["THREESCALE_PORTAL_ENDPOINT": "http://token@127.0.0.1:\(closed)", "APICAST_CONFIGURATION_LOADER": "boot"])
-        let output = Pipe()
-        lone.standardOutput = output
-        lone.standardError = output
-        try lone.run()
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        lone.waitUntilExit()
-        #expect(lone.terminationStatus != 0)
+        let (status, printed) = try ServeProcessTests.run(
+            ["serve", "--role", "gateway", "--data-dir", dir, "--bind", "127.0.0.1", "--gateway-port", "\(port)", "--admin-port", "\(port + 1)",
+             "--metering-port", "\(port + 2)", "--staging-port", "\(port + 3)", "--management-port", "\(port + 4)"],
+            environment: ["THREESCALE_PORTAL_ENDPOINT": "http://token@127.0.0.1:\(closed)", "APICAST_CONFIGURATION_LOADER": "boot"])
+        #expect(status != 0)
         #expect(printed.contains("could not load the gateway configuration at boot"), "\(printed.suffix(2000))")
         #expect(!printed.contains("crashed"), "\(printed.suffix(2000))")
     }

@@ -99,6 +99,11 @@ final class MeteringConnectionPool: Sendable {
             }
             .connect(host: host, port: port)
             .whenComplete { result in
+                // The batch takes no more exchanges once its connection opened or failed (that can happen before
+                // the end of the tick that started it, when the tick ran out of time for its tasks).
+                self.batches.withLock { all in
+                    if all[ObjectIdentifier(loop)]?.opening === opening { all[ObjectIdentifier(loop)] = nil }
+                }
                 let waiting = opening.waiting
                 opening.waiting = []
                 switch result {
