@@ -156,6 +156,69 @@ import Testing
         #expect(asked.header("authorization") == "Basic " + Data("secret-token:".utf8).base64EncodedString())
     }
 
+    /// A lone gateway's deferred authreps to `serve`'s metering port, pipelined per event-loop turn: under concurrent
+    /// keep-alive clients every proxied request is counted exactly once.
+    @Test func loneGatewayReportsEveryRequestExactlyOnceUnderConcurrency() async throws {
+        let upstream = try StubHTTPServer(handler: GatewayHarness.echo)
+        defer { upstream.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portico-gw-exact-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try await M.start(dir)
+        defer { _ = ServeProcessTests.stop(p.running) }
+        let app = try M.seededApplication(p, dataDir: dir)
+        let id = try #require(app.app["service_id"] as? Int)
+        #expect(try M.curl(["-X", "POST", "\(p.admin)/admin/api/application_plans/\(app.planID)/metrics/\(app.hitsID)/limits.json?access_token=\(M.token)",
+                            "-d", "period=day&value=1000000000"]).0 == 201)
+        let service = GatewayHarness.service(id: id, proxy: ["hosts": ["exact.test"], "api_backend": upstream.baseURL,
+                                                              "backend": ["endpoint": "http://127.0.0.1:\(p.running.ports["metering"]!)"]])
+        var document = service
+        document["backend_authentication_type"] = "provider_key"
+        document["backend_authentication_value"] = app.providerKey
+        let file = dir + "/gateway.json"
+        try JSONSerialization.data(withJSONObject: ["services": [document]]).write(to: URL(fileURLWithPath: file))
+        let port = LoopbackPorts.base()
+        let lone = try Self.startLoneGateway(port: port, dataDir: dir + "/gw", environment: ["THREESCALE_CONFIG_FILE": file])
+        defer { lone.terminate(); lone.waitUntilExit() }
+        let url = "http://127.0.0.1:\(port)/hits?user_key=\(app.userKey)"
+        var status = 0
+        for _ in 0..<100 {
+            status = (try? HTTP.send(url, headers: [("Host", "exact.test")]))?.status ?? 0
+            if status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status == 200)
+
+        // 16 clients, 100 requests each on one keep-alive connection, all at once.
+        let config = dir + "/curl.cfg"
+        try String(repeating: "url = \"\(url)\"\noutput = /dev/null\n", count: 100).write(toFile: config, atomically: true, encoding: .utf8)
+        let clients = (0..<16).map { _ in
+            let c = Process()
+            c.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            c.arguments = ["-s", "-H", "Host: exact.test", "-K", config, "-w", "%{http_code}\n"]
+            c.standardOutput = Pipe()
+            return c
+        }
+        for c in clients { try c.run() }
+        var answered: [String] = []
+        for c in clients {
+            let out = (c.standardOutput as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
+            c.waitUntilExit()
+            answered += String(decoding: out, as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+        #expect(answered.count == 1600 && answered.allSatisfy { $0 == "200" })
+
+        let authorize = "\(p.metering)/transactions/authorize.xml?provider_key=\(app.providerKey)&user_key=\(app.userKey)"
+        var counted: Int?
+        for _ in 0..<50 {
+            counted = M.currentValue(try M.curl([authorize]).1, period: "day")
+            if counted == 1601 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let later = M.currentValue(try M.curl([authorize]).1, period: "day")
+        #expect(counted == 1601 && later == 1601)
+    }
+
     /// A portal that cannot be reached at boot (`APICAST_CONFIGURATION_LOADER=boot`) ends the gateway with an error that
     /// says so and a failure status; it used to crash on its way out (an HTTP client dropped without being shut down).
     @Test func bootLoadThatFailsEndsWithItsError() async throws {
