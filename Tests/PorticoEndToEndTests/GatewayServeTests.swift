@@ -26,6 +26,17 @@ import Testing
         return lone
     }
 
+    /// The first answer of a gateway that is starting: polls `url` for up to ten seconds until `done` accepts a reply.
+    static func firstReply(_ url: String, host: String, until done: (HTTP.Reply) -> Bool = { $0.status == 200 }) async throws -> HTTP.Reply {
+        var reply = HTTP.Reply(status: 0, headers: [:], body: "")
+        for _ in 0..<100 {
+            reply = (try? HTTP.send(url, headers: [("Host", host)])) ?? reply
+            if done(reply) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return reply
+    }
+
     static func host(_ url: String) -> String {
         String(url.split(separator: "/")[1].split(separator: ":")[0])
     }
@@ -91,12 +102,7 @@ import Testing
         let port = LoopbackPorts.base()
         let lone = try Self.startLoneGateway(port: port, dataDir: dir + "/gw", environment: ["THREESCALE_PORTAL_ENDPOINT": "http://\(M.token)@provider-admin.localhost:\(p.running.ports["admin"]!)", "THREESCALE_DEPLOYMENT_ENV": "staging"])
         defer { lone.terminate(); lone.waitUntilExit() }
-        var reply = HTTP.Reply(status: 0, headers: [:], body: "")
-        for _ in 0..<100 {
-            reply = (try? HTTP.send("http://127.0.0.1:\(port)/x?user_key=\(app.userKey)", headers: [("Host", stagingHost)])) ?? reply
-            if reply.status == 200 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let reply = try await Self.firstReply("http://127.0.0.1:\(port)/x?user_key=\(app.userKey)", host: stagingHost)
         #expect(reply.status == 200 && reply.body == "GET /x?user_key=\(app.userKey)")
         #expect(try HTTP.send("http://127.0.0.1:\(port)/x?user_key=wrong", headers: [("Host", stagingHost)]).status == 403)
         // A change in admin is seen by the next request (cache 0).
@@ -127,12 +133,7 @@ import Testing
         let admin = p.running.ports["admin"]!
         let lone = try Self.startLoneGateway(port: port, dataDir: dir + "/gw", environment: ["THREESCALE_PORTAL_ENDPOINT": "http://\(masterToken)@master.localhost:\(admin)/master/api/proxy/configs"])
         defer { lone.terminate(); lone.waitUntilExit() }
-        var reply = HTTP.Reply(status: 0, headers: [:], body: "")
-        for _ in 0..<100 {
-            reply = (try? HTTP.send("http://127.0.0.1:\(port)/y?user_key=\(app.userKey)", headers: [("Host", productionHost)])) ?? reply
-            if reply.status == 200 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let reply = try await Self.firstReply("http://127.0.0.1:\(port)/y?user_key=\(app.userKey)", host: productionHost)
         #expect(reply.status == 200 && reply.body == "GET /y?user_key=\(app.userKey)")
     }
 
@@ -144,12 +145,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let lone = try Self.startLoneGateway(port: port, dataDir: dir, environment: ["THREESCALE_PORTAL_ENDPOINT": "http://secret-token@127.0.0.1:\(portal.port)", "APICAST_CONFIGURATION_LOADER": "lazy", "APICAST_CONFIGURATION_CACHE": "0"])
         defer { lone.terminate(); lone.waitUntilExit() }
-        var status = 0
-        for _ in 0..<100 {
-            status = (try? HTTP.send("http://127.0.0.1:\(port)/", headers: [("Host", "localhost")]))?.status ?? 0
-            if status != 0 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let status = try await Self.firstReply("http://127.0.0.1:\(port)/", host: "localhost", until: { $0.status != 0 }).status
         #expect(status == 404)
         let asked = try #require(portal.requests.first)
         #expect(asked.uri == "/admin/api/account/proxy_configs/production.json?host=localhost&version=latest&page=1&per_page=500")
@@ -180,13 +176,7 @@ import Testing
         let lone = try Self.startLoneGateway(port: port, dataDir: dir + "/gw", environment: ["THREESCALE_CONFIG_FILE": file])
         defer { lone.terminate(); lone.waitUntilExit() }
         let url = "http://127.0.0.1:\(port)/hits?user_key=\(app.userKey)"
-        var status = 0
-        for _ in 0..<100 {
-            status = (try? HTTP.send(url, headers: [("Host", "exact.test")]))?.status ?? 0
-            if status == 200 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(status == 200)
+        #expect(try await Self.firstReply(url, host: "exact.test").status == 200)
 
         // 16 clients, 100 requests each on one keep-alive connection, all at once.
         let config = dir + "/curl.cfg"
@@ -262,13 +252,7 @@ import Testing
         let lone = try Self.startLoneGateway(port: port, dataDir: dir, environment: ["THREESCALE_PORTAL_ENDPOINT": "http://token@127.0.0.1:\(portal.port)",
                                                                                      "APICAST_SERVICE_7_CONFIGURATION_VERSION": "3"])
         defer { lone.terminate(); lone.waitUntilExit() }
-        var status = 0
-        for _ in 0..<100 {
-            status = (try? HTTP.send("http://127.0.0.1:\(port)/?user_key=k", headers: [("Host", "seven.test")]))?.status ?? 0
-            if status == 200 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(status == 200)
+        #expect(try await Self.firstReply("http://127.0.0.1:\(port)/?user_key=k", host: "seven.test").status == 200)
         #expect(try HTTP.send("http://127.0.0.1:\(port)/?user_key=k", headers: [("Host", "eight.test")]).status == 200)
         #expect(portal.requests.map(\.uri) == ["/admin/api/services.json?page=1&per_page=500", "/admin/api/services/7/proxy/configs/production/3.json",
                                                "/admin/api/services/8/proxy/configs/production/latest.json"])
