@@ -11,6 +11,11 @@ public protocol MeteringClient: Sendable {
 
 extension MeteringClient {
     public func send(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
+        sendInTask(call, executor: executor, completion: completion)
+    }
+
+    /// `send` in a task that prefers `executor`, its answer handed to `completion`.
+    public func sendInTask(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
         Task(executorPreference: executor) { completion(await self.send(call)) }
     }
 }

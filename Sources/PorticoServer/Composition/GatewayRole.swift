@@ -93,8 +93,7 @@ final class HTTPMeteringClient: MeteringClient {
     /// through `send` in a task.
     func send(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
         guard call.baseURL.hasPrefix("http://"), let loop = MultiThreadedEventLoopGroup.currentEventLoop, let (pool, url) = plainPool(call.baseURL) else {
-            Task(executorPreference: executor) { completion(await self.send(call)) }
-            return
+            return sendInTask(call, executor: executor, completion: completion)
         }
         let (head, body) = plainRequest(call, url: url)
         pool.send(head, body: body, timeout: Self.timeout, on: loop) { answer in

@@ -24,9 +24,17 @@ final class MeteringConnectionPool: Sendable {
     /// The connection taking the exchanges of the current tick of one event loop: an open one, or one being opened
     /// (its exchanges wait to be written once it is).
     private struct Batch {
-        var channel: (any Channel)?
-        var opening: Opening?
+        enum Connection {
+            case open(any Channel)
+            case opening(Opening)
+        }
+        var connection: Connection
         var exchanges: Int
+
+        /// Writes what the batch holds (a connection being opened writes its exchanges when it opens).
+        func flush() {
+            if case .open(let channel) = connection { channel.flush() }
+        }
     }
 
     /// Exchanges waiting for their connection to open; used on its event loop only.
@@ -70,22 +78,22 @@ final class MeteringConnectionPool: Sendable {
             return
         }
         switch joinBatch(on: loop) {
-        case .some(.some(let channel)):
+        case .open(let channel)?:
             return exchange(on: channel, request, resends: resends, flush: false, completion: completion)
-        case .some(.none):
+        case .opening(let opening)?:
             // The batch's connection is being opened: the exchange waits for it.
-            batches.withLock { $0[ObjectIdentifier(loop)]?.opening }?.waiting.append((request, resends, completion))
+            opening.waiting.append((request, resends, completion))
             return
-        case .none:
+        case nil:
             break
         }
         if let idle = takeIdle(on: loop) {
-            startBatch(Batch(channel: idle, opening: nil, exchanges: 1), on: loop)
+            startBatch(Batch(connection: .open(idle), exchanges: 1), on: loop)
             return exchange(on: idle, request, resends: resends, flush: false, completion: completion)
         }
         let opening = Opening()
         opening.waiting.append((request, resends, completion))
-        startBatch(Batch(channel: nil, opening: opening, exchanges: 1), on: loop)
+        startBatch(Batch(connection: .opening(opening), exchanges: 1), on: loop)
         ClientBootstrap(group: loop)
             .connectTimeout(.seconds(2))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -102,7 +110,7 @@ final class MeteringConnectionPool: Sendable {
                 // The batch takes no more exchanges once its connection opened or failed (that can happen before
                 // the end of the tick that started it, when the tick ran out of time for its tasks).
                 self.batches.withLock { all in
-                    if all[ObjectIdentifier(loop)]?.opening === opening { all[ObjectIdentifier(loop)] = nil }
+                    if case .opening(let current)? = all[ObjectIdentifier(loop)]?.connection, current === opening { all[ObjectIdentifier(loop)] = nil }
                 }
                 let waiting = opening.waiting
                 opening.waiting = []
@@ -138,15 +146,14 @@ final class MeteringConnectionPool: Sendable {
         }
     }
 
-    /// The batch of this tick, while it has room for another exchange: `.some(channel)` for an open connection,
-    /// `.some(nil)` for one being opened (the caller queues the exchange on it), nil for no batch.
-    private func joinBatch(on loop: any EventLoop) -> (any Channel)?? {
-        batches.withLock { all -> (any Channel)?? in
+    /// The connection of this tick's batch, while it has room for another exchange.
+    private func joinBatch(on loop: any EventLoop) -> Batch.Connection? {
+        batches.withLock { all -> Batch.Connection? in
             guard var batch = all[ObjectIdentifier(loop)], batch.exchanges < Self.pipelineDepth else { return nil }
-            if let channel = batch.channel, !channel.isActive { return nil }
+            if case .open(let channel) = batch.connection, !channel.isActive { return nil }
             batch.exchanges += 1
             all[ObjectIdentifier(loop)] = batch
-            return .some(batch.channel)
+            return batch.connection
         }
     }
 
@@ -156,14 +163,14 @@ final class MeteringConnectionPool: Sendable {
         let previous = batches.withLock { all in all.updateValue(batch, forKey: ObjectIdentifier(loop)) }
         if let previous {
             // The previous connection of this tick is full: it goes out now.
-            previous.channel?.flush()
+            previous.flush()
         } else {
             loop.execute { self.endBatch(on: loop) }
         }
     }
 
     private func endBatch(on loop: any EventLoop) {
-        batches.withLock { all in all.removeValue(forKey: ObjectIdentifier(loop)) }?.channel?.flush()
+        batches.withLock { all in all.removeValue(forKey: ObjectIdentifier(loop)) }?.flush()
     }
 
     private func takeIdle(on loop: any EventLoop) -> (any Channel)? {
