@@ -263,7 +263,9 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         let gateway = self.gateway
         var request = exchange.request
         let target = NIOLoopBound((self, exchange), eventLoop: loop)
-        Task(executorPreference: executor) {
+        // Started at once on this thread (the loop's): a decision that never suspends (a cached authorization, a
+        // local reply) is made without a trip through the loop's task queue; one that awaits resumes on the loop.
+        Task.immediate(executorPreference: executor) {
             let decision = await gateway.decide(&request)
             let decided = request
             if loop.inEventLoop {

@@ -83,9 +83,8 @@ final class HTTPMeteringClient: MeteringClient {
     }
 
     func sendPlain(_ call: MeteringCall, url: UpstreamURL, pool: MeteringConnectionPool) async -> MeteringAnswer {
-        let (head, body) = plainRequest(call, url: url)
-        guard let answer = await pool.send(head, body: body, timeout: Self.timeout) else { return .unreachable }
-        return Self.answer(status: answer.status, answer.headers)
+        guard let answer = await pool.send(plainRequest(call, url: url), timeout: Self.timeout) else { return .unreachable }
+        return Self.answer(answer)
     }
 
     /// A deferred authrep to a plain-HTTP endpoint is written and answered on the calling event loop with no task
@@ -95,29 +94,55 @@ final class HTTPMeteringClient: MeteringClient {
         guard call.baseURL.hasPrefix("http://"), let loop = MultiThreadedEventLoopGroup.currentEventLoop, let (pool, url) = plainPool(call.baseURL) else {
             return sendInTask(call, executor: executor, completion: completion)
         }
-        let (head, body) = plainRequest(call, url: url)
-        pool.send(head, body: body, timeout: Self.timeout, on: loop) { answer in
-            completion(answer.map { Self.answer(status: $0.status, $0.headers) } ?? .unreachable)
+        pool.send(plainRequest(call, url: url), timeout: Self.timeout, on: loop) { answer in
+            completion(answer.map(Self.answer) ?? .unreachable)
         }
     }
 
-    func plainRequest(_ call: MeteringCall, url: UpstreamURL) -> (HTTPRequestHead, ByteBuffer?) {
+    /// The whole request as bytes: `GET` for authorizations and authreps, `POST` with a form for reports. Header
+    /// values come from configuration (the backend's host) and this build; a CR or LF in them is dropped rather
+    /// than allowed to end the line.
+    func plainRequest(_ call: MeteringCall, url: UpstreamURL) -> ByteBuffer {
         let query = call.encodedQuery
         let isReport = call.endpoint == .report
-        var head = HTTPRequestHead(version: .http1_1, method: isReport ? .POST : .GET,
-                                   uri: url.path + call.endpoint.rawValue + (query.isEmpty ? "" : "?" + query))
-        head.headers.reserveCapacity(5)
-        head.headers.add(name: "Host", value: call.hostHeader.flatMap { $0.isEmpty ? nil : $0 } ?? url.hostHeader)
-        head.headers.add(name: "User-Agent", value: userAgent)
-        head.headers.add(name: "3scale-options", value: MeteringCall.options)
-        guard isReport else {
-            head.headers.add(name: "Content-Length", value: "0")
-            return (head, nil)
+        let form = isReport ? call.encodedForm : ""
+        let host = call.hostHeader.flatMap { $0.isEmpty ? nil : $0 } ?? url.hostHeader
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(query.utf8.count + form.utf8.count + 192)
+        buffer.writeStaticString(isReport ? "POST " : "GET ")
+        buffer.writeString(url.path)
+        buffer.writeString(call.endpoint.rawValue)
+        if !query.isEmpty {
+            buffer.writeStaticString("?")
+            buffer.writeString(query)
         }
-        let form = ByteBuffer(string: call.encodedForm)
-        head.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        head.headers.add(name: "Content-Length", value: String(form.readableBytes))
-        return (head, form)
+        buffer.writeStaticString(" HTTP/1.1\r\nHost: ")
+        Self.writeFieldValue(host, into: &buffer)
+        buffer.writeStaticString("\r\nUser-Agent: ")
+        Self.writeFieldValue(userAgent, into: &buffer)
+        buffer.writeStaticString("\r\n3scale-options: ")
+        buffer.writeString(MeteringCall.options)
+        if isReport { buffer.writeStaticString("\r\nContent-Type: application/x-www-form-urlencoded") }
+        buffer.writeStaticString("\r\nContent-Length: ")
+        buffer.writeString(String(form.utf8.count))
+        buffer.writeStaticString("\r\n\r\n")
+        buffer.writeString(form)
+        return buffer
+    }
+
+    /// A header value without the bytes that would end its line early.
+    static func writeFieldValue(_ value: String, into buffer: inout ByteBuffer) {
+        if value.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }) {
+            buffer.writeBytes(value.utf8.filter { $0 != 13 && $0 != 10 && $0 != 0 })
+        } else {
+            buffer.writeString(value)
+        }
+    }
+
+    static func answer(_ response: MeteringResponseParser.Response) -> MeteringAnswer {
+        MeteringAnswer(status: response.status, rejectionReason: response.header("3scale-rejection-reason"),
+                       limitReset: response.header("3scale-limit-reset"), limitMaxValue: response.header("3scale-limit-max-value"),
+                       limitRemaining: response.header("3scale-limit-remaining"))
     }
 
     static func answer(status: Int, _ h: HTTPHeaders) -> MeteringAnswer {

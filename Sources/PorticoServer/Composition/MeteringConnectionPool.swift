@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import PorticoGateway
 import Synchronization
@@ -16,35 +15,38 @@ import Synchronization
 /// behind a response that closed the connection were not processed (RFC 9112 §9.6) and are sent again (each time
 /// at least the first exchange on a connection is answered, so this ends).
 final class MeteringConnectionPool: Sendable {
-    struct Answer: Sendable {
-        var status: Int
-        var headers: HTTPHeaders
+    typealias Answer = MeteringResponseParser.Response
+
+    /// A connection and the handler that writes its requests and reads its answers.
+    struct Connection: @unchecked Sendable {
+        var channel: any Channel
+        var handler: MeteringExchangeHandler
     }
 
     /// The connection taking the exchanges of the current tick of one event loop: an open one, or one being opened
     /// (its exchanges wait to be written once it is).
     private struct Batch {
-        enum Connection {
-            case open(any Channel)
+        enum State {
+            case open(Connection)
             case opening(Opening)
         }
-        var connection: Connection
+        var state: State
         var exchanges: Int
 
         /// Writes what the batch holds (a connection being opened writes its exchanges when it opens).
         func flush() {
-            if case .open(let channel) = connection { channel.flush() }
+            if case .open(let connection) = state { connection.channel.flush() }
         }
     }
 
     /// Exchanges waiting for their connection to open; used on its event loop only.
     private final class Opening: @unchecked Sendable {
-        var waiting: [(request: MeteringExchangeHandler.Request, resends: Int, completion: @Sendable (Answer?) -> Void)] = []
+        var waiting: [(request: ByteBuffer, timeout: TimeAmount, resends: Int, completion: @Sendable (Answer?) -> Void)] = []
     }
 
     let host: String
     let port: Int
-    private let idle = Mutex<[ObjectIdentifier: [(channel: any Channel, since: NIODeadline)]]>([:])
+    private let idle = Mutex<[ObjectIdentifier: [(connection: Connection, since: NIODeadline)]]>([:])
     private let batches = Mutex<[ObjectIdentifier: Batch]>([:])
     static let maximumIdle = 256
     /// Exchanges pipelined on one connection in one tick at most; more go to another connection.
@@ -57,52 +59,53 @@ final class MeteringConnectionPool: Sendable {
         self.port = port
     }
 
-    func send(_ head: HTTPRequestHead, body: ByteBuffer?, timeout: TimeAmount) async -> Answer? {
+    /// `request` is a whole HTTP/1.1 request (head and body) as bytes.
+    func send(_ request: ByteBuffer, timeout: TimeAmount) async -> Answer? {
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
         return await withCheckedContinuation { continuation in
-            send(head, body: body, timeout: timeout, on: loop) { continuation.resume(returning: $0) }
+            send(request, timeout: timeout, on: loop) { continuation.resume(returning: $0) }
         }
     }
 
     /// One exchange on a connection of `loop`; `completion` runs on that loop, never before this returns, with nil
     /// when the endpoint could not be reached or did not answer within `timeout`.
-    func send(_ head: HTTPRequestHead, body: ByteBuffer?, timeout: TimeAmount, on loop: any EventLoop,
-              completion: @escaping @Sendable (Answer?) -> Void) {
-        send(MeteringExchangeHandler.Request(head: head, body: body, timeout: timeout), on: loop, resends: 0, completion: completion)
+    func send(_ request: ByteBuffer, timeout: TimeAmount, on loop: any EventLoop, completion: @escaping @Sendable (Answer?) -> Void) {
+        send(request, timeout: timeout, on: loop, resends: 0, completion: completion)
     }
 
-    private func send(_ request: MeteringExchangeHandler.Request, on loop: any EventLoop, resends: Int,
+    private func send(_ request: ByteBuffer, timeout: TimeAmount, on loop: any EventLoop, resends: Int,
                       completion: @escaping @Sendable (Answer?) -> Void) {
         guard loop.inEventLoop else {
-            loop.execute { self.send(request, on: loop, resends: resends, completion: completion) }
+            loop.execute { self.send(request, timeout: timeout, on: loop, resends: resends, completion: completion) }
             return
         }
         switch joinBatch(on: loop) {
-        case .open(let channel)?:
-            return exchange(on: channel, request, resends: resends, flush: false, completion: completion)
+        case .open(let connection)?:
+            return exchange(on: connection, request, timeout: timeout, resends: resends, completion: completion)
         case .opening(let opening)?:
             // The batch's connection is being opened: the exchange waits for it.
-            opening.waiting.append((request, resends, completion))
+            opening.waiting.append((request, timeout, resends, completion))
             return
         case nil:
             break
         }
         if let idle = takeIdle(on: loop) {
-            startBatch(Batch(connection: .open(idle), exchanges: 1), on: loop)
-            return exchange(on: idle, request, resends: resends, flush: false, completion: completion)
+            startBatch(Batch(state: .open(idle), exchanges: 1), on: loop)
+            return exchange(on: idle, request, timeout: timeout, resends: resends, completion: completion)
         }
         let opening = Opening()
-        opening.waiting.append((request, resends, completion))
-        startBatch(Batch(connection: .opening(opening), exchanges: 1), on: loop)
+        opening.waiting.append((request, timeout, resends, completion))
+        startBatch(Batch(state: .opening(opening), exchanges: 1), on: loop)
+        let handler = NIOLoopBound(MeteringExchangeHandler(), eventLoop: loop)
         ClientBootstrap(group: loop)
             .connectTimeout(.seconds(2))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { ch in
-                ch.eventLoop.makeCompletedFuture {
-                    try ch.pipeline.syncOperations.addHTTPClientHandlers()
-                    try ch.pipeline.syncOperations.addHandler(MeteringExchangeHandler { [weak ch] in
-                        if let ch { self.putIdle(ch) }
-                    })
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    handler.value.becameIdle = { [weak channel] in
+                        if let channel { self.putIdle(Connection(channel: channel, handler: handler.value)) }
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
             .connect(host: host, port: port)
@@ -110,13 +113,14 @@ final class MeteringConnectionPool: Sendable {
                 // The batch takes no more exchanges once its connection opened or failed (that can happen before
                 // the end of the tick that started it, when the tick ran out of time for its tasks).
                 self.batches.withLock { all in
-                    if case .opening(let current)? = all[ObjectIdentifier(loop)]?.connection, current === opening { all[ObjectIdentifier(loop)] = nil }
+                    if case .opening(let current)? = all[ObjectIdentifier(loop)]?.state, current === opening { all[ObjectIdentifier(loop)] = nil }
                 }
                 let waiting = opening.waiting
                 opening.waiting = []
                 switch result {
                 case .success(let channel):
-                    for w in waiting { self.exchange(on: channel, w.request, resends: w.resends, flush: false, completion: w.completion) }
+                    let connection = Connection(channel: channel, handler: handler.value)
+                    for w in waiting { self.exchange(on: connection, w.request, timeout: w.timeout, resends: w.resends, completion: w.completion) }
                     channel.flush()
                 case .failure:
                     // A connection that fails at once fails here synchronously: answer on the next tick.
@@ -125,35 +129,31 @@ final class MeteringConnectionPool: Sendable {
             }
     }
 
-    private func exchange(on channel: any Channel, _ request: MeteringExchangeHandler.Request, resends: Int, flush: Bool,
+    private func exchange(on connection: Connection, _ request: ByteBuffer, timeout: TimeAmount, resends: Int,
                           completion: @escaping @Sendable (Answer?) -> Void) {
-        let promise = channel.eventLoop.makePromise(of: MeteringExchangeHandler.Response.self)
-        // A channel that closed meanwhile has no exchange handler left to answer: its failed write fails the exchange.
-        let exchange = MeteringExchangeHandler.Exchange(request: request, promise: promise)
-        let written = flush ? channel.writeAndFlush(exchange) : channel.write(exchange)
-        written.whenFailure { promise.fail($0) }
-        promise.futureResult.whenComplete { result in
+        let loop = connection.channel.eventLoop
+        let accepted = connection.handler.send(request, timeout: timeout) { result in
             switch result {
             case .success(let response):
-                completion(Answer(status: response.status, headers: response.headers))
+                completion(response)
             case .failure(MeteringExchangeHandler.NotProcessed.closedBefore) where resends < Self.pipelineDepth:
-                self.send(request, on: channel.eventLoop, resends: resends + 1, completion: completion)
+                self.send(request, timeout: timeout, on: loop, resends: resends + 1, completion: completion)
             case .failure:
-                channel.close(promise: nil)
-                // A write to a closed channel fails at once, inside `send`: answer on the next tick.
-                channel.eventLoop.execute { completion(nil) }
+                completion(nil)
             }
         }
+        // A connection that closed meanwhile takes nothing: answer on the next tick.
+        if !accepted { loop.execute { completion(nil) } }
     }
 
     /// The connection of this tick's batch, while it has room for another exchange.
-    private func joinBatch(on loop: any EventLoop) -> Batch.Connection? {
-        batches.withLock { all -> Batch.Connection? in
+    private func joinBatch(on loop: any EventLoop) -> Batch.State? {
+        batches.withLock { all -> Batch.State? in
             guard var batch = all[ObjectIdentifier(loop)], batch.exchanges < Self.pipelineDepth else { return nil }
-            if case .open(let channel) = batch.connection, !channel.isActive { return nil }
+            if case .open(let connection) = batch.state, !connection.handler.isUsable { return nil }
             batch.exchanges += 1
             all[ObjectIdentifier(loop)] = batch
-            return batch.connection
+            return batch.state
         }
     }
 
@@ -173,84 +173,80 @@ final class MeteringConnectionPool: Sendable {
         batches.withLock { all in all.removeValue(forKey: ObjectIdentifier(loop)) }?.flush()
     }
 
-    private func takeIdle(on loop: any EventLoop) -> (any Channel)? {
+    private func takeIdle(on loop: any EventLoop) -> Connection? {
         let now = NIODeadline.now()
         return idle.withLock { all in
             while let last = all[ObjectIdentifier(loop)]?.popLast() {
-                if last.channel.isActive, now - last.since < Self.idleLifetime { return last.channel }
-                last.channel.close(promise: nil)
+                if last.connection.handler.isUsable, now - last.since < Self.idleLifetime { return last.connection }
+                last.connection.channel.close(promise: nil)
             }
             return nil
         }
     }
 
     /// Called by a connection's handler when its last pending exchange was answered and the connection stays open.
-    private func putIdle(_ channel: any Channel) {
+    private func putIdle(_ connection: Connection) {
         let kept = idle.withLock { all -> Bool in
-            let key = ObjectIdentifier(channel.eventLoop)
+            let key = ObjectIdentifier(connection.channel.eventLoop)
             guard all[key, default: []].count < Self.maximumIdle else { return false }
-            all[key, default: []].append((channel, .now()))
+            all[key, default: []].append((connection, .now()))
             return true
         }
-        if !kept { channel.close(promise: nil) }
+        if !kept { connection.channel.close(promise: nil) }
     }
 
     func close() {
         for list in idle.withLock({ all in defer { all.removeAll() }; return Array(all.values) }) {
-            for entry in list { entry.channel.close(promise: nil) }
+            for entry in list { entry.connection.channel.close(promise: nil) }
         }
     }
 }
 
-/// Writes requests, pipelined, and completes each one's promise with its response's status and headers in
-/// order (bodies are read and dropped: APIcast asks for `no_body`). When the oldest exchange gets no answer
-/// within its timeout, every pending one fails and the connection closes. The timer belongs to the connection and
-/// is re-armed only when it fires, so an exchange on a kept-alive connection schedules and cancels nothing.
-final class MeteringExchangeHandler: ChannelDuplexHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = Exchange
-    typealias OutboundOut = HTTPClientRequestPart
-
-    struct Request: Sendable {
-        var head: HTTPRequestHead
-        var body: ByteBuffer?
-        var timeout: TimeAmount
-    }
-
-    struct Exchange {
-        var request: Request
-        var promise: EventLoopPromise<Response>
-    }
-
-    struct Response: Sendable {
-        var status: Int
-        var headers: HTTPHeaders
-        var keepAlive: Bool
-    }
+/// Writes requests (whole, as bytes), pipelined, and answers each one's completion with its response in order
+/// (`MeteringResponseParser`: status, connection and `3scale-*` headers; bodies are dropped, APIcast asks for
+/// `no_body`). When the oldest exchange gets no answer within its timeout, every pending one fails and the
+/// connection closes. The timer belongs to the connection and is re-armed only when it fires, so an exchange on a
+/// kept-alive connection schedules and cancels nothing. Only used on its channel's event loop.
+final class MeteringExchangeHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    typealias Completion = (Result<MeteringResponseParser.Response, any Error>) -> Void
 
     /// Exchanges behind a response that closed the connection: the server did not process them.
     enum NotProcessed: Error { case closedBefore }
 
     private struct Pending {
-        var promise: EventLoopPromise<Response>
+        var completion: Completion
         var deadline: NIODeadline
         var timeout: TimeAmount
     }
 
     /// Written and not yet answered, oldest first.
     private var pending = CircularBuffer<Pending>(initialCapacity: 4)
-    private var head: HTTPResponseHead?
+    private var parser = MeteringResponseParser()
     private var context: ChannelHandlerContext?
     private var timer = ConnectionTimer()
+    /// The connection failed or is closing: it takes no more exchanges.
+    private var finished = false
     /// The connection answered everything written to it and stays open.
-    private let becameIdle: () -> Void
-
-    init(becameIdle: @escaping () -> Void) {
-        self.becameIdle = becameIdle
-    }
+    var becameIdle: () -> Void = {}
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// The connection can take another exchange.
+    var isUsable: Bool { !finished && context?.channel.isActive == true }
+
+    /// Writes `request` (flushed by the caller) and answers `completion` on this loop once its response is read, or
+    /// the connection fails; false, with `completion` never called, when the connection takes no more exchanges.
+    func send(_ request: ByteBuffer, timeout: TimeAmount, completion: @escaping Completion) -> Bool {
+        guard isUsable, let context else { return false }
+        let deadline = NIODeadline.now() + timeout
+        pending.append(Pending(completion: completion, deadline: deadline, timeout: timeout))
+        armTimer(at: deadline)
+        context.write(wrapOutboundOut(request), promise: nil)
+        return true
+    }
 
     private func armTimer(at when: NIODeadline) {
         guard let context else { return }
@@ -261,53 +257,41 @@ final class MeteringExchangeHandler: ChannelDuplexHandler, @unchecked Sendable {
         timer.fired()
         guard let oldest = pending.first else { return }
         guard NIODeadline.now() >= oldest.deadline else { return armTimer(at: oldest.deadline) }
-        failAll(ChannelError.connectTimeout(oldest.timeout))
+        fail(ChannelError.connectTimeout(oldest.timeout))
+    }
+
+    /// Every pending exchange fails with `error` and the connection closes.
+    private func fail(_ error: any Error) {
+        finished = true
+        while let next = pending.popFirst() { next.completion(.failure(error)) }
         context?.close(promise: nil)
     }
 
-    private func failAll(_ error: any Error) {
-        head = nil
-        while let next = pending.popFirst() { next.promise.fail(error) }
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let exchange = unwrapOutboundIn(data)
-        let request = exchange.request
-        let deadline = NIODeadline.now() + request.timeout
-        pending.append(Pending(promise: exchange.promise, deadline: deadline, timeout: request.timeout))
-        armTimer(at: deadline)
-        context.write(wrapOutboundOut(.head(request.head)), promise: nil)
-        if let body = request.body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-        context.write(wrapOutboundOut(.end(nil)), promise: promise)
-    }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            head = h
-        case .body:
-            break
-        case .end:
-            guard let h = head, let answered = pending.popFirst() else { return }
-            head = nil
-            answered.promise.succeed(Response(status: Int(h.status.code), headers: h.headers, keepAlive: h.isKeepAlive))
-            if !h.isKeepAlive {
-                failAll(NotProcessed.closedBefore)
-                context.close(promise: nil)
-            } else if pending.isEmpty {
-                becameIdle()
+        var bytes = unwrapInboundIn(data)
+        parser.feed(&bytes)
+        var answered = false
+        do {
+            while let response = try parser.next() {
+                guard let exchange = pending.popFirst() else { throw MeteringResponseParser.Malformed("a response came with no request pending") }
+                answered = true
+                exchange.completion(.success(response))
+                if !response.keepAlive { return fail(NotProcessed.closedBefore) }
             }
+        } catch {
+            return fail(error)
         }
+        if answered, pending.isEmpty, !finished { becameIdle() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         timer.cancel()
-        failAll(ChannelError.ioOnClosedChannel)
+        finished = true
+        while let next = pending.popFirst() { next.completion(.failure(ChannelError.ioOnClosedChannel)) }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failAll(error)
-        context.close(promise: nil)
+        fail(error)
     }
 }
