@@ -71,11 +71,9 @@ struct MeteringResponseParser {
                 if response.status < 200 { continue }
                 if let done = try framing(of: response) { return done }
             case .length(let remaining, let response):
-                let skipped = min(Int64(buffer.readableBytes), remaining)
-                buffer.moveReaderIndex(forwardBy: Int(skipped))
-                if skipped < remaining {
-                    state = .length(remaining - skipped, response)
-                    compact()
+                let left = skip(remaining)
+                if left > 0 {
+                    state = .length(left, response)
                     return nil
                 }
                 state = .head
@@ -85,11 +83,9 @@ struct MeteringResponseParser {
                 let size = try Self.chunkSize(line)
                 state = size == 0 ? .trailers(response) : .chunkData(size, response)
             case .chunkData(let remaining, let response):
-                let skipped = min(Int64(buffer.readableBytes), remaining)
-                buffer.moveReaderIndex(forwardBy: Int(skipped))
-                if skipped < remaining {
-                    state = .chunkData(remaining - skipped, response)
-                    compact()
+                let left = skip(remaining)
+                if left > 0 {
+                    state = .chunkData(left, response)
                     return nil
                 }
                 state = .chunkEnd(response)
@@ -230,6 +226,14 @@ struct MeteringResponseParser {
         var line = view[view.startIndex..<lf]
         if line.last == 13 { line = line.dropLast() }
         return line
+    }
+
+    /// Drops up to `count` body bytes that have arrived; how many are still to come.
+    private mutating func skip(_ count: Int64) -> Int64 {
+        let skipped = min(Int64(buffer.readableBytes), count)
+        buffer.moveReaderIndex(forwardBy: Int(skipped))
+        if skipped < count { compact() }
+        return count - skipped
     }
 
     /// Frees what was read once nothing unread is left, so a long-lived connection's buffer does not grow.
