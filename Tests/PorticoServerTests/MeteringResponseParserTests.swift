@@ -105,6 +105,10 @@ import Testing
     @Test func anEndlessHeadIsRefusedAtTheLimit() {
         let endless = Array("HTTP/1.1 200 OK\r\nX: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: MeteringResponseParser.headLimit + 10)
         #expect(throws: MeteringResponseParser.Malformed.self) { try Self.parse(endless, pieces: [4096]) }
+        // Whole in one read, too.
+        let long = Array("HTTP/1.1 200 OK\r\nX: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: MeteringResponseParser.headLimit)
+            + Array("\r\nContent-Length: 0\r\n\r\n".utf8)
+        #expect(throws: MeteringResponseParser.Malformed.self) { try Self.parse(long) }
     }
 
     /// Random bytes, and valid responses with random bytes changed: every outcome is responses or an error.

@@ -145,6 +145,7 @@ struct MeteringResponseParser {
     /// arrived. (Works on the buffer's bytes in place: this runs once per authrep.)
     static func parseHead(_ raw: UnsafeRawBufferPointer) -> Result<(Head, Int)?, Malformed> {
         guard let end = endOfHead(raw) else { return .success(nil) }
+        guard end.upperBound <= headLimit else { return .failure(Malformed("the response head is longer than \(headLimit) bytes")) }
         var start = 0
         var head: Head?
         while start < end.lowerBound {
