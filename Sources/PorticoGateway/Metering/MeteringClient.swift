@@ -82,6 +82,12 @@ public struct MeteringAnswer: Sendable, Equatable {
         self.limitRemaining = limitRemaining
     }
 
+    /// An answer from its status and a lookup of its response headers (the `3scale-*` ones APIcast's options ask for).
+    public init(status: Int, header: (String) -> String?) {
+        self.init(status: status, rejectionReason: header("3scale-rejection-reason"), limitReset: header("3scale-limit-reset"),
+                  limitMaxValue: header("3scale-limit-max-value"), limitRemaining: header("3scale-limit-remaining"))
+    }
+
     public static let unreachable = MeteringAnswer(status: 0)
 
     public enum Outcome: Sendable, Equatable {

@@ -24,8 +24,7 @@ struct InProcessMeteringClient: MeteringClient {
                                       contentType: isReport ? "application/x-www-form-urlencoded" : nil, body: isReport ? Array(call.encodedForm.utf8) : [],
                                       options: MeteringCall.options, userAgent: "Portico gateway (in process)")
         let reply = await api.handle(request)
-        return MeteringAnswer(status: reply.status, rejectionReason: reply.header("3scale-rejection-reason"), limitReset: reply.header("3scale-limit-reset"),
-                              limitMaxValue: reply.header("3scale-limit-max-value"), limitRemaining: reply.header("3scale-limit-remaining"))
+        return MeteringAnswer(status: reply.status, header: reply.header)
     }
 }
 
@@ -140,14 +139,11 @@ final class HTTPMeteringClient: MeteringClient {
     }
 
     static func answer(_ response: MeteringResponseParser.Response) -> MeteringAnswer {
-        MeteringAnswer(status: response.status, rejectionReason: response.header("3scale-rejection-reason"),
-                       limitReset: response.header("3scale-limit-reset"), limitMaxValue: response.header("3scale-limit-max-value"),
-                       limitRemaining: response.header("3scale-limit-remaining"))
+        MeteringAnswer(status: response.status, header: response.header)
     }
 
     static func answer(status: Int, _ h: HTTPHeaders) -> MeteringAnswer {
-        MeteringAnswer(status: status, rejectionReason: h.first(name: "3scale-rejection-reason"), limitReset: h.first(name: "3scale-limit-reset"),
-                       limitMaxValue: h.first(name: "3scale-limit-max-value"), limitRemaining: h.first(name: "3scale-limit-remaining"))
+        MeteringAnswer(status: status) { h.first(name: $0) }
     }
 }
 

@@ -69,7 +69,11 @@ struct MeteringResponseParser {
                 // 100 Continue and the like: the final response follows. (Nothing here asks to switch protocols.)
                 if response.status == 101 { throw Malformed("the endpoint switched protocols") }
                 if response.status < 200 { continue }
-                if let done = try framing(of: response) { return done }
+                // Done unless a body is still to be read (one that runs to the close is never waited for).
+                switch state {
+                case .head, .untilClose: return response
+                default: continue
+                }
             case .length(let remaining, let response):
                 let left = skip(remaining)
                 if left > 0 {
@@ -125,8 +129,10 @@ struct MeteringResponseParser {
             // RFC 9112 §6.3: a transfer coding other than chunked last, or no length at all, runs to the close.
             response.keepAlive = false
             state = .untilClose
+        } else if let length = head.contentLength, length > 0 {
+            state = .length(length, response)
         } else {
-            state = .length(head.contentLength ?? 0, response)
+            state = .head
         }
         return response
     }
@@ -198,22 +204,6 @@ struct MeteringResponseParser {
             head.response.headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         }
         return nil
-    }
-
-    /// What follows a final response's head: the response itself when it has no body (or one that runs to the end
-    /// of the connection); nil when its body is still to be read.
-    private mutating func framing(of response: Response) throws(Malformed) -> Response? {
-        switch state {
-        case .head:
-            return response
-        case .untilClose:
-            return response
-        case .length(0, _):
-            state = .head
-            return response
-        default:
-            return nil
-        }
     }
 
     /// One line (without its CRLF or LF), or nil until it has arrived.
