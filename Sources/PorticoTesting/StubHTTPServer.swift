@@ -166,7 +166,10 @@ private final class StubHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func write(_ reply: StubHTTPServer.Reply, for head: HTTPRequestHead, context: ChannelHandlerContext) {
         var headers = HTTPHeaders(reply.headers)
-        if !headers.contains(name: "content-length") { headers.add(name: "Content-Length", value: String(reply.body.count)) }
+        // A reply that names its transfer coding is sent in chunks (NIO's encoder frames it), anything else with a length.
+        if !headers.contains(name: "content-length"), !headers.contains(name: "transfer-encoding") {
+            headers.add(name: "Content-Length", value: String(reply.body.count))
+        }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .init(statusCode: reply.status), headers: headers))), promise: nil)
         if head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil) }
         let closes = headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }

@@ -61,4 +61,30 @@ import Testing
         let refused = try h.call("/", method: "POST", headers: [("Content-Type", "application/octet-stream")], body: body)
         #expect(refused.status == 401)  // no credentials: answered without reading the body
     }
+
+    /// The upstream connection speaks HTTP/1.1 as bytes: a chunked answer, a chunked request body and the answer to
+    /// a HEAD (a length, no body) each reach the other side whole, and the connections carry the next request.
+    @Test func chunkedBodiesAndHEADAnswersCrossTheGatewayIntact() async throws {
+        let h = try H(services: [H.service(id: 1, rules: [H.rule("GET", "/"), H.rule("POST", "/"), H.rule("HEAD", "/")])],
+                      upstream: { r in
+                          if r.method == "POST" { return .init(status: 200, body: "got \(r.body.count): \(String(decoding: r.body, as: UTF8.self))") }
+                          if r.path == "/chunked" { return .init(status: 200, headers: [("Transfer-Encoding", "chunked")], body: "a chunked answer") }
+                          return .init(status: 200, headers: [("Content-Length", "1000")], body: r.method == "HEAD" ? "" : String(repeating: "x", count: 1000))
+                      })
+        defer { h.stop() }
+        try await h.waitReady()
+        let chunked = try h.call("/chunked?user_key=k")
+        #expect(chunked.status == 200 && chunked.body == "a chunked answer")
+        let answers = try HTTP.raw(port: h.gatewayPort,
+                                   "POST /upload?user_key=k HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   + "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                                   + "HEAD /head?user_key=k HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                                   + "GET /after?user_key=k HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        #expect(answers.contains("got 11: hello world"))
+        // The HEAD's answer announces 1000 bytes and carries none; the GET after it gets its 1000.
+        #expect(answers.components(separatedBy: "HTTP/1.1 200 OK").count == 4)
+        #expect(answers.components(separatedBy: "content-length: 1000").count + answers.components(separatedBy: "Content-Length: 1000").count - 2 == 2)
+        #expect(answers.hasSuffix(String(repeating: "x", count: 1000)))
+        #expect(h.upstream.requests.map(\.method) == ["GET", "POST", "HEAD", "GET"])
+    }
 }

@@ -81,6 +81,9 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         var pendingBytes = 0
         var decision: GatewayDecision?
         var plan: ProxyPlan?
+        /// The request's head as it goes to the upstream (the same bytes for a retry).
+        var upstreamHead = ByteBuffer()
+        var upstreamChunked = false
         var lease: UpstreamPool.Lease?
         var attempt = 0
         var requestSent = false
@@ -166,7 +169,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
                 exchange.pendingBytes += part.readableBytes
                 if exchange.pendingBytes > Self.pendingLimit { setReading(false) }
             case .proxying:
-                exchange.lease?.handler.send(.body(.byteBuffer(part)))
+                exchange.lease?.handler.sendBody(part)
             case .replied:
                 break
             }
@@ -180,7 +183,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             case .deciding, .connecting:
                 break
             case .proxying:
-                exchange.lease?.handler.send(.end(nil))
+                exchange.lease?.handler.sendEnd()
                 exchange.lease?.handler.flush()
                 exchange.requestSent = true
             case .replied:
@@ -286,6 +289,15 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             reply(local, exchange: exchange, actions: decision.response, product: decision.product)
         case .proxy(let plan):
             exchange.plan = plan
+            do {
+                try prepareUpstreamHead(exchange, plan: plan)
+            } catch {
+                gateway.logger.warning("gateway.upstream_request_invalid", metadata: ["upstream": .string(plan.upstream.description), "error": .string("\(error)")])
+                recorder.upstreamAnswered(status: 502, since: exchange.started, product: decision.product)
+                gateway.responded(decision.response, status: 502, executor: executor)
+                let local = LocalReply(status: 502, headers: [("Content-Type", "text/plain; charset=utf-8")], body: "Bad Gateway", reason: "upstream_request_invalid")
+                return reply(local, exchange: exchange, actions: decision.response, product: decision.product)
+            }
             if exchange.head.headers.first(name: "expect")?.lowercased() == "100-continue", !exchange.requestEnded {
                 context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: .continue))), promise: nil)
             }
@@ -314,40 +326,46 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         }
     }
 
+    /// The request's head for the upstream, with its body's framing: a form body read whole and a declared length go
+    /// as they are, a body of unknown length in chunks.
+    private func prepareUpstreamHead(_ exchange: Exchange, plan: ProxyPlan) throws {
+        var target = plan.path + (plan.query.map { "?" + $0 } ?? "")
+        // Through a forward proxy, a plain-HTTP request names its origin (absolute form); HTTPS goes in a tunnel.
+        let viaProxy = plan.forwardProxy.flatMap { plan.upstream.isTLS ? nil : $0 }
+        if viaProxy != nil { target = "http://" + plan.upstream.hostHeader + target }
+        let framing: UpstreamRequestHead.Framing
+        if let form = exchange.formBody {
+            framing = .length(Int64(form.readableBytes))
+        } else if let length = exchange.declaredLength {
+            framing = .length(length)
+        } else if exchange.hasBody {
+            framing = .chunked
+        } else {
+            framing = .none
+        }
+        exchange.upstreamChunked = if case .chunked = framing { true } else { false }
+        exchange.upstreamHead = try UpstreamRequestHead.make(method: exchange.head.method.rawValue, target: target, host: plan.hostHeader,
+                                                             proxyAuthorization: viaProxy?.authorization, forwarded: exchange.request.headers,
+                                                             added: plan.addedHeaders, framing: framing)
+    }
+
     private func attach(_ lease: UpstreamPool.Lease, exchange: Exchange) {
         guard let plan = exchange.plan else { return }
         exchange.lease = lease
         exchange.phase = .proxying
         lease.handler.delegate = self
-        var target = plan.path + (plan.query.map { "?" + $0 } ?? "")
-        // Through a forward proxy, a plain-HTTP request names its origin (absolute form); HTTPS goes in a tunnel.
-        let viaProxy = plan.forwardProxy.flatMap { plan.upstream.isTLS ? nil : $0 }
-        if viaProxy != nil { target = "http://" + plan.upstream.hostHeader + target }
-        var head = HTTPRequestHead(version: .http1_1, method: exchange.head.method, uri: target)
-        head.headers.reserveCapacity(exchange.request.headers.count + plan.addedHeaders.count + 3)
-        head.headers.add(name: "Host", value: plan.hostHeader)
-        if let authorization = viaProxy?.authorization { head.headers.add(name: "Proxy-Authorization", value: authorization) }
-        for (name, value) in exchange.request.headers { head.headers.add(name: name, value: value) }
-        for (name, value) in plan.addedHeaders { head.headers.replaceOrAdd(name: name, value: value) }
-        if let form = exchange.formBody {
-            head.headers.add(name: "Content-Length", value: String(form.readableBytes))
-        } else if let length = exchange.declaredLength {
-            head.headers.add(name: "Content-Length", value: String(length))
-        } else if exchange.hasBody {
-            head.headers.add(name: "Transfer-Encoding", value: "chunked")
-        }
         let handler = lease.handler
-        handler.send(.head(head))
+        handler.sendHead(exchange.upstreamHead, chunked: exchange.upstreamChunked, headOnly: exchange.head.method == .HEAD)
         if let form = exchange.formBody {
-            handler.send(.body(.byteBuffer(form)))
+            handler.sendBody(form)
         } else {
-            for part in exchange.pending { handler.send(.body(.byteBuffer(part))) }
+            for part in exchange.pending { handler.sendBody(part) }
             setReading(true)
             exchange.pending = []
             exchange.pendingBytes = 0
         }
         if exchange.requestEnded {
-            handler.send(.end(nil))
+            handler.sendEnd()
             exchange.requestSent = true
         }
         handler.flush()
@@ -375,20 +393,20 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         upstreamFailed(ChannelError.connectTimeout(exchange.readTimeout), exchange: exchange, connecting: false, timedOut: true)
     }
 
-    func upstreamHead(_ head: HTTPResponseHead) {
+    func upstreamHead(_ head: HTTP1ResponseReader.Head) {
         guard let exchange, let context else { return }
         exchange.lastActivity = .now()
         exchange.responseStarted = true
-        exchange.upstreamStatus = Int(head.status.code)
-        exchange.upstreamKeepAlive = head.isKeepAlive
+        exchange.upstreamStatus = head.status
+        exchange.upstreamKeepAlive = head.keepAlive
         let actions = exchange.decision?.response ?? ResponseActions()
-        if let limit = actions.responseBodyLimit, let length = head.headers.first(name: "content-length").flatMap({ Int64($0) }), length > limit {
+        if let limit = actions.responseBodyLimit, let length = head.contentLength, length > limit {
             return refuseOversizedResponse(exchange)
         }
         let status = actions.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus
         var fields: [(String, String)] = []
-        fields.reserveCapacity(head.headers.count)
-        for (name, value) in head.headers where !HopByHop.notReturned.contains(name.lowercased()) { fields.append((name, value)) }
+        fields.reserveCapacity(head.fields.count)
+        for (name, value) in head.fields where !HopByHop.notReturned.contains(name.lowercased()) { fields.append((name, value)) }
         if draining || !exchange.keepAlive { exchange.keepAlive = false }
         var responseHead = HTTPResponseHead(version: exchange.head.version, status: HTTPResponseStatus(statusCode: status),
                                             headers: Self.responseHeaders(fields, actions: actions, request: exchange.request))

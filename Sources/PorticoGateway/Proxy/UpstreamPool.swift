@@ -55,14 +55,13 @@ final class UpstreamPool {
         }
         let handler = NIOLoopBound(UpstreamHandler(), eventLoop: eventLoop)
         let tls = self.tls
-        /// TLS (for `https`), the HTTP codec and the exchange handler; inside the tunnel once it is open.
+        /// TLS (for `https`) and the exchange handler; inside the tunnel once it is open.
         @Sendable func addProtocolHandlers(_ channel: any Channel) throws {
             if url.isTLS {
                 let hostname = UpstreamTLS.isIPAddress(url.host) ? nil : url.host
                 let context = try mutualTLS?.context ?? tls.context()
                 try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: hostname))
             }
-            try channel.pipeline.syncOperations.addHTTPClientHandlers()
             try channel.pipeline.syncOperations.addHandler(handler.value)
         }
         let tunnel = (proxy != nil && url.isTLS)
@@ -159,7 +158,7 @@ final class UpstreamTLS: Sendable {
 
 /// What an upstream connection reports to the downstream exchange that borrowed it.
 protocol UpstreamDelegate: AnyObject {
-    func upstreamHead(_ head: HTTPResponseHead)
+    func upstreamHead(_ head: HTTP1ResponseReader.Head)
     func upstreamBody(_ body: ByteBuffer)
     func upstreamEnd()
     func upstreamReadComplete()
@@ -167,23 +166,47 @@ protocol UpstreamDelegate: AnyObject {
     func upstreamWritabilityChanged(writable: Bool)
 }
 
-/// The last handler of an upstream channel: forwards the response parts to the exchange that borrowed the
-/// connection, and writes that exchange's request parts. Only touched on its channel's event loop.
-final class UpstreamHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+/// The last handler of an upstream channel, speaking HTTP/1.1 as bytes: writes the request of the exchange that
+/// borrowed the connection (a head prepared by `UpstreamRequestHead`, then its body, chunk-encoded when its length
+/// is unknown) and reads the response with `HTTP1ResponseReader`, forwarding head, body slices and end to that
+/// exchange. Only touched on its channel's event loop.
+final class UpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     weak var delegate: (any UpstreamDelegate)?
     private var context: ChannelHandlerContext?
+    private var reader = HTTP1ResponseReader()
+    /// The request's body goes out in chunks (its length is unknown).
+    private var chunkedBody = false
     /// The channel closed or failed; never lend it again.
     private(set) var closed = false
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    func send(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+    /// Writes a request head; `chunked` when it announced `Transfer-Encoding: chunked`, `headOnly` for a HEAD request
+    /// (its answer has no body).
+    func sendHead(_ head: ByteBuffer, chunked: Bool, headOnly: Bool) {
+        chunkedBody = chunked
+        if headOnly { reader.expectAnswerToHEAD() }
+        context?.write(NIOAny(head), promise: nil)
+    }
+
+    func sendBody(_ body: ByteBuffer) {
+        guard let context, body.readableBytes > 0 else { return }
+        guard chunkedBody else { return context.write(NIOAny(body), promise: nil) }
+        var size = context.channel.allocator.buffer(capacity: 18)
+        size.writeString(String(body.readableBytes, radix: 16))
+        size.writeStaticString("\r\n")
+        context.write(NIOAny(size), promise: nil)
+        context.write(NIOAny(body), promise: nil)
+        context.write(NIOAny(ByteBuffer(staticString: "\r\n")), promise: nil)
+    }
+
+    func sendEnd() {
+        if chunkedBody { context?.write(NIOAny(ByteBuffer(staticString: "0\r\n\r\n")), promise: nil) }
+        chunkedBody = false
     }
 
     func flush() { context?.flush() }
@@ -195,17 +218,22 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            // 1xx answers (100 Continue) are not the response; the final head follows.
-            if head.status.code < 200, head.status != .switchingProtocols { return }
-            delegate?.upstreamHead(head)
-        case .body(let body):
-            delegate?.upstreamBody(body)
-        case .end:
-            let delegate = self.delegate
-            self.delegate = nil
-            delegate?.upstreamEnd()
+        var bytes = unwrapInboundIn(data)
+        reader.feed(&bytes)
+        do {
+            while !closed, let event = try reader.next() {
+                // Bytes nobody asked for (an answer on an idle connection) mean the connection cannot be trusted.
+                guard let delegate else { throw HTTP1ResponseReader.Malformed("the upstream sent a response no request was waiting for") }
+                switch event {
+                case .head(let head): delegate.upstreamHead(head)
+                case .body(let body): delegate.upstreamBody(body)
+                case .end:
+                    self.delegate = nil
+                    delegate.upstreamEnd()
+                }
+            }
+        } catch {
+            fail(error, context: context)
         }
     }
 
@@ -223,11 +251,24 @@ final class UpstreamHandler: ChannelDuplexHandler {
         closed = true
         let delegate = self.delegate
         self.delegate = nil
-        delegate?.upstreamFailed(ChannelError.eof)
+        do {
+            // A body that runs to the end of the connection ends here.
+            if case .end? = try reader.closed() {
+                delegate?.upstreamEnd()
+            } else {
+                delegate?.upstreamFailed(ChannelError.eof)
+            }
+        } catch {
+            delegate?.upstreamFailed(error)
+        }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(error, context: context)
+    }
+
+    private func fail(_ error: any Error, context: ChannelHandlerContext) {
         closed = true
         let delegate = self.delegate
         self.delegate = nil

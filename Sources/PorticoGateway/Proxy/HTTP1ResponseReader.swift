@@ -1,0 +1,372 @@
+import NIOCore
+
+/// Reads HTTP/1.x responses off one client connection, in order (RFC 9112), as events: each response's head, its
+/// body as slices of the bytes read (Content-Length, chunked with extensions and trailers, or up to the end of
+/// the connection; never copied), and its end. 1xx interim answers are skipped; a switch of protocols is refused.
+///
+/// It stands in for NIO's response decoder on the gateway's upstream connections and the metering client's:
+/// that one built a header dictionary per answer and sat in every write's path to learn which request was a HEAD
+/// (a large share of a proxied request's cost). Anything that is not HTTP/1.x is an error: the connection is then
+/// dropped, never guessed at.
+public struct HTTP1ResponseReader {
+    public struct Head {
+        public var status: Int
+        /// The connection carries another response after this one.
+        public var keepAlive: Bool
+        /// The header fields kept (see `Fields`), names as sent, in order.
+        public var fields: [(name: String, value: String)]
+        public var contentLength: Int64?
+        public var minorVersion: Int
+
+        /// The first field named `name` (ASCII case-insensitive).
+        public func field(_ name: String) -> String? {
+            fields.first { $0.name.utf8.count == name.utf8.count && $0.name.lowercased() == name }?.value
+        }
+    }
+
+    public enum Event {
+        case head(Head)
+        case body(ByteBuffer)
+        case end
+    }
+
+    /// Which header fields a head keeps: framing and connection fields are read either way.
+    public enum Fields: Sendable {
+        case all
+        /// Only those whose name starts with this (lower-case) prefix, as `3scale-` for authrep answers.
+        case prefixed(StaticString)
+    }
+
+    public struct Malformed: Error, Equatable, CustomStringConvertible {
+        public let description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    /// A response head longer than this is refused (NIO's default limit is 80 KB).
+    public static let headLimit = 64 * 1024
+
+    private enum State {
+        case head
+        /// Body bytes still to come.
+        case length(Int64)
+        case chunkSize
+        case chunkData(Int64)
+        /// The CRLF that ends a chunk's data.
+        case chunkEnd
+        case trailers
+        /// The body runs to the end of the connection; nothing after it is a response.
+        case untilClose
+    }
+
+    private var state = State.head
+    private var buffer = ByteBuffer()
+    private let keeping: Fields
+    private let deliversBody: Bool
+    /// The response to come answers a HEAD request: it has no body, whatever its framing fields say.
+    private var answeringHEAD = false
+
+    /// `deliversBody` false: bodies are framed and dropped, and `next` gives no `.body` events.
+    public init(keeping: Fields = .all, deliversBody: Bool = true) {
+        self.keeping = keeping
+        self.deliversBody = deliversBody
+    }
+
+    /// The next response answers a request for its head only (`HEAD`). Call when sending that request.
+    public mutating func expectAnswerToHEAD() { answeringHEAD = true }
+
+    /// Nothing unread, and no response begun.
+    public var isIdle: Bool {
+        if case .head = state { return buffer.readableBytes == 0 }
+        return false
+    }
+
+    /// The body in progress runs to the end of the connection.
+    public var bodyRunsToClose: Bool {
+        if case .untilClose = state { return true }
+        return false
+    }
+
+    /// Takes bytes read from the connection.
+    public mutating func feed(_ bytes: inout ByteBuffer) {
+        if buffer.readableBytes == 0 {
+            buffer = bytes
+        } else {
+            buffer.writeBuffer(&bytes)
+        }
+    }
+
+    /// The next event, or nil until more bytes arrive.
+    public mutating func next() throws(Malformed) -> Event? {
+        while true {
+            switch state {
+            case .head:
+                guard let head = try readHead() else { return nil }
+                // 100 Continue and the like: the final response follows.
+                if head.status == 101 { throw Malformed("the server switched protocols, which the gateway does not support") }
+                if head.status < 200 { continue }
+                return .head(head)
+            case .length(let remaining):
+                if remaining == 0 {
+                    state = .head
+                    return .end
+                }
+                guard let slice = take(remaining) else { return nil }
+                state = .length(remaining - Int64(slice.readableBytes))
+                if deliversBody { return .body(slice) }
+            case .chunkSize:
+                guard let line = try readLine(limit: 1024) else { return nil }
+                let size = try Self.chunkSize(line)
+                state = size == 0 ? .trailers : .chunkData(size)
+            case .chunkData(let remaining):
+                guard let slice = take(remaining) else { return nil }
+                let left = remaining - Int64(slice.readableBytes)
+                state = left == 0 ? .chunkEnd : .chunkData(left)
+                if deliversBody { return .body(slice) }
+            case .chunkEnd:
+                guard let line = try readLine(limit: 2) else { return nil }
+                guard line.isEmpty else { throw Malformed("a chunk is longer than its size says") }
+                state = .chunkSize
+            case .trailers:
+                guard let line = try readLine(limit: Self.headLimit) else { return nil }
+                if line.isEmpty {
+                    state = .head
+                    return .end
+                }
+            case .untilClose:
+                guard let slice = take(Int64.max) else { return nil }
+                if deliversBody { return .body(slice) }
+            }
+        }
+    }
+
+    /// The connection was closed: `.end` of a body that ran to the close, nil between responses, and an error when a
+    /// response was cut short.
+    public mutating func closed() throws(Malformed) -> Event? {
+        switch state {
+        case .untilClose:
+            state = .head
+            buffer.clear()
+            return .end
+        case .head where buffer.readableBytes == 0:
+            return nil
+        default:
+            throw Malformed("the connection closed in the middle of a response")
+        }
+    }
+
+    /// Reads a status line and header fields up to the empty line, or nothing if they have not all arrived.
+    private mutating func readHead() throws(Malformed) -> Head? {
+        let keeping = self.keeping
+        let parsed = buffer.withUnsafeReadableBytes { Self.parseHead($0, keeping: keeping) }
+        guard let (parsedHead, consumed) = try parsed.get() else {
+            if buffer.readableBytes > Self.headLimit { throw Malformed("the response head is longer than \(Self.headLimit) bytes") }
+            compact()
+            return nil
+        }
+        buffer.moveReaderIndex(forwardBy: consumed)
+        var head = parsedHead.head
+        if head.status < 200 { return head }
+        let noBody = answeringHEAD || head.status == 204 || head.status == 304
+        answeringHEAD = false
+        if noBody {
+            state = .length(0)
+        } else if parsedHead.chunked {
+            state = .chunkSize
+        } else if parsedHead.transferEncoded || head.contentLength == nil {
+            // RFC 9112 §6.3: a transfer coding other than chunked last, or no length at all, runs to the close.
+            head.keepAlive = false
+            state = .untilClose
+        } else {
+            state = .length(head.contentLength ?? 0)
+        }
+        return head
+    }
+
+    typealias Bytes = Slice<UnsafeRawBufferPointer>
+
+    struct ParsedHead {
+        var head: Head
+        var chunked = false
+        var transferEncoded = false
+    }
+
+    /// A status line and header fields up to the empty line, and the bytes they took; nil if they have not all
+    /// arrived. (Works on the buffer's bytes in place: this runs once per proxied request.)
+    static func parseHead(_ raw: UnsafeRawBufferPointer, keeping: Fields) -> Result<(ParsedHead, Int)?, Malformed> {
+        guard let end = HTTP1Syntax.endOfHead(raw) else { return .success(nil) }
+        guard end.upperBound <= headLimit else { return .failure(Malformed("the response head is longer than \(headLimit) bytes")) }
+        var start = 0
+        var head: ParsedHead?
+        while start < end.lowerBound {
+            var lineEnd = start
+            while raw[lineEnd] != 10 { lineEnd += 1 }
+            var line = raw[start..<lineEnd]
+            if line.last == 13 { line = line.dropLast() }
+            start = lineEnd + 1
+            guard var parsed = head else {
+                guard let (minor, status) = statusLine(line) else { return .failure(Malformed("the status line is not HTTP/1.x")) }
+                head = ParsedHead(head: Head(status: status, keepAlive: minor == 1, fields: [], contentLength: nil, minorVersion: minor))
+                continue
+            }
+            if let problem = field(line, into: &parsed, keeping: keeping) { return .failure(problem) }
+            head = parsed
+        }
+        guard let head else { return .failure(Malformed("empty response head")) }
+        return .success((head, end.upperBound))
+    }
+
+    /// Reads one header field line into `parsed`; the problem if it is not a valid field.
+    static func field(_ line: Bytes, into parsed: inout ParsedHead, keeping: Fields) -> Malformed? {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
+            return Malformed("a response header line has no field name")
+        }
+        let name = line[line.startIndex..<colon]
+        guard name.allSatisfy(HTTP1Syntax.isTokenCharacter) else { return Malformed("a response header field name is not a token") }
+        let value = HTTP1Syntax.trimmed(line[(colon + 1)...])
+        guard !value.contains(where: { $0 == 0 || $0 == 13 || $0 == 10 }) else { return Malformed("a response header value holds a control character") }
+        if HTTP1Syntax.equalsLowercased(name, "content-length") {
+            guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return Malformed("Content-Length is not a number") }
+            let length = value.reduce(Int64(0)) { $0 * 10 + Int64($1 - 48) }
+            if let known = parsed.head.contentLength, known != length { return Malformed("two different Content-Length values") }
+            parsed.head.contentLength = length
+        } else if HTTP1Syntax.equalsLowercased(name, "transfer-encoding") {
+            parsed.transferEncoded = true
+            // Chunked must be the last coding; otherwise the body runs to the end of the connection.
+            let last = value.lastIndex(of: UInt8(ascii: ",")).map { value[($0 + 1)...] } ?? value
+            parsed.chunked = HTTP1Syntax.equalsLowercased(HTTP1Syntax.trimmed(last), "chunked")
+        } else if HTTP1Syntax.equalsLowercased(name, "connection") {
+            var rest = value
+            while !rest.isEmpty {
+                let comma = rest.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
+                let token = HTTP1Syntax.trimmed(rest[rest.startIndex..<comma])
+                if HTTP1Syntax.equalsLowercased(token, "close") { parsed.head.keepAlive = false }
+                if HTTP1Syntax.equalsLowercased(token, "keep-alive"), parsed.head.minorVersion == 0 { parsed.head.keepAlive = true }
+                rest = comma < rest.endIndex ? rest[(comma + 1)...] : rest[rest.endIndex...]
+            }
+        }
+        let kept: Bool
+        switch keeping {
+        case .all: kept = true
+        case .prefixed(let prefix):
+            kept = name.count > prefix.utf8CodeUnitCount && HTTP1Syntax.equalsLowercased(name.prefix(prefix.utf8CodeUnitCount), prefix)
+        }
+        if kept { parsed.head.fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))) }
+        return nil
+    }
+
+    /// One line (without its CRLF or LF), or nil until it has arrived.
+    private mutating func readLine(limit: Int) throws(Malformed) -> ByteBufferView.SubSequence? {
+        let view = buffer.readableBytesView
+        guard let lf = view.firstIndex(of: 10) else {
+            if view.count > limit { throw Malformed("a line of the response body framing is too long") }
+            return nil
+        }
+        buffer.moveReaderIndex(forwardBy: lf - view.startIndex + 1)
+        var line = view[view.startIndex..<lf]
+        if line.last == 13 { line = line.dropLast() }
+        return line
+    }
+
+    /// Up to `count` body bytes that have arrived (a slice of the bytes read, not a copy), or nil when none have.
+    private mutating func take(_ count: Int64) -> ByteBuffer? {
+        let length = Int(min(Int64(buffer.readableBytes), count))
+        guard length > 0 else {
+            compact()
+            return nil
+        }
+        return buffer.readSlice(length: length)
+    }
+
+    /// Frees what was read once nothing unread is left, so a long-lived connection's buffer does not grow.
+    private mutating func compact() {
+        if buffer.readableBytes == 0 { buffer.clear() } else if buffer.readerIndex > 16 * 1024 { buffer.discardReadBytes() }
+    }
+
+    /// `HTTP/1.x SSS reason`: the minor version and the status, or nil.
+    static func statusLine(_ line: Bytes) -> (minor: Int, status: Int)? {
+        let b = line.startIndex
+        guard line.count >= 12, line.count == 12 || line[b + 12] == 32, HTTP1Syntax.equalsLowercased(line.prefix(7), "http/1."),
+              line[b + 7] == 48 || line[b + 7] == 49, line[b + 8] == 32,
+              line[(b + 9)..<(b + 12)].allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        let status = line[(b + 9)..<(b + 12)].reduce(0) { $0 * 10 + Int($1 - 48) }
+        guard status >= 100 else { return nil }
+        return (Int(line[b + 7] - 48), status)
+    }
+
+    /// A chunk-size line: hexadecimal digits, then optional extensions after `;`.
+    static func chunkSize(_ line: ByteBufferView.SubSequence) throws(Malformed) -> Int64 {
+        let digits = line.prefix { $0 != UInt8(ascii: ";") }
+        let hex = HTTP1Syntax.trimmed(digits[...])
+        guard !hex.isEmpty, hex.count <= 15 else { throw Malformed("a chunk size is missing or too large") }
+        var size: Int64 = 0
+        for byte in hex {
+            let digit: Int64
+            switch byte {
+            case 48...57: digit = Int64(byte - 48)
+            case 65...70: digit = Int64(byte - 55)
+            case 97...102: digit = Int64(byte - 87)
+            default: throw Malformed("a chunk size is not hexadecimal")
+            }
+            size = size * 16 + digit
+        }
+        return size
+    }
+}
+
+/// Byte-level pieces of HTTP/1.1's syntax (RFC 9110, 9112) shared by the readers and writers of the gateway's wire
+/// format.
+public enum HTTP1Syntax {
+    /// The index range of the blank line ending a head (CRLFCRLF, or bare LFs).
+    public static func endOfHead(_ raw: UnsafeRawBufferPointer) -> Range<Int>? {
+        var i = 0
+        let count = raw.count
+        while i < count {
+            if raw[i] == 10 {
+                if i + 1 < count, raw[i + 1] == 10 { return i..<(i + 2) }
+                if i + 2 < count, raw[i + 1] == 13, raw[i + 2] == 10 { return i..<(i + 3) }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    public static func trimmed<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
+        var start = bytes.startIndex, end = bytes.endIndex
+        while start < end, bytes[start] == 32 || bytes[start] == 9 { bytes.formIndex(after: &start) }
+        while end > start, bytes[bytes.index(before: end)] == 32 || bytes[bytes.index(before: end)] == 9 { bytes.formIndex(before: &end) }
+        return bytes[start..<end]
+    }
+
+    /// `bytes` equals `lowercased` (ASCII, lower case) without regard to case.
+    public static func equalsLowercased(_ bytes: some Collection<UInt8>, _ lowercased: StaticString) -> Bool {
+        guard bytes.count == lowercased.utf8CodeUnitCount else { return false }
+        var i = 0
+        for byte in bytes {
+            let folded = byte >= 65 && byte <= 90 ? byte + 32 : byte
+            if folded != lowercased.utf8Start[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// RFC 9110 `tchar`.
+    public static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 48...57, 65...90, 97...122: return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"),
+             UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"),
+             UInt8(ascii: "~"): return true
+        default: return false
+        }
+    }
+
+    /// A header field name that can go on the wire: a non-empty token.
+    public static func isValidFieldName(_ name: String) -> Bool {
+        !name.utf8.isEmpty && name.utf8.allSatisfy(isTokenCharacter)
+    }
+
+    /// A header field value that can go on the wire: no CR, LF or NUL (which would end the field or the head).
+    public static func isValidFieldValue(_ value: String) -> Bool {
+        !value.utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 }
+    }
+}
