@@ -43,10 +43,13 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
 
     /// `http`, or `https` behind the listener's TLS.
     let scheme: String
+    /// Responses go out as HTTP/1.x bytes (`HTTPResponseBytes`) rather than NIO's response parts (an HTTP/2 stream).
+    let writesBytes: Bool
 
     init(gateway: Gateway, pools: UpstreamPools, executor: EventLoopTaskExecutor, recorder: GatewayRecorder, connections: ListenerConnections,
-         scheme: String = "http") {
+         scheme: String = "http", writesBytes: Bool = false) {
         self.scheme = scheme
+        self.writesBytes = writesBytes
         self.gateway = gateway
         self.pools = pools
         self.executor = executor
@@ -91,6 +94,8 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         /// The upstream's response allows another request on its connection.
         var upstreamKeepAlive = false
         var upstreamStatus = 0
+        /// How the proxied response's body goes to the client when it is written as bytes.
+        var clientBody = ClientBodyFraming.asIs
         var lastActivity = NIODeadline.now()
         /// The upstream read timeout of this exchange's plan (nginx's `proxy_read_timeout`).
         var readTimeout = TimeAmount.zero
@@ -105,6 +110,14 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
 
         /// A request whose body can be sent again (retries): none, or held whole.
         var replayable: Bool { !hasBody || formBody != nil }
+    }
+
+    /// The framing of a proxied body written as bytes: as it comes (a length was announced, or the body runs to the
+    /// close), in chunks (no length, an HTTP/1.1 client), or not at all (HEAD, 204, 304).
+    enum ClientBodyFraming {
+        case asIs
+        case chunked
+        case none
     }
 
     // MARK: channel events
@@ -139,6 +152,13 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Without NIO's protocol error handler (responses written as bytes), a request that does not parse is
+        // answered here, as that handler would: 400 when no response is under way, and the connection closes.
+        if writesBytes, error is HTTPParserError, exchange == nil, pipelined.isEmpty {
+            var buffer = context.channel.allocator.buffer(capacity: 80)
+            buffer.writeStaticString(HTTPResponseBytes.badRequest)
+            context.writeAndFlush(NIOAny(buffer), promise: nil)
+        }
         context.close(promise: nil)
     }
 
@@ -299,7 +319,11 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
                 return reply(local, exchange: exchange, actions: decision.response, product: decision.product)
             }
             if exchange.head.headers.first(name: "expect")?.lowercased() == "100-continue", !exchange.requestEnded {
-                context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: .continue))), promise: nil)
+                if writesBytes {
+                    context?.writeAndFlush(NIOAny(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+                } else {
+                    context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: .continue))), promise: nil)
+                }
             }
             connect(exchange, fresh: false)
         }
@@ -408,11 +432,48 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         fields.reserveCapacity(head.fields.count)
         for (name, value) in head.fields where !HopByHop.notReturned.contains(name.lowercased()) { fields.append((name, value)) }
         if draining || !exchange.keepAlive { exchange.keepAlive = false }
-        var responseHead = HTTPResponseHead(version: exchange.head.version, status: HTTPResponseStatus(statusCode: status),
-                                            headers: Self.responseHeaders(fields, actions: actions, request: exchange.request))
-        if !exchange.keepAlive { responseHead.headers.replaceOrAdd(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+        if writesBytes {
+            writeResponseHead(status: status, upstream: head, fields: Self.responseFields(fields, actions: actions, request: exchange.request),
+                              exchange: exchange, context: context)
+        } else {
+            var responseHead = HTTPResponseHead(version: exchange.head.version, status: HTTPResponseStatus(statusCode: status),
+                                                headers: Self.responseHeaders(fields, actions: actions, request: exchange.request))
+            if !exchange.keepAlive { responseHead.headers.replaceOrAdd(name: "Connection", value: "close") }
+            context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+        }
         recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started, product: exchange.decision?.product)
+    }
+
+    /// A proxied response's head as bytes. The body's framing is Portico's own (the upstream's `Content-Length` is
+    /// kept when the body goes as it came; header policies cannot change how the body is delimited).
+    private func writeResponseHead(status: Int, upstream: HTTP1ResponseReader.Head, fields: [(String, String)], exchange: Exchange,
+                                   context: ChannelHandlerContext) {
+        let version = exchange.head.version
+        if exchange.head.method == .HEAD || status < 200 || status == 204 || status == 304 {
+            exchange.clientBody = .none
+        } else if upstream.contentLength != nil {
+            exchange.clientBody = .asIs
+        } else if version.major == 1, version.minor >= 1 {
+            exchange.clientBody = .chunked
+        } else {
+            // An HTTP/1.0 client learns where a body of unknown length ends from the close.
+            exchange.clientBody = .asIs
+            exchange.keepAlive = false
+        }
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        HTTPResponseBytes.writeStatusLine(status: status, version: version, into: &buffer)
+        for (name, value) in fields where !UpstreamRequestHead.sameName(name, "content-length") {
+            HTTPResponseBytes.writeField(name, value, into: &buffer)
+        }
+        if let length = upstream.contentLength, exchange.clientBody != .chunked, status != 204 {
+            buffer.writeStaticString("Content-Length: ")
+            HTTPResponseBytes.writeDecimal(Int(length), into: &buffer)
+            buffer.writeStaticString("\r\n")
+        }
+        if exchange.clientBody == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        HTTPResponseBytes.writeConnection(keepAlive: exchange.keepAlive, version: version, into: &buffer)
+        buffer.writeStaticString("\r\n")
+        context.write(NIOAny(buffer), promise: nil)
     }
 
     /// `payload_limits`: the upstream's answer is longer than allowed. Its connection is dropped (the body is
@@ -434,7 +495,18 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         guard let exchange, let context else { return }
         exchange.lastActivity = .now()
         if exchange.head.method == .HEAD { return }
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        guard writesBytes else { return context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        switch exchange.clientBody {
+        case .none: return
+        case .asIs: context.write(NIOAny(body), promise: nil)
+        case .chunked:
+            var size = context.channel.allocator.buffer(capacity: 18)
+            size.writeString(String(body.readableBytes, radix: 16))
+            size.writeStaticString("\r\n")
+            context.write(NIOAny(size), promise: nil)
+            context.write(NIOAny(body), promise: nil)
+            context.write(NIOAny(ByteBuffer(staticString: "\r\n")), promise: nil)
+        }
     }
 
     func upstreamReadComplete() {
@@ -459,7 +531,11 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
                 lease.channel.close(promise: nil)
             }
         }
-        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        if !writesBytes {
+            context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        } else if exchange.clientBody == .chunked {
+            context.write(NIOAny(ByteBuffer(staticString: "0\r\n\r\n")), promise: nil)
+        }
         context.flush()
         if let actions = exchange.decision?.response { gateway.responded(actions, status: exchange.upstreamStatus, executor: executor) }
         let actions = exchange.decision?.response ?? ResponseActions()
@@ -524,18 +600,29 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         let remaining = exchange.declaredLength.map { $0 - exchange.received } ?? (exchange.hasBody ? Int64.max : 0)
         if !exchange.requestEnded, remaining >= Self.discardLimit { exchange.keepAlive = false }
         if draining { exchange.keepAlive = false }
-        var head = HTTPResponseHead(version: exchange.head.version, status: HTTPResponseStatus(statusCode: status),
-                                    headers: Self.responseHeaders(local.headers, actions: actions, request: logRequest ? exchange.request : nil))
         let body = local.body.utf8
-        head.headers.replaceOrAdd(name: "Content-Length", value: String(exchange.head.method == .HEAD ? 0 : body.count))
-        if !exchange.keepAlive { head.headers.replaceOrAdd(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if !body.isEmpty, exchange.head.method != .HEAD {
-            var buffer = context.channel.allocator.buffer(capacity: body.count)
-            buffer.writeString(local.body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let sendsBody = exchange.head.method != .HEAD
+        if writesBytes {
+            // The whole reply in one buffer and one write.
+            let fields = Self.responseFields(local.headers, actions: actions, request: logRequest ? exchange.request : nil)
+                .filter { !UpstreamRequestHead.sameName($0.0, "content-length") }
+            var buffer = context.channel.allocator.buffer(capacity: 160 + body.count + fields.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 })
+            HTTPResponseBytes.write(status: status, version: exchange.head.version, headers: fields, body: sendsBody ? Array(body) : nil,
+                                    contentLength: sendsBody ? body.count : 0, keepAlive: exchange.keepAlive, into: &buffer)
+            context.writeAndFlush(NIOAny(buffer), promise: nil)
+        } else {
+            var head = HTTPResponseHead(version: exchange.head.version, status: HTTPResponseStatus(statusCode: status),
+                                        headers: Self.responseHeaders(local.headers, actions: actions, request: logRequest ? exchange.request : nil))
+            head.headers.replaceOrAdd(name: "Content-Length", value: String(sendsBody ? body.count : 0))
+            if !exchange.keepAlive { head.headers.replaceOrAdd(name: "Connection", value: "close") }
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            if !body.isEmpty, sendsBody {
+                var buffer = context.channel.allocator.buffer(capacity: body.count)
+                buffer.writeString(local.body)
+                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         record(exchange, status: status, reason: local.reason, product: product, logRequest: logRequest)
         if exchange.requestEnded || !exchange.keepAlive {
             complete(exchange)
@@ -574,17 +661,19 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
                           accessLog: accessLog, format: exchange.decision?.response.accessLogFormat)
     }
 
-    static func responseHeaders(_ base: [(String, String)], actions: ResponseActions, request: GatewayRequest?) -> HTTPHeaders {
+    /// A response's header fields after the response policies: `headers` commands, CORS, and what other policies add.
+    static func responseFields(_ base: [(String, String)], actions: ResponseActions, request: GatewayRequest?) -> [(String, String)] {
         var list = base
         if !actions.headerCommands.isEmpty {
             HeadersPolicy.apply(actions.headerCommands, to: &list, lookup: { request?.liquidValue($0, service: nil) })
         }
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(list.count + actions.corsHeaders.count + actions.extraHeaders.count)
-        for (name, value) in list { headers.add(name: name, value: value) }
-        for (name, value) in actions.corsHeaders { headers.add(name: name, value: value) }
-        for (name, value) in actions.extraHeaders { headers.add(name: name, value: value) }
-        return headers
+        if !actions.corsHeaders.isEmpty { list += actions.corsHeaders }
+        if !actions.extraHeaders.isEmpty { list += actions.extraHeaders }
+        return list
+    }
+
+    static func responseHeaders(_ base: [(String, String)], actions: ResponseActions, request: GatewayRequest?) -> HTTPHeaders {
+        HTTPHeaders(responseFields(base, actions: actions, request: request))
     }
 
     // MARK: request target

@@ -15,7 +15,7 @@ public final class GatewayServer: Sendable {
     /// With `tls`, the listener serves HTTPS (and requests carry the `https` scheme: `X-Forwarded-Proto`, Liquid).
     public init(gateway: Gateway, host: String, port: Int, logger: Logger, group: MultiThreadedEventLoopGroup = .singleton, tls: GatewayTLS? = nil) {
         self.gateway = gateway
-        self.listener = HTTPListener(host: host, port: port, group: group, tls: tls)
+        self.listener = HTTPListener(host: host, port: port, group: group, tls: tls, handlerWritesBytes: true)
         self.recorder = GatewayRecorder(logger: logger, extendedMetrics: gateway.settings.extendedMetrics)
         self.scheme = tls == nil ? "http" : "https"
     }
@@ -23,8 +23,9 @@ public final class GatewayServer: Sendable {
     /// Binds, calls `onServing`, and serves until `beginShutdown` (or cancellation), then drains.
     public func run(onServing: @Sendable () -> Void) async throws {
         let (gateway, pools, recorder, scheme) = (self.gateway, self.pools, self.recorder, self.scheme)
-        try await listener.run(makeHandler: { _, executor, connections in
-            GatewayConnectionHandler(gateway: gateway, pools: pools, executor: executor, recorder: recorder, connections: connections, scheme: scheme)
+        try await listener.run(makeHandler: { _, executor, connections, writesBytes in
+            GatewayConnectionHandler(gateway: gateway, pools: pools, executor: executor, recorder: recorder, connections: connections, scheme: scheme,
+                                     writesBytes: writesBytes)
         }, onServing: onServing)
         pools.closeAll()
     }

@@ -18,14 +18,19 @@ public protocol DrainableConnection: AnyObject {
 /// returns, and on `beginShutdown` stops accepting, lets each connection finish its response and returns
 /// once all are closed (or the drain timeout passed).
 public final class HTTPListener: Sendable {
-    public typealias MakeHandler = @Sendable (_ channel: any Channel, _ executor: EventLoopTaskExecutor, _ connections: ListenerConnections) throws -> any ChannelHandler
+    /// `writesBytes`: the handler gets NIO's request parts but must write its responses as `ByteBuffer`s (HTTP/1.x
+    /// connections of a listener made with `handlerWritesBytes`); otherwise NIO's response parts (HTTP/2 streams, and
+    /// every connection of other listeners).
+    public typealias MakeHandler = @Sendable (_ channel: any Channel, _ executor: EventLoopTaskExecutor, _ connections: ListenerConnections,
+                                              _ writesBytes: Bool) throws -> any ChannelHandler
     let host: String
     let port: Int
     let group: MultiThreadedEventLoopGroup
     /// HTTPS: each connection starts with a TLS handshake.
     let tls: NIOSSLContext?
-    /// The handler reads NIO's request parts but writes whole responses as bytes (`ByteBuffer`), with no
-    /// response encoder or protocol-error handler in the pipeline: it answers unparseable requests itself.
+    /// On HTTP/1.x connections (plain, or TLS without HTTP/2) the handler reads NIO's request parts but writes
+    /// responses as bytes (`ByteBuffer`), with no response encoder or protocol-error handler in the pipeline: it
+    /// answers unparseable requests itself.
     let handlerWritesBytes: Bool
     let connections = ListenerConnections()
     let executors = EventLoopTaskExecutors()
@@ -34,9 +39,7 @@ public final class HTTPListener: Sendable {
     /// How long requests in flight may take to finish once the listener drains.
     public static let drainTimeout = TimeAmount.seconds(30)
 
-    /// A listener with `handlerWritesBytes` serves plain HTTP/1.x only (no TLS, so no HTTP/2).
     public init(host: String, port: Int, group: MultiThreadedEventLoopGroup = .singleton, tls: GatewayTLS? = nil, handlerWritesBytes: Bool = false) {
-        precondition(tls == nil || !handlerWritesBytes, "a listener whose handler writes bytes serves plain HTTP/1.x")
         self.host = host
         self.port = port
         self.group = group
@@ -62,7 +65,8 @@ public final class HTTPListener: Sendable {
                         } else {
                             try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
                         }
-                        try channel.pipeline.syncOperations.addHandler(makeHandler(channel, executors.executor(for: channel.eventLoop), connections))
+                        try channel.pipeline.syncOperations.addHandler(makeHandler(channel, executors.executor(for: channel.eventLoop), connections,
+                                                                                   handlerWritesBytes))
                     }
                 }
                 guard let tls else { return http1(channel) }
@@ -75,7 +79,7 @@ public final class HTTPListener: Sendable {
                     channel.configureHTTP2Pipeline(mode: .server, inboundStreamInitializer: { stream in
                         stream.eventLoop.makeCompletedFuture {
                             try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                            try stream.pipeline.syncOperations.addHandler(makeHandler(stream, executors.executor(for: stream.eventLoop), connections))
+                            try stream.pipeline.syncOperations.addHandler(makeHandler(stream, executors.executor(for: stream.eventLoop), connections, false))
                         }
                     }).map { _ in }
                 }, http1ChannelConfigurator: http1)

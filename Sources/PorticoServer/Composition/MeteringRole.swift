@@ -215,7 +215,7 @@ struct MeteringRoleService: Service {
         defer { readiness.markStopped("metering") }
         do {
             try await withGracefulShutdownHandler {
-                try await listener.run(makeHandler: { _, executor, connections in
+                try await listener.run(makeHandler: { _, executor, connections, _ in
                     MeteringConnectionHandler(api: api, executor: executor, connections: connections)
                 }, onServing: { readiness.markServing("metering") })
             } onGracefulShutdown: {
