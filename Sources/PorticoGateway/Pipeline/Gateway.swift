@@ -38,14 +38,17 @@ public final class Gateway: Sendable {
 
     /// Picks the product for the request's host (and path, with path routing).
     func selectProduct(_ request: GatewayRequest, in configuration: GatewayConfiguration) -> GatewayProduct? {
-        let candidates = configuration.candidates(host: request.host)
+        // Indices, not products: a product is a large value, and only the chosen one is copied out.
+        let candidates = configuration.byHost[request.host] ?? []
         guard let first = candidates.first else { return nil }
-        guard settings.pathRouting || settings.pathRoutingOnly else { return first }
+        guard settings.pathRouting || settings.pathRoutingOnly else { return configuration.products[first] }
         let subject = RequestPath.subject(request.path[...]) ?? request.path
-        if let routed = candidates.first(where: { !RuleMatch.evaluate($0.rules, method: request.method, path: subject, arguments: request.arguments).isEmpty }) {
-            return routed
+        if let routed = candidates.first(where: {
+            !RuleMatch.evaluate(configuration.products[$0].rules, method: request.method, path: subject, arguments: request.arguments).isEmpty
+        }) {
+            return configuration.products[routed]
         }
-        return settings.pathRoutingOnly ? nil : first
+        return settings.pathRoutingOnly ? nil : configuration.products[first]
     }
 
     public func decide(_ request: inout GatewayRequest) async -> GatewayDecision {

@@ -252,8 +252,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
                                      remoteAddress: remoteAddress?.ipAddress, remotePort: remoteAddress?.port, scheme: scheme)
         // Policies and credentials see every header; only these are forwarded.
         request.headers = all.filter { field in
-            let lowered = field.0.lowercased()
-            return !HopByHop.notForwarded.contains(lowered) && !connectionTokens.contains(lowered)
+            !HopByHop.isNotForwarded(field.0) && (connectionTokens.isEmpty || !connectionTokens.contains(field.0.lowercased()))
         }
         let exchange = Exchange(head: head, request: request, declaredLength: declaredLength)
         self.exchange = exchange
@@ -430,7 +429,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         let status = actions.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus
         var fields: [(String, String)] = []
         fields.reserveCapacity(head.fields.count)
-        for (name, value) in head.fields where !HopByHop.notReturned.contains(name.lowercased()) { fields.append((name, value)) }
+        for (name, value) in head.fields where !HopByHop.isNotReturned(name) { fields.append((name, value)) }
         if draining || !exchange.keepAlive { exchange.keepAlive = false }
         if writesBytes {
             writeResponseHead(status: status, upstream: head, fields: Self.responseFields(fields, actions: actions, request: exchange.request),
@@ -682,7 +681,8 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         var host = Substring(authority)
         if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[...close]).lowercased() }
         if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
-        return host.lowercased()
+        // Most clients send the name in lower case already: no second string then.
+        return host.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? host.lowercased() : String(host)
     }
 
     static func rawPath(_ target: String) -> String {
@@ -698,9 +698,22 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and what the gateway sets itself.
 enum HopByHop {
-    static let notForwarded: Set<String> = [
+    static let notForwarded: [[UInt8]] = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding",
         "upgrade", "host", "content-length", "x-3scale-debug", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "expect",
-    ]
-    static let notReturned: Set<String> = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]
+    ].map { Array($0.utf8) }
+    static let notReturned: [[UInt8]] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"].map { Array($0.utf8) }
+
+    /// Request headers the gateway does not pass on (compared without building a lower-cased copy of each name).
+    static func isNotForwarded(_ name: String) -> Bool { listed(name, in: notForwarded) }
+    /// Upstream response headers the gateway does not pass on.
+    static func isNotReturned(_ name: String) -> Bool { listed(name, in: notReturned) }
+
+    private static func listed(_ name: String, in list: [[UInt8]]) -> Bool {
+        let count = name.utf8.count
+        for candidate in list where candidate.count == count {
+            if name.utf8.elementsEqual(candidate, by: { ($0 >= 65 && $0 <= 90 ? $0 + 32 : $0) == $1 }) { return true }
+        }
+        return false
+    }
 }
