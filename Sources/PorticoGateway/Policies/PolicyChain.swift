@@ -5,12 +5,26 @@ import PorticoCore
 /// serves the request without them (fail-open), Portico answers every request of that product with the
 /// `on_failed` status (503 by default) so a security policy is never silently skipped.
 public struct PolicyChain: Sendable {
-    public var policies: [Policy]
-    public var loadFailures: [String]
+    public let policies: [Policy]
+    public let loadFailures: [String]
+    /// What the request path asks of the chain on every request, found once when the chain is loaded.
+    public let containsAPIcast: Bool
+    let hasConditional: Bool
+    public let failureStatus: Int
+    public let cachingMode: AuthorizationCache.Mode?
+    public let batcher: BatcherSettings?
+    public let upstreamTimeouts: UpstreamTimeouts?
+    /// `upstream_mtls`: the client certificate (and verification) for the product's `https` upstreams.
+    public let upstreamMTLS: UpstreamMTLSPolicy?
+    /// `http_proxy`: the forward proxy for the product's upstream connections.
+    public let httpProxy: HTTPProxyPolicy?
+    public let retries: Int
+    public let sendsReferrer: Bool
+    public let addsRateLimitHeaders: Bool
 
     public init(entries: [JSONValue]) {
-        policies = []
-        loadFailures = []
+        var policies: [Policy] = []
+        var loadFailures: [String] = []
         for entry in entries {
             guard var name = entry["name"]?.stringValue else {
                 loadFailures.append("a policy chain entry has no name")
@@ -25,9 +39,40 @@ public struct PolicyChain: Sendable {
                 loadFailures.append("\(name): \(error.description)")
             }
         }
+        var facts = (apicast: false, conditional: false, failureStatus: 503, caching: AuthorizationCache.Mode?.none, batcher: BatcherSettings?.none,
+                     timeouts: UpstreamTimeouts?.none, mtls: UpstreamMTLSPolicy?.none, proxy: HTTPProxyPolicy?.none, retries: 0, referrer: false,
+                     rateLimitHeaders: false)
+        // The first policy of each kind counts, as a scan of the chain in order would find it.
+        for p in policies.reversed() {
+            switch p {
+            case .apicast: facts.apicast = true
+            case .conditional: facts.conditional = true
+            case .onFailed(let status): facts.failureStatus = status
+            case .caching(let mode): facts.caching = mode
+            case .batcher(let b): facts.batcher = b
+            case .upstreamConnection(let t): facts.timeouts = t
+            case .upstreamMTLS(let m): facts.mtls = m
+            case .httpProxy(let h): facts.proxy = h
+            case .retry(let n): facts.retries = n
+            case .referrer: facts.referrer = true
+            case .rateLimitHeaders: facts.rateLimitHeaders = true
+            default: break
+            }
+        }
+        self.policies = policies
+        self.loadFailures = loadFailures
+        containsAPIcast = facts.apicast
+        hasConditional = facts.conditional
+        failureStatus = facts.failureStatus
+        cachingMode = facts.caching
+        batcher = facts.batcher
+        upstreamTimeouts = facts.timeouts
+        upstreamMTLS = facts.mtls
+        httpProxy = facts.proxy
+        retries = facts.retries
+        sendsReferrer = facts.referrer
+        addsRateLimitHeaders = facts.rateLimitHeaders
     }
-
-    public var containsAPIcast: Bool { policies.contains { if case .apicast = $0 { return true } else { return false } } }
 
     /// The policies a request runs through: each `conditional` policy is replaced by its nested chain when its
     /// condition holds for the request (evaluated once, before the rewrite phase) and dropped otherwise.
@@ -43,49 +88,6 @@ public struct PolicyChain: Sendable {
         }
         return out
     }
-
-    var hasConditional: Bool { policies.contains { if case .conditional = $0 { return true } else { return false } } }
-
-    /// The status every request gets when a policy failed to load.
-    public var failureStatus: Int {
-        for p in policies { if case .onFailed(let status) = p { return status } }
-        return 503
-    }
-
-    public var cachingMode: AuthorizationCache.Mode? {
-        for p in policies { if case .caching(let mode) = p { return mode } }
-        return nil
-    }
-
-    public var batcher: BatcherSettings? {
-        for p in policies { if case .batcher(let b) = p { return b } }
-        return nil
-    }
-
-    public var upstreamTimeouts: UpstreamTimeouts? {
-        for p in policies { if case .upstreamConnection(let t) = p { return t } }
-        return nil
-    }
-
-    /// `upstream_mtls`: the client certificate (and verification) for the product's `https` upstreams.
-    public var upstreamMTLS: UpstreamMTLSPolicy? {
-        for p in policies { if case .upstreamMTLS(let m) = p { return m } }
-        return nil
-    }
-
-    /// `http_proxy`: the forward proxy for the product's upstream connections.
-    public var httpProxy: HTTPProxyPolicy? {
-        for p in policies { if case .httpProxy(let h) = p { return h } }
-        return nil
-    }
-
-    public var retries: Int {
-        for p in policies { if case .retry(let n) = p { return n } }
-        return 0
-    }
-
-    public var sendsReferrer: Bool { policies.contains { if case .referrer = $0 { return true } else { return false } } }
-    public var addsRateLimitHeaders: Bool { policies.contains { if case .rateLimitHeaders = $0 { return true } else { return false } } }
 }
 
 public struct BatcherSettings: Sendable, Equatable {
