@@ -64,7 +64,7 @@ public final class Gateway: Sendable {
             return reply(LocalReply(status: product.chain.failureStatus, headers: [("Content-Type", "text/plain; charset=utf-8")],
                                     body: "Service Unavailable", reason: "policy_failed"))
         }
-        let sources = { (r: GatewayRequest) in CredentialSources(query: r.arguments, form: r.form, header: { [index = r.headerIndex] in index[$0] }) }
+        let sources = { (r: GatewayRequest) in CredentialSources(query: r.arguments, form: r.form, header: { r.header($0) }) }
         var defaultCredentials: Credentials?
         var credentials: Credentials?
         var match = RuleMatch()
@@ -88,7 +88,7 @@ public final class Gateway: Sendable {
                 if condition.holds({ snapshot.liquidValue($0, service: product) }) { return reply(.error(e, reason: "maintenance")) }
             case .nginxFilters(let dropped):
                 request.headers.removeAll { dropped.contains($0.0.lowercased()) }
-                for name in dropped { request.headerIndex[CredentialExtractor.headerName(name)] = nil }
+                request.hiddenHeaders += dropped.map(CredentialExtractor.headerName)
             case .payloadLimits(let requestLimit, let responseLimit):
                 if requestLimit > 0, let length = request.header("content_length").flatMap({ Int64($0) }), length > requestLimit {
                     return reply(LocalReply(status: 413, headers: [("Content-Type", "text/plain; charset=utf-8")], body: "Payload Too Large",

@@ -11,8 +11,10 @@ public struct GatewayRequest: Sendable {
     public var form: RequestArguments?
     /// Headers to forward, in order (hop-by-hop ones already removed).
     public var headers: [(String, String)]
-    /// The original request headers by normalised name (lower-cased, `-` → `_`), first value.
-    public var headerIndex: [String: String]
+    /// The request headers as they came (hop-by-hop ones too), which `header(_:)` reads.
+    public var originalHeaders: [(String, String)]
+    /// Normalised names `header(_:)` no longer answers for (`nginx_filters`).
+    public var hiddenHeaders: [String] = []
     public var remoteAddress: String?
     public var remotePort: Int?
     public var scheme: String
@@ -25,19 +27,28 @@ public struct GatewayRequest: Sendable {
         self.rawQuery = rawQuery
         self.arguments = RequestArguments(encoded: Array((rawQuery ?? "").utf8))
         self.form = nil
-        var index: [String: String] = [:]
-        for (name, value) in headers {
-            let key = CredentialExtractor.headerName(name)
-            if index[key] == nil { index[key] = value }
-        }
-        self.headerIndex = index
+        self.originalHeaders = headers
         self.headers = headers
         self.remoteAddress = remoteAddress
         self.remotePort = remotePort
         self.scheme = scheme
     }
 
-    public func header(_ normalizedName: String) -> String? { headerIndex[normalizedName] }
+    /// The first value of the header whose normalised name (lower-cased, `-` → `_`, as nginx's `$http_*`) is
+    /// `normalizedName`. A scan: requests carry a dozen headers or so, fewer than a dictionary would be worth building.
+    public func header(_ normalizedName: String) -> String? {
+        if !hiddenHeaders.isEmpty, hiddenHeaders.contains(normalizedName) { return nil }
+        let count = normalizedName.utf8.count
+        for (name, value) in originalHeaders where name.utf8.count == count {
+            if name.utf8.elementsEqual(normalizedName.utf8, by: { Self.normalized($0) == $1 }) { return value }
+        }
+        return nil
+    }
+
+    private static func normalized(_ byte: UInt8) -> UInt8 {
+        if byte == UInt8(ascii: "-") { return UInt8(ascii: "_") }
+        return byte >= 65 && byte <= 90 ? byte + 32 : byte
+    }
 
     /// The query string to forward.
     public var forwardedQuery: String? {
