@@ -87,4 +87,23 @@ import Testing
         #expect(answers.hasSuffix(String(repeating: "x", count: 1000)))
         #expect(h.upstream.requests.map(\.method) == ["GET", "POST", "HEAD", "GET"])
     }
+
+    /// The gateway reads its clients' HTTP/1 bytes itself: a request whose end is ambiguous (Content-Length with
+    /// Transfer-Encoding, the classic smuggling shape) or that is not HTTP/1.x gets 400 and the connection closes,
+    /// and nothing reaches the upstream; a request answered before it is not affected.
+    @Test func ambiguousAndMalformedRequestsAre400AndCloseTheConnection() async throws {
+        let h = try H(services: [H.service(id: 1, rules: [H.rule("GET", "/"), H.rule("POST", "/")])])
+        defer { h.stop() }
+        try await h.waitReady()
+        let smuggled = try HTTP.raw(port: h.gatewayPort,
+                                    "GET /first?user_key=k HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                                    + "POST /?user_key=k HTTP/1.1\r\nHost: localhost\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    + "0\r\n\r\nGET /smuggled?user_key=k HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        #expect(smuggled.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(smuggled.contains("HTTP/1.1 400 Bad Request"))
+        #expect(smuggled.contains("Connection: close"))
+        #expect(h.upstream.requests.map(\.path) == ["/first"])
+        let garbage = try HTTP.raw(port: h.gatewayPort, "HELLO THERE\r\n\r\n")
+        #expect(garbage.hasPrefix("HTTP/1.1 400 Bad Request"))
+    }
 }

@@ -13,8 +13,19 @@ import NIOHTTP1
 /// `HTTPServerPipelineHandler` would do that by pausing reads after every request, two `epoll_ctl` calls per
 /// request.)
 final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, DrainableConnection {
-    typealias InboundIn = HTTPServerRequestPart
+    /// An HTTP/1 connection's bytes (`HTTP1RequestReader` reads them); an HTTP/2 stream's request parts reach
+    /// `receive` through `HTTP2StreamAdapter` instead.
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = HTTPServerResponsePart
+
+    /// One piece of a client's request.
+    enum ClientPart {
+        case head(HTTP1RequestReader.Head)
+        case body(ByteBuffer)
+        case end
+        /// The bytes are not a request the gateway accepts; the connection closes after answering `status`.
+        case refused(HTTP1RequestReader.Refusal)
+    }
 
     let gateway: Gateway
     let pools: UpstreamPools
@@ -28,7 +39,8 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     private var draining = false
     private var readingPaused = false
     /// Parts of requests the client sent before the current response ended.
-    private var pipelined: [HTTPServerRequestPart] = []
+    private var pipelined: [ClientPart] = []
+    private var reader: HTTP1RequestReader
     private var remoteAddress: SocketAddress?
     /// The upstream read timeout of the exchange in progress.
     private var readTimer = ConnectionTimer()
@@ -50,6 +62,9 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
          scheme: String = "http", writesBytes: Bool = false) {
         self.scheme = scheme
         self.writesBytes = writesBytes
+        // Heads up to the configured limit are read whole and answered 431 by the limits check (as before, at least
+        // the 80 KB NIO's decoder allowed).
+        self.reader = HTTP1RequestReader(headLimit: max(80 * 1024, gateway.settings.maximumHeaderBytes + 1024))
         self.gateway = gateway
         self.pools = pools
         self.executor = executor
@@ -70,7 +85,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             case replied
         }
 
-        let head: HTTPRequestHead
+        let head: HTTP1RequestReader.Head
         let started = NIODeadline.now()
         var request: GatewayRequest
         var phase: Phase = .deciding
@@ -100,12 +115,12 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         /// The upstream read timeout of this exchange's plan (nginx's `proxy_read_timeout`).
         var readTimeout = TimeAmount.zero
 
-        init(head: HTTPRequestHead, request: GatewayRequest, declaredLength: Int64?) {
+        init(head: HTTP1RequestReader.Head, request: GatewayRequest) {
             self.head = head
             self.request = request
-            self.keepAlive = head.isKeepAlive
-            self.declaredLength = declaredLength
-            self.hasBody = (declaredLength ?? 0) > 0 || (declaredLength == nil && head.headers.contains(name: "transfer-encoding"))
+            self.keepAlive = head.keepAlive
+            self.declaredLength = head.chunked ? nil : head.contentLength
+            self.hasBody = head.hasBody
         }
 
         /// A request whose body can be sent again (retries): none, or held whole.
@@ -152,18 +167,30 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Without NIO's protocol error handler (responses written as bytes), a request that does not parse is
-        // answered here, as that handler would: 400 when no response is under way, and the connection closes.
-        if writesBytes, error is HTTPParserError, exchange == nil, pipelined.isEmpty {
-            var buffer = context.channel.allocator.buffer(capacity: 80)
-            buffer.writeStaticString(HTTPResponseBytes.badRequest)
-            context.writeAndFlush(NIOAny(buffer), promise: nil)
-        }
         context.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        var bytes = unwrapInboundIn(data)
+        reader.feed(&bytes)
+        do {
+            while let event = try reader.next() {
+                switch event {
+                case .head(let head): receive(.head(head))
+                case .body(let body): receive(.body(body))
+                case .end: receive(.end)
+                }
+            }
+        } catch {
+            // Where the next request would start is unknown: nothing more is read from this connection.
+            receive(.refused(error))
+            setReading(false)
+        }
+    }
+
+    /// A piece of the client's request, from this connection's bytes or an HTTP/2 stream.
+    func receive(_ part: ClientPart) {
+        guard let context else { return }
         // A pipelined request waits until the response before it ended (HTTP/1.1 answers in order).
         if !pipelined.isEmpty || (exchange?.requestEnded == true) {
             pipelined.append(part)
@@ -173,8 +200,17 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         handle(part, context: context)
     }
 
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+    private func handle(_ part: ClientPart, context: ChannelHandlerContext) {
         switch part {
+        case .refused(let refusal):
+            if let exchange {
+                // The request's own body did not parse: the response under way (if any) is cut short.
+                exchange.keepAlive = false
+                if !exchange.responseStarted, exchange.phase == .replied { return complete(exchange) }
+                context.close(promise: nil)
+                return
+            }
+            refuse(refusal, context: context)
         case .head(let head):
             begin(head, context: context)
         case .body(let part):
@@ -230,32 +266,40 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         if exchange == nil { context?.close(promise: nil) }
     }
 
+    /// A request that did not parse: answered with its status (400, or 431 for a head too long), then the connection
+    /// closes, as NIO's protocol error handler did.
+    private func refuse(_ refusal: HTTP1RequestReader.Refusal, context: ChannelHandlerContext) {
+        pipelined = []
+        var buffer = context.channel.allocator.buffer(capacity: 160)
+        let body = Array(HTTPResponseStatus(statusCode: refusal.status).reasonPhrase.utf8)
+        HTTPResponseBytes.write(status: refusal.status, version: .http1_1, headers: [("Content-Type", "text/plain; charset=utf-8")], body: body,
+                                contentLength: body.count, keepAlive: false, into: &buffer)
+        context.writeAndFlush(NIOAny(buffer), promise: nil)
+        context.close(promise: nil)
+        recorder.finished(status: refusal.status, reason: "bad_request", product: nil, request: nil, since: .now(),
+                          accessLog: gateway.settings.accessLog, format: nil)
+    }
+
     // MARK: request
 
-    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func begin(_ head: HTTP1RequestReader.Head, context: ChannelHandlerContext) {
         let settings = gateway.settings
-        let target = head.uri
-        let declaredLength = head.headers.first(name: "content-length").flatMap { Int64($0) }
-        var headBytes = target.utf8.count + 16
+        let target = head.target
         var connectionTokens: [String] = []
-        var all: [(String, String)] = []
-        all.reserveCapacity(head.headers.count)
-        for (name, value) in head.headers {
-            headBytes += name.utf8.count + value.utf8.count + 4
-            all.append((name, value))
-            if name.count == 10, name.lowercased() == "connection" {
-                for token in value.split(separator: ",") { connectionTokens.append(token.trimmingSpaces.lowercased()) }
-            }
+        if let connection = head.field("connection") {
+            for token in connection.split(separator: ",") { connectionTokens.append(token.trimmingSpaces.lowercased()) }
         }
-        var request = GatewayRequest(method: head.method.rawValue, host: Self.hostWithoutPort(head.headers.first(name: "host") ?? ""),
-                                     path: Self.rawPath(target), rawQuery: Self.rawQuery(target), headers: all,
+        var request = GatewayRequest(method: head.method, host: Self.hostWithoutPort(head.field("host") ?? ""),
+                                     path: Self.rawPath(target), rawQuery: Self.rawQuery(target), headers: head.fields,
                                      remoteAddress: remoteAddress?.ipAddress, remotePort: remoteAddress?.port, scheme: scheme)
         // Policies and credentials see every header; only these are forwarded.
-        request.headers = all.filter { field in
+        request.headers = head.fields.filter { field in
             !HopByHop.isNotForwarded(field.0) && (connectionTokens.isEmpty || !connectionTokens.contains(field.0.lowercased()))
         }
-        let exchange = Exchange(head: head, request: request, declaredLength: declaredLength)
+        let exchange = Exchange(head: head, request: request)
         self.exchange = exchange
+        let declaredLength = exchange.declaredLength
+        let headBytes = head.size
 
         if request.path == "/_threescale/healthz" {
             return reply(LocalReply(status: 200, reason: "healthz"), exchange: exchange, actions: ResponseActions(), product: nil)
@@ -271,7 +315,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         }
         // Form bodies within the client body buffer take part in credentials and mapping rules (as in nginx).
         if ["POST", "PUT", "PATCH"].contains(request.method),
-           head.headers.first(name: "content-type")?.lowercased().contains("application/x-www-form-urlencoded") == true,
+           head.field("content-type")?.lowercased().contains("application/x-www-form-urlencoded") == true,
            let declaredLength, declaredLength > 0, declaredLength <= Int64(settings.clientBodyBufferBytes) {
             exchange.phase = .collectingForm
             return
@@ -317,7 +361,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
                 let local = LocalReply(status: 502, headers: [("Content-Type", "text/plain; charset=utf-8")], body: "Bad Gateway", reason: "upstream_request_invalid")
                 return reply(local, exchange: exchange, actions: decision.response, product: decision.product)
             }
-            if exchange.head.headers.first(name: "expect")?.lowercased() == "100-continue", !exchange.requestEnded {
+            if exchange.head.field("expect")?.lowercased() == "100-continue", !exchange.requestEnded {
                 if writesBytes {
                     context?.writeAndFlush(NIOAny(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
                 } else {
@@ -367,7 +411,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             framing = .none
         }
         exchange.upstreamChunked = if case .chunked = framing { true } else { false }
-        exchange.upstreamHead = try UpstreamRequestHead.make(method: exchange.head.method.rawValue, target: target, host: plan.hostHeader,
+        exchange.upstreamHead = try UpstreamRequestHead.make(method: exchange.head.method, target: target, host: plan.hostHeader,
                                                              proxyAuthorization: viaProxy?.authorization, forwarded: exchange.request.headers,
                                                              added: plan.addedHeaders, framing: framing)
     }
@@ -378,7 +422,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         exchange.phase = .proxying
         lease.handler.delegate = self
         let handler = lease.handler
-        handler.sendHead(exchange.upstreamHead, chunked: exchange.upstreamChunked, headOnly: exchange.head.method == .HEAD)
+        handler.sendHead(exchange.upstreamHead, chunked: exchange.upstreamChunked, headOnly: exchange.head.isHEAD)
         if let form = exchange.formBody {
             handler.sendBody(form)
         } else {
@@ -448,7 +492,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     private func writeResponseHead(status: Int, upstream: HTTP1ResponseReader.Head, fields: [(String, String)], exchange: Exchange,
                                    context: ChannelHandlerContext) {
         let version = exchange.head.version
-        if exchange.head.method == .HEAD || status < 200 || status == 204 || status == 304 {
+        if exchange.head.isHEAD || status < 200 || status == 204 || status == 304 {
             exchange.clientBody = .none
         } else if upstream.contentLength != nil {
             exchange.clientBody = .asIs
@@ -493,7 +537,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     func upstreamBody(_ body: ByteBuffer) {
         guard let exchange, let context else { return }
         exchange.lastActivity = .now()
-        if exchange.head.method == .HEAD { return }
+        if exchange.head.isHEAD { return }
         guard writesBytes else { return context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         switch exchange.clientBody {
         case .none: return
@@ -600,7 +644,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         if !exchange.requestEnded, remaining >= Self.discardLimit { exchange.keepAlive = false }
         if draining { exchange.keepAlive = false }
         let body = local.body.utf8
-        let sendsBody = exchange.head.method != .HEAD
+        let sendsBody = !exchange.head.isHEAD
         if writesBytes {
             // The whole reply in one buffer and one write.
             let fields = Self.responseFields(local.headers, actions: actions, request: logRequest ? exchange.request : nil)

@@ -37,25 +37,14 @@ public struct HTTP1ResponseReader {
         case prefixed(StaticString)
     }
 
-    public struct Malformed: Error, Equatable, CustomStringConvertible {
-        public let description: String
-        public init(_ description: String) { self.description = description }
-    }
+    public typealias Malformed = HTTP1Malformed
 
     /// A response head longer than this is refused (NIO's default limit is 80 KB).
     public static let headLimit = 64 * 1024
 
     private enum State {
         case head
-        /// Body bytes still to come.
-        case length(Int64)
-        case chunkSize
-        case chunkData(Int64)
-        /// The CRLF that ends a chunk's data.
-        case chunkEnd
-        case trailers
-        /// The body runs to the end of the connection; nothing after it is a response.
-        case untilClose
+        case body(HTTP1BodyFramer)
     }
 
     private var state = State.head
@@ -82,7 +71,7 @@ public struct HTTP1ResponseReader {
 
     /// The body in progress runs to the end of the connection.
     public var bodyRunsToClose: Bool {
-        if case .untilClose = state { return true }
+        if case .body(let body) = state { return body.runsToClose }
         return false
     }
 
@@ -105,36 +94,18 @@ public struct HTTP1ResponseReader {
                 if head.status == 101 { throw Malformed("the server switched protocols, which the gateway does not support") }
                 if head.status < 200 { continue }
                 return .head(head)
-            case .length(let remaining):
-                if remaining == 0 {
+            case .body(var body):
+                let step = try body.step(&buffer)
+                state = .body(body)
+                switch step {
+                case .bytes(let slice): if deliversBody { return .body(slice) }
+                case .end:
                     state = .head
                     return .end
+                case .needMore:
+                    compact()
+                    return nil
                 }
-                guard let slice = take(remaining) else { return nil }
-                state = .length(remaining - Int64(slice.readableBytes))
-                if deliversBody { return .body(slice) }
-            case .chunkSize:
-                guard let line = try readLine(limit: 1024) else { return nil }
-                let size = try Self.chunkSize(line)
-                state = size == 0 ? .trailers : .chunkData(size)
-            case .chunkData(let remaining):
-                guard let slice = take(remaining) else { return nil }
-                let left = remaining - Int64(slice.readableBytes)
-                state = left == 0 ? .chunkEnd : .chunkData(left)
-                if deliversBody { return .body(slice) }
-            case .chunkEnd:
-                guard let line = try readLine(limit: 2) else { return nil }
-                guard line.isEmpty else { throw Malformed("a chunk is longer than its size says") }
-                state = .chunkSize
-            case .trailers:
-                guard let line = try readLine(limit: Self.headLimit) else { return nil }
-                if line.isEmpty {
-                    state = .head
-                    return .end
-                }
-            case .untilClose:
-                guard let slice = take(Int64.max) else { return nil }
-                if deliversBody { return .body(slice) }
             }
         }
     }
@@ -143,7 +114,7 @@ public struct HTTP1ResponseReader {
     /// response was cut short.
     public mutating func closed() throws(Malformed) -> Event? {
         switch state {
-        case .untilClose:
+        case .body(let body) where body.runsToClose:
             state = .head
             buffer.clear()
             return .end
@@ -169,15 +140,15 @@ public struct HTTP1ResponseReader {
         let noBody = answeringHEAD || head.status == 204 || head.status == 304
         answeringHEAD = false
         if noBody {
-            state = .length(0)
+            state = .body(HTTP1BodyFramer(.length(0)))
         } else if parsedHead.chunked {
-            state = .chunkSize
+            state = .body(HTTP1BodyFramer(.chunked))
         } else if parsedHead.transferEncoded || head.contentLength == nil {
             // RFC 9112 §6.3: a transfer coding other than chunked last, or no length at all, runs to the close.
             head.keepAlive = false
-            state = .untilClose
+            state = .body(HTTP1BodyFramer(.untilClose))
         } else {
-            state = .length(head.contentLength ?? 0)
+            state = .body(HTTP1BodyFramer(.length(head.contentLength ?? 0)))
         }
         return head
     }
@@ -254,29 +225,6 @@ public struct HTTP1ResponseReader {
         return nil
     }
 
-    /// One line (without its CRLF or LF), or nil until it has arrived.
-    private mutating func readLine(limit: Int) throws(Malformed) -> ByteBufferView.SubSequence? {
-        let view = buffer.readableBytesView
-        guard let lf = view.firstIndex(of: 10) else {
-            if view.count > limit { throw Malformed("a line of the response body framing is too long") }
-            return nil
-        }
-        buffer.moveReaderIndex(forwardBy: lf - view.startIndex + 1)
-        var line = view[view.startIndex..<lf]
-        if line.last == 13 { line = line.dropLast() }
-        return line
-    }
-
-    /// Up to `count` body bytes that have arrived (a slice of the bytes read, not a copy), or nil when none have.
-    private mutating func take(_ count: Int64) -> ByteBuffer? {
-        let length = Int(min(Int64(buffer.readableBytes), count))
-        guard length > 0 else {
-            compact()
-            return nil
-        }
-        return buffer.readSlice(length: length)
-    }
-
     /// Frees what was read once nothing unread is left, so a long-lived connection's buffer does not grow.
     private mutating func compact() {
         if buffer.readableBytes == 0 { buffer.clear() } else if buffer.readerIndex > 16 * 1024 { buffer.discardReadBytes() }
@@ -292,12 +240,118 @@ public struct HTTP1ResponseReader {
         guard status >= 100 else { return nil }
         return (Int(line[b + 7] - 48), status)
     }
+}
+
+/// Something that is not HTTP/1.x where a message was expected: the connection is dropped, never guessed at.
+public struct HTTP1Malformed: Error, Equatable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The body of one HTTP/1.1 message as it is read (RFC 9112 §6–7): a given length, chunks (extensions ignored,
+/// trailers skipped), or everything up to the end of the connection. Hands out slices of the bytes read, never
+/// copies; the request and response readers share it.
+struct HTTP1BodyFramer {
+    enum Framing {
+        case length(Int64)
+        case chunked
+        case untilClose
+    }
+
+    enum Step {
+        case bytes(ByteBuffer)
+        case end
+        case needMore
+    }
+
+    private enum State {
+        /// Body bytes still to come.
+        case length(Int64)
+        case chunkSize
+        case chunkData(Int64)
+        /// The CRLF that ends a chunk's data.
+        case chunkEnd
+        case trailers
+        case untilClose
+    }
+
+    private var state: State
+    /// Trailer lines longer than this are refused.
+    static let lineLimit = 64 * 1024
+
+    init(_ framing: Framing) {
+        switch framing {
+        case .length(let length): state = .length(length)
+        case .chunked: state = .chunkSize
+        case .untilClose: state = .untilClose
+        }
+    }
+
+    var runsToClose: Bool {
+        if case .untilClose = state { return true }
+        return false
+    }
+
+    /// The next piece of the body from `buffer`, its end, or `needMore` until more bytes arrive.
+    mutating func step(_ buffer: inout ByteBuffer) throws(HTTP1Malformed) -> Step {
+        while true {
+            switch state {
+            case .length(let remaining):
+                if remaining == 0 { return .end }
+                guard let slice = Self.take(remaining, from: &buffer) else { return .needMore }
+                state = .length(remaining - Int64(slice.readableBytes))
+                return .bytes(slice)
+            case .chunkSize:
+                guard let line = try Self.readLine(&buffer, limit: 1024) else { return .needMore }
+                let size = try Self.chunkSize(line)
+                state = size == 0 ? .trailers : .chunkData(size)
+            case .chunkData(let remaining):
+                guard let slice = Self.take(remaining, from: &buffer) else { return .needMore }
+                let left = remaining - Int64(slice.readableBytes)
+                state = left == 0 ? .chunkEnd : .chunkData(left)
+                return .bytes(slice)
+            case .chunkEnd:
+                guard let line = try Self.readLine(&buffer, limit: 2) else { return .needMore }
+                guard line.isEmpty else { throw HTTP1Malformed("a chunk is longer than its size says") }
+                state = .chunkSize
+            case .trailers:
+                guard let line = try Self.readLine(&buffer, limit: Self.lineLimit) else { return .needMore }
+                if line.isEmpty {
+                    state = .length(0)
+                    return .end
+                }
+            case .untilClose:
+                guard let slice = Self.take(Int64.max, from: &buffer) else { return .needMore }
+                return .bytes(slice)
+            }
+        }
+    }
+
+    /// Up to `count` bytes that have arrived (a slice of the bytes read, not a copy), or nil when none have.
+    private static func take(_ count: Int64, from buffer: inout ByteBuffer) -> ByteBuffer? {
+        let length = Int(min(Int64(buffer.readableBytes), count))
+        guard length > 0 else { return nil }
+        return buffer.readSlice(length: length)
+    }
+
+    /// One line (without its CRLF or LF), or nil until it has arrived.
+    private static func readLine(_ buffer: inout ByteBuffer, limit: Int) throws(HTTP1Malformed) -> ByteBufferView.SubSequence? {
+        let view = buffer.readableBytesView
+        guard let lf = view.firstIndex(of: 10) else {
+            if view.count > limit { throw HTTP1Malformed("a line of the body framing is too long") }
+            return nil
+        }
+        buffer.moveReaderIndex(forwardBy: lf - view.startIndex + 1)
+        var line = view[view.startIndex..<lf]
+        if line.last == 13 { line = line.dropLast() }
+        return line
+    }
 
     /// A chunk-size line: hexadecimal digits, then optional extensions after `;`.
-    static func chunkSize(_ line: ByteBufferView.SubSequence) throws(Malformed) -> Int64 {
+    static func chunkSize(_ line: ByteBufferView.SubSequence) throws(HTTP1Malformed) -> Int64 {
         let digits = line.prefix { $0 != UInt8(ascii: ";") }
         let hex = HTTP1Syntax.trimmed(digits[...])
-        guard !hex.isEmpty, hex.count <= 15 else { throw Malformed("a chunk size is missing or too large") }
+        guard !hex.isEmpty, hex.count <= 15 else { throw HTTP1Malformed("a chunk size is missing or too large") }
         var size: Int64 = 0
         for byte in hex {
             let digit: Int64
@@ -305,7 +359,7 @@ public struct HTTP1ResponseReader {
             case 48...57: digit = Int64(byte - 48)
             case 65...70: digit = Int64(byte - 55)
             case 97...102: digit = Int64(byte - 87)
-            default: throw Malformed("a chunk size is not hexadecimal")
+            default: throw HTTP1Malformed("a chunk size is not hexadecimal")
             }
             size = size * 16 + digit
         }

@@ -18,20 +18,29 @@ public protocol DrainableConnection: AnyObject {
 /// returns, and on `beginShutdown` stops accepting, lets each connection finish its response and returns
 /// once all are closed (or the drain timeout passed).
 public final class HTTPListener: Sendable {
-    /// `writesBytes`: the handler gets NIO's request parts but must write its responses as `ByteBuffer`s (HTTP/1.x
-    /// connections of a listener made with `handlerWritesBytes`); otherwise NIO's response parts (HTTP/2 streams, and
-    /// every connection of other listeners).
+    /// `writesBytes`: the handlers are on an HTTP/1.x connection of a listener whose `codec` is not `.nio`, and
+    /// write their responses as `ByteBuffer`s (and with `.none`, read the connection's bytes); otherwise they are
+    /// on an HTTP/2 stream or a `.nio` listener's connection and speak NIO's request and response parts. The
+    /// handlers are added in order, last in the pipeline.
     public typealias MakeHandler = @Sendable (_ channel: any Channel, _ executor: EventLoopTaskExecutor, _ connections: ListenerConnections,
-                                              _ writesBytes: Bool) throws -> any ChannelHandler
+                                              _ writesBytes: Bool) throws -> [any ChannelHandler]
+
+    /// What an HTTP/1.x connection's pipeline holds before the listener's handlers.
+    public enum Codec: Sendable {
+        /// NIO's request decoder, response encoder and protocol error handler.
+        case nio
+        /// NIO's request decoder only: the handler writes responses as bytes and answers unparseable requests.
+        case requestDecoder
+        /// Nothing: the handler reads and writes the connection's bytes itself.
+        case none
+    }
     let host: String
     let port: Int
     let group: MultiThreadedEventLoopGroup
     /// HTTPS: each connection starts with a TLS handshake.
     let tls: NIOSSLContext?
-    /// On HTTP/1.x connections (plain, or TLS without HTTP/2) the handler reads NIO's request parts but writes
-    /// responses as bytes (`ByteBuffer`), with no response encoder or protocol-error handler in the pipeline: it
-    /// answers unparseable requests itself.
-    let handlerWritesBytes: Bool
+    /// The HTTP/1.x codec of the connections (plain, or TLS without HTTP/2); HTTP/2 streams always get NIO's parts.
+    let codec: Codec
     let connections = ListenerConnections()
     let executors = EventLoopTaskExecutors()
     private let listener = Mutex<(any Channel)?>(nil)
@@ -39,12 +48,12 @@ public final class HTTPListener: Sendable {
     /// How long requests in flight may take to finish once the listener drains.
     public static let drainTimeout = TimeAmount.seconds(30)
 
-    public init(host: String, port: Int, group: MultiThreadedEventLoopGroup = .singleton, tls: GatewayTLS? = nil, handlerWritesBytes: Bool = false) {
+    public init(host: String, port: Int, group: MultiThreadedEventLoopGroup = .singleton, tls: GatewayTLS? = nil, codec: Codec = .nio) {
         self.host = host
         self.port = port
         self.group = group
         self.tls = tls?.context
-        self.handlerWritesBytes = handlerWritesBytes
+        self.codec = codec
     }
 
     /// Binds, calls `onServing`, and serves until `beginShutdown` (or cancellation), then drains.
@@ -52,7 +61,7 @@ public final class HTTPListener: Sendable {
         let connections = self.connections
         let executors = self.executors
         let tls = self.tls
-        let handlerWritesBytes = self.handlerWritesBytes
+        let codec = self.codec
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -60,13 +69,13 @@ public final class HTTPListener: Sendable {
             .childChannelInitializer { channel in
                 @Sendable func http1(_ channel: any Channel) -> EventLoopFuture<Void> {
                     channel.eventLoop.makeCompletedFuture {
-                        if handlerWritesBytes {
-                            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
-                        } else {
-                            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                        switch codec {
+                        case .nio: try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                        case .requestDecoder: try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
+                        case .none: break
                         }
-                        try channel.pipeline.syncOperations.addHandler(makeHandler(channel, executors.executor(for: channel.eventLoop), connections,
-                                                                                   handlerWritesBytes))
+                        try channel.pipeline.syncOperations.addHandlers(makeHandler(channel, executors.executor(for: channel.eventLoop), connections,
+                                                                                    codec != .nio))
                     }
                 }
                 guard let tls else { return http1(channel) }
@@ -79,7 +88,7 @@ public final class HTTPListener: Sendable {
                     channel.configureHTTP2Pipeline(mode: .server, inboundStreamInitializer: { stream in
                         stream.eventLoop.makeCompletedFuture {
                             try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                            try stream.pipeline.syncOperations.addHandler(makeHandler(stream, executors.executor(for: stream.eventLoop), connections, false))
+                            try stream.pipeline.syncOperations.addHandlers(makeHandler(stream, executors.executor(for: stream.eventLoop), connections, false))
                         }
                     }).map { _ in }
                 }, http1ChannelConfigurator: http1)

@@ -211,12 +211,12 @@ struct MeteringRoleService: Service {
         let background = Task { await metering.run() }
         let readiness = self.readiness
         let api = metering.api
-        let listener = HTTPListener(host: configuration.bindAddress, port: configuration.meteringPort, handlerWritesBytes: true)
+        let listener = HTTPListener(host: configuration.bindAddress, port: configuration.meteringPort, codec: .requestDecoder)
         defer { readiness.markStopped("metering") }
         do {
             try await withGracefulShutdownHandler {
                 try await listener.run(makeHandler: { _, executor, connections, _ in
-                    MeteringConnectionHandler(api: api, executor: executor, connections: connections)
+                    [MeteringConnectionHandler(api: api, executor: executor, connections: connections)]
                 }, onServing: { readiness.markServing("metering") })
             } onGracefulShutdown: {
                 listener.beginShutdown()
