@@ -542,13 +542,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         switch exchange.clientBody {
         case .none: return
         case .asIs: context.write(NIOAny(body), promise: nil)
-        case .chunked:
-            var size = context.channel.allocator.buffer(capacity: 18)
-            size.writeString(String(body.readableBytes, radix: 16))
-            size.writeStaticString("\r\n")
-            context.write(NIOAny(size), promise: nil)
-            context.write(NIOAny(body), promise: nil)
-            context.write(NIOAny(ByteBuffer(staticString: "\r\n")), promise: nil)
+        case .chunked: HTTP1Syntax.writeChunk(body, on: context)
         }
     }
 
@@ -577,7 +571,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         if !writesBytes {
             context.write(wrapOutboundOut(.end(nil)), promise: nil)
         } else if exchange.clientBody == .chunked {
-            context.write(NIOAny(ByteBuffer(staticString: "0\r\n\r\n")), promise: nil)
+            context.write(NIOAny(HTTP1Syntax.lastChunk), promise: nil)
         }
         context.flush()
         if let actions = exchange.decision?.response { gateway.responded(actions, status: exchange.upstreamStatus, executor: executor) }

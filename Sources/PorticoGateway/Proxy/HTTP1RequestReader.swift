@@ -120,31 +120,30 @@ struct HTTP1RequestReader {
         let rest = UnsafeRawBufferPointer(rebasing: raw[start...])
         guard let end = HTTP1Syntax.endOfHead(rest) else { return .success(nil) }
         guard end.upperBound <= limit else { return .failure(Refusal(status: 431, description: "the request head is longer than \(limit) bytes")) }
-        var lineStart = 0
         var head: Head?
-        var transferEncoded = false
-        while lineStart < end.lowerBound {
-            var lineEnd = lineStart
-            while rest[lineEnd] != 10 { lineEnd += 1 }
-            var line = rest[lineStart..<lineEnd]
-            if line.last == 13 { line = line.dropLast() }
-            lineStart = lineEnd + 1
+        var framing = HTTP1FramingFields(minorVersion: 1)
+        let problem = HTTP1Syntax.forEachLine(of: rest, before: end.lowerBound) { line in
             guard var parsed = head else {
-                guard let requestLine = requestLine(line) else { return .failure(Refusal(status: 400, description: "the request line is not HTTP/1.x")) }
+                guard let requestLine = requestLine(line) else { return "the request line is not HTTP/1.x" }
                 head = Head(method: requestLine.method, target: requestLine.target, version: requestLine.version, fields: [],
-                            keepAlive: requestLine.version.minor == 1, contentLength: nil, chunked: false, size: end.upperBound)
-                continue
+                            keepAlive: false, contentLength: nil, chunked: false, size: end.upperBound)
+                framing = HTTP1FramingFields(minorVersion: requestLine.version.minor)
+                return nil
             }
-            if let problem = field(line, into: &parsed, transferEncoded: &transferEncoded) { return .failure(problem) }
-            head = parsed
+            defer { head = parsed }
+            return field(line, into: &parsed, framing: &framing)
         }
-        guard let head else { return .failure(Refusal(status: 400, description: "empty request head")) }
-        if transferEncoded, head.contentLength != nil {
+        if let problem { return .failure(Refusal(status: 400, description: problem)) }
+        guard var head else { return .failure(Refusal(status: 400, description: "empty request head")) }
+        if framing.transferEncoded, framing.contentLength != nil {
             return .failure(Refusal(status: 400, description: "a request with both Content-Length and Transfer-Encoding"))
         }
-        if transferEncoded, !head.chunked {
+        if framing.transferEncoded, !framing.chunked {
             return .failure(Refusal(status: 400, description: "a request whose transfer coding does not end with chunked"))
         }
+        head.keepAlive = framing.keepAlive
+        head.contentLength = framing.contentLength
+        head.chunked = framing.chunked
         return .success((head, start + end.upperBound))
     }
 
@@ -164,39 +163,15 @@ struct HTTP1RequestReader {
         return (String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self), HTTPVersion(major: 1, minor: Int(minor - 48)))
     }
 
-    /// Reads one header field line into `head`; the refusal if it is not a valid field.
-    static func field(_ line: Bytes, into head: inout Head, transferEncoded: inout Bool) -> Refusal? {
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
-            return Refusal(status: 400, description: "a header line has no field name")
+    /// Reads one header field line into `head`; the problem if it is not a valid field.
+    static func field(_ line: Bytes, into head: inout Head, framing: inout HTTP1FramingFields) -> String? {
+        // Visible ASCII, spaces, tabs and obs-text; no other controls.
+        let split = HTTP1Syntax.splitField(line, allowed: { $0 >= 32 && $0 != 127 || $0 == 9 })
+        guard case .success(let (name, value)) = split else {
+            if case .failure(let problem) = split { return "a \(problem.description)" }
+            return nil
         }
-        let name = line[line.startIndex..<colon]
-        // Also refuses folded lines (which start with whitespace) and whitespace before the colon.
-        guard name.allSatisfy(HTTP1Syntax.isTokenCharacter) else { return Refusal(status: 400, description: "a header field name is not a token") }
-        let value = HTTP1Syntax.trimmed(line[(colon + 1)...])
-        guard value.allSatisfy({ $0 >= 32 && $0 != 127 || $0 == 9 }) else {
-            return Refusal(status: 400, description: "a header value holds a control character")
-        }
-        if HTTP1Syntax.equalsLowercased(name, "content-length") {
-            guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
-                return Refusal(status: 400, description: "Content-Length is not a number")
-            }
-            let length = value.reduce(Int64(0)) { $0 * 10 + Int64($1 - 48) }
-            if let known = head.contentLength, known != length { return Refusal(status: 400, description: "two different Content-Length values") }
-            head.contentLength = length
-        } else if HTTP1Syntax.equalsLowercased(name, "transfer-encoding") {
-            transferEncoded = true
-            let last = value.lastIndex(of: UInt8(ascii: ",")).map { value[($0 + 1)...] } ?? value
-            head.chunked = HTTP1Syntax.equalsLowercased(HTTP1Syntax.trimmed(last), "chunked")
-        } else if HTTP1Syntax.equalsLowercased(name, "connection") {
-            var rest = value
-            while !rest.isEmpty {
-                let comma = rest.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
-                let token = HTTP1Syntax.trimmed(rest[rest.startIndex..<comma])
-                if HTTP1Syntax.equalsLowercased(token, "close") { head.keepAlive = false }
-                if HTTP1Syntax.equalsLowercased(token, "keep-alive"), head.version.minor == 0 { head.keepAlive = true }
-                rest = comma < rest.endIndex ? rest[(comma + 1)...] : rest[rest.endIndex...]
-            }
-        }
+        if let problem = framing.read(name, value) { return problem }
         head.fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         return nil
     }

@@ -136,14 +136,16 @@ public struct HTTP1ResponseReader {
         }
         buffer.moveReaderIndex(forwardBy: consumed)
         var head = parsedHead.head
+        head.contentLength = parsedHead.framing.contentLength
+        head.keepAlive = parsedHead.framing.keepAlive
         if head.status < 200 { return head }
         let noBody = answeringHEAD || head.status == 204 || head.status == 304
         answeringHEAD = false
         if noBody {
             state = .body(HTTP1BodyFramer(.length(0)))
-        } else if parsedHead.chunked {
+        } else if parsedHead.framing.chunked {
             state = .body(HTTP1BodyFramer(.chunked))
-        } else if parsedHead.transferEncoded || head.contentLength == nil {
+        } else if parsedHead.framing.transferEncoded || head.contentLength == nil {
             // RFC 9112 §6.3: a transfer coding other than chunked last, or no length at all, runs to the close.
             head.keepAlive = false
             state = .body(HTTP1BodyFramer(.untilClose))
@@ -157,8 +159,7 @@ public struct HTTP1ResponseReader {
 
     struct ParsedHead {
         var head: Head
-        var chunked = false
-        var transferEncoded = false
+        var framing: HTTP1FramingFields
     }
 
     /// A status line and header fields up to the empty line, and the bytes they took; nil if they have not all
@@ -166,55 +167,30 @@ public struct HTTP1ResponseReader {
     static func parseHead(_ raw: UnsafeRawBufferPointer, keeping: Fields) -> Result<(ParsedHead, Int)?, Malformed> {
         guard let end = HTTP1Syntax.endOfHead(raw) else { return .success(nil) }
         guard end.upperBound <= headLimit else { return .failure(Malformed("the response head is longer than \(headLimit) bytes")) }
-        var start = 0
         var head: ParsedHead?
-        while start < end.lowerBound {
-            var lineEnd = start
-            while raw[lineEnd] != 10 { lineEnd += 1 }
-            var line = raw[start..<lineEnd]
-            if line.last == 13 { line = line.dropLast() }
-            start = lineEnd + 1
+        let problem = HTTP1Syntax.forEachLine(of: raw, before: end.lowerBound) { line in
             guard var parsed = head else {
-                guard let (minor, status) = statusLine(line) else { return .failure(Malformed("the status line is not HTTP/1.x")) }
-                head = ParsedHead(head: Head(status: status, keepAlive: minor == 1, fields: [], contentLength: nil, minorVersion: minor))
-                continue
+                guard let (minor, status) = statusLine(line) else { return "the status line is not HTTP/1.x" }
+                head = ParsedHead(head: Head(status: status, keepAlive: minor == 1, fields: [], contentLength: nil, minorVersion: minor),
+                                  framing: HTTP1FramingFields(minorVersion: minor))
+                return nil
             }
-            if let problem = field(line, into: &parsed, keeping: keeping) { return .failure(problem) }
-            head = parsed
+            defer { head = parsed }
+            return field(line, into: &parsed, keeping: keeping)
         }
+        if let problem { return .failure(Malformed(problem)) }
         guard let head else { return .failure(Malformed("empty response head")) }
         return .success((head, end.upperBound))
     }
 
     /// Reads one header field line into `parsed`; the problem if it is not a valid field.
-    static func field(_ line: Bytes, into parsed: inout ParsedHead, keeping: Fields) -> Malformed? {
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
-            return Malformed("a response header line has no field name")
+    static func field(_ line: Bytes, into parsed: inout ParsedHead, keeping: Fields) -> String? {
+        let split = HTTP1Syntax.splitField(line, allowed: { $0 != 0 && $0 != 13 && $0 != 10 })
+        guard case .success(let (name, value)) = split else {
+            if case .failure(let problem) = split { return "a response \(problem.description)" }
+            return nil
         }
-        let name = line[line.startIndex..<colon]
-        guard name.allSatisfy(HTTP1Syntax.isTokenCharacter) else { return Malformed("a response header field name is not a token") }
-        let value = HTTP1Syntax.trimmed(line[(colon + 1)...])
-        guard !value.contains(where: { $0 == 0 || $0 == 13 || $0 == 10 }) else { return Malformed("a response header value holds a control character") }
-        if HTTP1Syntax.equalsLowercased(name, "content-length") {
-            guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return Malformed("Content-Length is not a number") }
-            let length = value.reduce(Int64(0)) { $0 * 10 + Int64($1 - 48) }
-            if let known = parsed.head.contentLength, known != length { return Malformed("two different Content-Length values") }
-            parsed.head.contentLength = length
-        } else if HTTP1Syntax.equalsLowercased(name, "transfer-encoding") {
-            parsed.transferEncoded = true
-            // Chunked must be the last coding; otherwise the body runs to the end of the connection.
-            let last = value.lastIndex(of: UInt8(ascii: ",")).map { value[($0 + 1)...] } ?? value
-            parsed.chunked = HTTP1Syntax.equalsLowercased(HTTP1Syntax.trimmed(last), "chunked")
-        } else if HTTP1Syntax.equalsLowercased(name, "connection") {
-            var rest = value
-            while !rest.isEmpty {
-                let comma = rest.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
-                let token = HTTP1Syntax.trimmed(rest[rest.startIndex..<comma])
-                if HTTP1Syntax.equalsLowercased(token, "close") { parsed.head.keepAlive = false }
-                if HTTP1Syntax.equalsLowercased(token, "keep-alive"), parsed.head.minorVersion == 0 { parsed.head.keepAlive = true }
-                rest = comma < rest.endIndex ? rest[(comma + 1)...] : rest[rest.endIndex...]
-            }
-        }
+        if let problem = parsed.framing.read(name, value) { return problem }
         let kept: Bool
         switch keeping {
         case .all: kept = true
@@ -414,6 +390,49 @@ public enum HTTP1Syntax {
         }
     }
 
+    typealias Bytes = Slice<UnsafeRawBufferPointer>
+
+    /// Calls `visit` with each line of a head (without its CRLF or LF) that starts before `end`; stops at the first
+    /// problem `visit` returns, and returns it.
+    static func forEachLine(of raw: UnsafeRawBufferPointer, before end: Int, _ visit: (Bytes) -> String?) -> String? {
+        var start = 0
+        while start < end {
+            var lineEnd = start
+            while raw[lineEnd] != 10 { lineEnd += 1 }
+            var line = raw[start..<lineEnd]
+            if line.last == 13 { line = line.dropLast() }
+            start = lineEnd + 1
+            if let problem = visit(line) { return problem }
+        }
+        return nil
+    }
+
+    /// A header line's name (a token, right before the colon: whitespace there or a folded line is refused) and its
+    /// value without surrounding whitespace, whose bytes must all be `allowed`.
+    static func splitField(_ line: Bytes, allowed: (UInt8) -> Bool) -> Result<(name: Bytes, value: Bytes), HTTP1Malformed> {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { return .failure(HTTP1Malformed("header line has no field name")) }
+        let name = line[line.startIndex..<colon]
+        guard name.allSatisfy(isTokenCharacter) else { return .failure(HTTP1Malformed("header field name is not a token")) }
+        let value = trimmed(line[(colon + 1)...])
+        guard value.allSatisfy(allowed) else { return .failure(HTTP1Malformed("header value holds a control character")) }
+        return .success((name, value))
+    }
+
+    /// Writes `body` as one chunk of a chunked body (RFC 9112 §7.1): its size in hexadecimal, the bytes, CRLF.
+    static func writeChunk(_ body: ByteBuffer, on context: ChannelHandlerContext) {
+        guard body.readableBytes > 0 else { return }
+        var size = context.channel.allocator.buffer(capacity: 18)
+        size.writeString(String(body.readableBytes, radix: 16))
+        size.writeStaticString("\r\n")
+        context.write(NIOAny(size), promise: nil)
+        context.write(NIOAny(body), promise: nil)
+        context.write(NIOAny(crlf), promise: nil)
+    }
+
+    static let crlf = ByteBuffer(staticString: "\r\n")
+    /// The last chunk of a chunked body, with no trailers.
+    static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
+
     /// A header field name that can go on the wire: a non-empty token.
     public static func isValidFieldName(_ name: String) -> Bool {
         !name.utf8.isEmpty && name.utf8.allSatisfy(isTokenCharacter)
@@ -422,5 +441,46 @@ public enum HTTP1Syntax {
     /// A header field value that can go on the wire: no CR, LF or NUL (which would end the field or the head).
     public static func isValidFieldValue(_ value: String) -> Bool {
         !value.utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 }
+    }
+}
+
+/// What a message's header fields say about its body's framing and its connection (RFC 9112 §6, §9.3), read the
+/// same way for requests and responses.
+struct HTTP1FramingFields {
+    var contentLength: Int64?
+    var transferEncoded = false
+    /// Chunked is the last transfer coding.
+    var chunked = false
+    var keepAlive: Bool
+    let minorVersion: Int
+
+    init(minorVersion: Int) {
+        self.minorVersion = minorVersion
+        keepAlive = minorVersion == 1
+    }
+
+    /// Takes note of the field if it is `Content-Length`, `Transfer-Encoding` or `Connection`; a problem if its
+    /// value cannot be trusted.
+    mutating func read(_ name: HTTP1Syntax.Bytes, _ value: HTTP1Syntax.Bytes) -> String? {
+        if HTTP1Syntax.equalsLowercased(name, "content-length") {
+            guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return "Content-Length is not a number" }
+            let length = value.reduce(Int64(0)) { $0 * 10 + Int64($1 - 48) }
+            if let known = contentLength, known != length { return "two different Content-Length values" }
+            contentLength = length
+        } else if HTTP1Syntax.equalsLowercased(name, "transfer-encoding") {
+            transferEncoded = true
+            let last = value.lastIndex(of: UInt8(ascii: ",")).map { value[($0 + 1)...] } ?? value
+            chunked = HTTP1Syntax.equalsLowercased(HTTP1Syntax.trimmed(last), "chunked")
+        } else if HTTP1Syntax.equalsLowercased(name, "connection") {
+            var rest = value
+            while !rest.isEmpty {
+                let comma = rest.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
+                let token = HTTP1Syntax.trimmed(rest[rest.startIndex..<comma])
+                if HTTP1Syntax.equalsLowercased(token, "close") { keepAlive = false }
+                if HTTP1Syntax.equalsLowercased(token, "keep-alive"), minorVersion == 0 { keepAlive = true }
+                rest = comma < rest.endIndex ? rest[(comma + 1)...] : rest[rest.endIndex...]
+            }
+        }
+        return nil
     }
 }

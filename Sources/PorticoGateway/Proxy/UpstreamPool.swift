@@ -196,16 +196,11 @@ final class UpstreamHandler: ChannelInboundHandler {
     func sendBody(_ body: ByteBuffer) {
         guard let context, body.readableBytes > 0 else { return }
         guard chunkedBody else { return context.write(NIOAny(body), promise: nil) }
-        var size = context.channel.allocator.buffer(capacity: 18)
-        size.writeString(String(body.readableBytes, radix: 16))
-        size.writeStaticString("\r\n")
-        context.write(NIOAny(size), promise: nil)
-        context.write(NIOAny(body), promise: nil)
-        context.write(NIOAny(ByteBuffer(staticString: "\r\n")), promise: nil)
+        HTTP1Syntax.writeChunk(body, on: context)
     }
 
     func sendEnd() {
-        if chunkedBody { context?.write(NIOAny(ByteBuffer(staticString: "0\r\n\r\n")), promise: nil) }
+        if chunkedBody { context?.write(NIOAny(HTTP1Syntax.lastChunk), promise: nil) }
         chunkedBody = false
     }
 
