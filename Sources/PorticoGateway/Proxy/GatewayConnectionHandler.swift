@@ -2,8 +2,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// One client connection of a gateway listener, written directly on NIO: decodes each request's head,
-/// runs the pipeline (`Gateway.decide`) on this connection's event loop, and either writes the local reply
+/// One client connection of a gateway listener, written directly on NIO: reads each request's head (its own
+/// HTTP/1.1 reader on a connection, NIO's HTTP/2 codec on a stream), runs the pipeline (`Gateway.decide`) on this connection's event loop, and either writes the local reply
 /// or streams the request to a pooled upstream connection of the same loop and the upstream's response
 /// back, part by part, with backpressure both ways. Bodies are never buffered whole, except a form body
 /// within the client body buffer, which credentials and mapping rules read (as nginx does).

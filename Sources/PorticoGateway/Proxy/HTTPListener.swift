@@ -13,8 +13,8 @@ public protocol DrainableConnection: AnyObject {
 
 /// An HTTP/1.1 listener on NIO's event loops (over TLS, HTTP/2 too when the client negotiates it with ALPN),
 /// shared by the gateway's listeners and the metering port: binds,
-/// gives each connection NIO's HTTP codec (without pipelining assistance: handlers answer pipelined requests
-/// in order themselves, which spares two `epoll_ctl` calls per request) and the handler `makeHandler`
+/// gives each connection the HTTP/1 codec its `Codec` says (never pipelining assistance: handlers answer pipelined
+/// requests in order themselves, which spares two `epoll_ctl` calls per request) and the handlers `makeHandler`
 /// returns, and on `beginShutdown` stops accepting, lets each connection finish its response and returns
 /// once all are closed (or the drain timeout passed).
 public final class HTTPListener: Sendable {
