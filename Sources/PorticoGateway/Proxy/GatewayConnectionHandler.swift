@@ -505,7 +505,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         }
         var buffer = context.channel.allocator.buffer(capacity: 256)
         HTTPResponseBytes.writeStatusLine(status: status, version: version, into: &buffer)
-        for (name, value) in fields where !UpstreamRequestHead.sameName(name, "content-length") {
+        for (name, value) in fields where !HTTP1Syntax.sameFieldName(name, "content-length") {
             HTTPResponseBytes.writeField(name, value, into: &buffer)
         }
         if let length = upstream.contentLength, exchange.clientBody != .chunked, status != 204 {
@@ -642,7 +642,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         if writesBytes {
             // The whole reply in one buffer and one write.
             let fields = Self.responseFields(local.headers, actions: actions, request: logRequest ? exchange.request : nil)
-                .filter { !UpstreamRequestHead.sameName($0.0, "content-length") }
+                .filter { !HTTP1Syntax.sameFieldName($0.0, "content-length") }
             var buffer = context.channel.allocator.buffer(capacity: 160 + body.count + fields.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 })
             HTTPResponseBytes.write(status: status, version: exchange.head.version, headers: fields, body: sendsBody ? Array(body) : nil,
                                     contentLength: sendsBody ? body.count : 0, keepAlive: exchange.keepAlive, into: &buffer)

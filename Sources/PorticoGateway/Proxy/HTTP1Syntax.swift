@@ -90,6 +90,15 @@ public enum HTTP1Syntax {
     /// The last chunk of a chunked body, with no trailers.
     static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
 
+    /// Two field names are the same field (ASCII letters compared without regard to case, nothing else folded).
+    static func sameFieldName(_ a: String, _ b: String) -> Bool {
+        a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { lowered($0) == lowered($1) }
+    }
+
+    private static func lowered(_ byte: UInt8) -> UInt8 {
+        byte >= 65 && byte <= 90 ? byte + 32 : byte
+    }
+
     /// A header field name that can go on the wire: a non-empty token.
     public static func isValidFieldName(_ name: String) -> Bool {
         !name.utf8.isEmpty && name.utf8.allSatisfy(isTokenCharacter)

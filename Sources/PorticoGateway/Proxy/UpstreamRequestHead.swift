@@ -33,10 +33,10 @@ enum UpstreamRequestHead {
         buffer.writeStaticString(" HTTP/1.1\r\n")
         try write("Host", host, to: &buffer)
         if let proxyAuthorization { try write("Proxy-Authorization", proxyAuthorization, to: &buffer) }
-        for (name, value) in forwarded where !added.contains(where: { sameName($0.0, name) }) {
+        for (name, value) in forwarded where !added.contains(where: { HTTP1Syntax.sameFieldName($0.0, name) }) {
             try write(name, value, to: &buffer)
         }
-        for (index, (name, value)) in added.enumerated() where !added[(index + 1)...].contains(where: { sameName($0.0, name) }) {
+        for (index, (name, value)) in added.enumerated() where !added[(index + 1)...].contains(where: { HTTP1Syntax.sameFieldName($0.0, name) }) {
             try write(name, value, to: &buffer)
         }
         switch framing {
@@ -61,13 +61,5 @@ enum UpstreamRequestHead {
         buffer.writeStaticString(": ")
         buffer.writeString(value)
         buffer.writeStaticString("\r\n")
-    }
-
-    static func sameName(_ a: String, _ b: String) -> Bool {
-        a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { lowered($0) == lowered($1) }
-    }
-
-    private static func lowered(_ byte: UInt8) -> UInt8 {
-        byte >= 65 && byte <= 90 ? byte + 32 : byte
     }
 }
