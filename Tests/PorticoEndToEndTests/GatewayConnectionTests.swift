@@ -106,4 +106,34 @@ import Testing
         let garbage = try HTTP.raw(port: h.gatewayPort, "HELLO THERE\r\n\r\n")
         #expect(garbage.hasPrefix("HTTP/1.1 400 Bad Request"))
     }
+
+    /// Header values that would break the wire never reach it: a request header a policy sets with a CR/LF is a 502
+    /// (nothing is sent to the upstream), a response header with one is left out; and an HTTP/1.0 client gets a
+    /// body of unknown length delimited by the close rather than in chunks it could not read.
+    @Test func valuesThatWouldBreakTheWireAreKeptOffIt() async throws {
+        func headers(_ phase: String, _ name: String) -> [String: Any] {
+            ["name": "headers", "configuration": [phase: [["op": "set", "header": name, "value": "a\r\nX-Injected: 1", "value_type": "plain"]]]]
+        }
+        let apicast: [String: Any] = ["name": "apicast", "configuration": [:]]
+        var requestSide = H.service(id: 1, chain: [headers("request", "X-Bad"), apicast])
+        var responseSide = H.service(id: 2, chain: [headers("response", "X-Bad"), apicast])
+        var p1 = requestSide["proxy"] as? [String: Any] ?? [:], p2 = responseSide["proxy"] as? [String: Any] ?? [:]
+        p1["hosts"] = ["request.test"]
+        p2["hosts"] = ["response.test"]
+        requestSide["proxy"] = p1
+        responseSide["proxy"] = p2
+        let h = try H(services: [requestSide, responseSide], upstream: { r in
+            .init(status: 200, headers: [("Transfer-Encoding", "chunked")], body: "streamed to \(r.path)")
+        })
+        defer { h.stop() }
+        try await h.waitReady()
+        let refused = try h.call("/?user_key=k", host: "request.test")
+        #expect(refused.status == 502)
+        #expect(h.upstream.requests.isEmpty)
+        let answer = try HTTP.raw(port: h.gatewayPort, "GET /old?user_key=k HTTP/1.0\r\nHost: response.test\r\n\r\n")
+        #expect(answer.hasPrefix("HTTP/1.0 200 OK"))
+        #expect(!answer.contains("X-Injected") && !answer.contains("X-Bad"))
+        #expect(!answer.lowercased().contains("transfer-encoding"))
+        #expect(answer.hasSuffix("\r\n\r\nstreamed to /old"))
+    }
 }
