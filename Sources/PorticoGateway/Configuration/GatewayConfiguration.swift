@@ -89,8 +89,11 @@ public struct GatewayConfiguration: Sendable {
 
     /// Products for a Host header value (lower-cased, port stripped).
     public func candidates(host: String) -> [GatewayProduct] {
-        (byHost[host] ?? []).map { products[$0] }
+        candidateIndices(host: host).map { products[$0] }
     }
+
+    /// Where in `products` the candidates for a host are (the request path copies out only the product it picks).
+    func candidateIndices(host: String) -> [Int] { byHost[host] ?? [] }
 
     public func product(id: String) -> GatewayProduct? { products.first { $0.id == id } }
 

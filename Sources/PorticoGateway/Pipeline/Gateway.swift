@@ -39,7 +39,7 @@ public final class Gateway: Sendable {
     /// Picks the product for the request's host (and path, with path routing).
     func selectProduct(_ request: GatewayRequest, in configuration: GatewayConfiguration) -> GatewayProduct? {
         // Indices, not products: a product is a large value, and only the chosen one is copied out.
-        let candidates = configuration.byHost[request.host] ?? []
+        let candidates = configuration.candidateIndices(host: request.host)
         guard let first = candidates.first else { return nil }
         guard settings.pathRouting || settings.pathRoutingOnly else { return configuration.products[first] }
         let subject = RequestPath.subject(request.path[...]) ?? request.path

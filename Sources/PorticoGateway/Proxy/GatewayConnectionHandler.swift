@@ -3,10 +3,11 @@ import NIOCore
 import NIOHTTP1
 
 /// One client connection of a gateway listener, written directly on NIO: reads each request's head (its own
-/// HTTP/1.1 reader on a connection, NIO's HTTP/2 codec on a stream), runs the pipeline (`Gateway.decide`) on this connection's event loop, and either writes the local reply
-/// or streams the request to a pooled upstream connection of the same loop and the upstream's response
-/// back, part by part, with backpressure both ways. Bodies are never buffered whole, except a form body
-/// within the client body buffer, which credentials and mapping rules read (as nginx does).
+/// HTTP/1.1 reader on a connection, NIO's HTTP/2 codec on a stream), runs the pipeline (`Gateway.decide`) on
+/// this connection's event loop, and either writes the local reply or streams the request to a pooled upstream
+/// connection of the same loop and the upstream's response back, part by part, with backpressure both ways.
+/// Bodies are never buffered whole, except a form body within the client body buffer, which credentials and
+/// mapping rules read (as nginx does).
 ///
 /// Everything here runs on the connection's event loop; requests on one connection are handled one at a
 /// time: a pipelined request is held here until the response before it ended. (NIO's
