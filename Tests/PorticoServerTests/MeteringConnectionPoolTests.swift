@@ -71,6 +71,53 @@ import Testing
         #expect(statuses == [nil, nil, nil])
     }
 
+    @Test func deferredCallsGatherUntilACallSomeoneWaitsForJoinsThem() async throws {
+        let server = try StubHTTPServer { _ in StubHTTPServer.Reply(status: 200) }
+        defer { server.stop() }
+        let pool = MeteringConnectionPool(host: "127.0.0.1", port: server.port)
+        defer { pool.close() }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let answered = Mutex<[Int]>([])
+        @Sendable func send(_ n: Int, gathering: TimeAmount) {
+            let request = ByteBuffer(string: "GET /transactions/authrep.xml?n=\(n) HTTP/1.1\r\nHost: backend\r\nContent-Length: 0\r\n\r\n")
+            pool.send(request, timeout: .seconds(30), on: loop, gathering: gathering) { answer in
+                if answer?.status == 200 { answered.withLock { $0.append(n) } }
+            }
+        }
+        func waitForAnswers(_ count: Int) async throws {
+            for _ in 0..<400 where answered.withLock({ $0.count }) < count { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        // The connection is opened first (exchanges waiting for a connection being opened go out when it opens).
+        try await loop.submit { send(0, gathering: .zero) }.get()
+        try await waitForAnswers(1)
+        // Five deferred calls, each in its own tick, with a gathering time far beyond this test's.
+        for n in 1...5 { try await loop.submit { send(n, gathering: .seconds(120)) }.get() }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(server.requests.count == 1, "deferred calls are still gathering")
+        #expect(answered.withLock { $0 } == [0])
+        // A call someone waits for has the batch written at the end of its tick.
+        try await loop.submit { send(6, gathering: .zero) }.get()
+        try await waitForAnswers(7)
+        #expect(answered.withLock { $0 } == Array(0...6))
+        #expect(server.requests.map { $0.query["n"] } == (0...6).map { String($0) })
+        #expect(server.connectionCount == 1)
+    }
+
+    @Test func aDeferredCallAloneIsWrittenOnceItsGatheringTimeEnds() async throws {
+        let server = try StubHTTPServer { _ in StubHTTPServer.Reply(status: 200) }
+        defer { server.stop() }
+        let pool = MeteringConnectionPool(host: "127.0.0.1", port: server.port)
+        defer { pool.close() }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let status = await withCheckedContinuation { (done: CheckedContinuation<Int?, Never>) in
+            loop.execute {
+                pool.send(ByteBuffer(string: "GET /transactions/authrep.xml HTTP/1.1\r\nHost: backend\r\nContent-Length: 0\r\n\r\n"),
+                          timeout: .seconds(5), on: loop, gathering: .milliseconds(50)) { done.resume(returning: $0?.status) }
+            }
+        }
+        #expect(status == 200)
+    }
+
     @Test func anUnreachableEndpointAnswersNil() async throws {
         let port = LoopbackPorts.base(count: 1)
         let pool = MeteringConnectionPool(host: "127.0.0.1", port: port)

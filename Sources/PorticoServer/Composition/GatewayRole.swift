@@ -36,6 +36,8 @@ final class HTTPMeteringClient: MeteringClient {
     let userAgent: String
     private let pools = Mutex<[String: (MeteringConnectionPool, UpstreamURL)]>([:])
     static let timeout = TimeAmount.seconds(10)
+    /// How long a deferred authrep waits for others to be written with it (`MeteringConnectionPool`).
+    static let deferredGathering = TimeAmount.milliseconds(1)
 
     init(client: HTTPClient, userAgent: String) {
         self.client = client
@@ -87,13 +89,13 @@ final class HTTPMeteringClient: MeteringClient {
     }
 
     /// A deferred authrep to a plain-HTTP endpoint is written and answered on the calling event loop with no task
-    /// in between (one task per proxied request was ~5 % of the cached path's CPU time); anything else goes
-    /// through `send` in a task.
+    /// in between (one task per proxied request was ~5 % of the cached path's CPU time), gathered with the others
+    /// of the next millisecond into one write; anything else goes through `send` in a task.
     func send(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
         guard call.baseURL.hasPrefix("http://"), let loop = MultiThreadedEventLoopGroup.currentEventLoop, let (pool, url) = plainPool(call.baseURL) else {
             return sendInTask(call, executor: executor, completion: completion)
         }
-        pool.send(plainRequest(call, url: url), timeout: Self.timeout, on: loop) { answer in
+        pool.send(plainRequest(call, url: url), timeout: Self.timeout, on: loop, gathering: Self.deferredGathering) { answer in
             completion(answer.map(Self.answer) ?? .unreachable)
         }
     }

@@ -10,7 +10,10 @@ import Synchronization
 ///
 /// The exchanges an event loop starts in one tick are pipelined on one connection and flushed together at the
 /// end of the tick: a gateway under load finishes several requests per wake-up, and one write (and one wake-up
-/// of the backend) for all their authreps costs a fraction of one each. A connection that fails or times out is
+/// of the backend) for all their authreps costs a fraction of one each. Exchanges nobody waits for (deferred
+/// authreps) may gather for a little longer (`gathering`): on a loaded gateway a millisecond collects the
+/// authreps of a dozen requests or more into one write, where each write is also a wake-up of the backend on
+/// another core. An exchange someone waits for that joins such a batch has it written at the end of its tick. A connection that fails or times out is
 /// dropped and its exchanges report "unreachable" (never resent: the server may have counted them); exchanges
 /// behind a response that closed the connection were not processed (RFC 9112 §9.6) and are sent again (each time
 /// at least the first exchange on a connection is answered, so this ends).
@@ -32,6 +35,8 @@ final class MeteringConnectionPool: Sendable {
         }
         var state: State
         var exchanges: Int
+        /// The batch is written at the end of the tick, not after a gathering time.
+        var prompt: Bool
 
         /// Writes what the batch holds (a connection being opened writes its exchanges when it opens).
         func flush() {
@@ -68,18 +73,20 @@ final class MeteringConnectionPool: Sendable {
     }
 
     /// One exchange on a connection of `loop`; `completion` runs on that loop, never before this returns, with nil
-    /// when the endpoint could not be reached or did not answer within `timeout`.
-    func send(_ request: ByteBuffer, timeout: TimeAmount, on loop: any EventLoop, completion: @escaping @Sendable (Answer?) -> Void) {
-        send(request, timeout: timeout, on: loop, resends: 0, completion: completion)
+    /// when the endpoint could not be reached or did not answer within `timeout`. With a `gathering` time the
+    /// request may wait that long to be written together with later ones (for exchanges nobody waits for).
+    func send(_ request: ByteBuffer, timeout: TimeAmount, on loop: any EventLoop, gathering: TimeAmount = .zero,
+              completion: @escaping @Sendable (Answer?) -> Void) {
+        send(request, timeout: timeout, on: loop, gathering: gathering, resends: 0, completion: completion)
     }
 
-    private func send(_ request: ByteBuffer, timeout: TimeAmount, on loop: any EventLoop, resends: Int,
+    private func send(_ request: ByteBuffer, timeout: TimeAmount, on loop: any EventLoop, gathering: TimeAmount = .zero, resends: Int,
                       completion: @escaping @Sendable (Answer?) -> Void) {
         guard loop.inEventLoop else {
-            loop.execute { self.send(request, timeout: timeout, on: loop, resends: resends, completion: completion) }
+            loop.execute { self.send(request, timeout: timeout, on: loop, gathering: gathering, resends: resends, completion: completion) }
             return
         }
-        switch joinBatch(on: loop) {
+        switch joinBatch(on: loop, prompt: gathering <= .zero) {
         case .open(let connection)?:
             return exchange(on: connection, request, timeout: timeout, resends: resends, completion: completion)
         case .opening(let opening)?:
@@ -90,12 +97,12 @@ final class MeteringConnectionPool: Sendable {
             break
         }
         if let idle = takeIdle(on: loop) {
-            startBatch(Batch(state: .open(idle), exchanges: 1), on: loop)
+            startBatch(Batch(state: .open(idle), exchanges: 1, prompt: gathering <= .zero), on: loop, gathering: gathering)
             return exchange(on: idle, request, timeout: timeout, resends: resends, completion: completion)
         }
         let opening = Opening()
         opening.waiting.append((request, timeout, resends, completion))
-        startBatch(Batch(state: .opening(opening), exchanges: 1), on: loop)
+        startBatch(Batch(state: .opening(opening), exchanges: 1, prompt: gathering <= .zero), on: loop, gathering: gathering)
         let handler = NIOLoopBound(MeteringExchangeHandler(), eventLoop: loop)
         ClientBootstrap(group: loop)
             .connectTimeout(.seconds(2))
@@ -146,26 +153,36 @@ final class MeteringConnectionPool: Sendable {
         if !accepted { loop.execute { completion(nil) } }
     }
 
-    /// The connection of this tick's batch, while it has room for another exchange.
-    private func joinBatch(on loop: any EventLoop) -> Batch.State? {
-        batches.withLock { all -> Batch.State? in
+    /// The connection of the current batch, while it has room for another exchange. A `prompt` exchange joining a
+    /// gathering batch has it written at the end of this tick.
+    private func joinBatch(on loop: any EventLoop, prompt: Bool) -> Batch.State? {
+        let joined = batches.withLock { all -> (state: Batch.State, hastened: Bool)? in
             guard var batch = all[ObjectIdentifier(loop)], batch.exchanges < Self.pipelineDepth else { return nil }
             if case .open(let connection) = batch.state, !connection.handler.isUsable { return nil }
             batch.exchanges += 1
+            let hastened = prompt && !batch.prompt
+            if hastened { batch.prompt = true }
             all[ObjectIdentifier(loop)] = batch
-            return batch.state
+            return (batch.state, hastened)
         }
+        if joined?.hastened == true { loop.execute { self.endBatch(on: loop) } }
+        return joined?.state
     }
 
-    /// `batch` takes the rest of this tick's exchanges; they are flushed together once the loop has handled this
-    /// tick's events (a connection being opened writes its exchanges when it opens).
-    private func startBatch(_ batch: Batch, on loop: any EventLoop) {
+    /// `batch` takes the exchanges that follow; they are flushed together once the loop has handled this tick's
+    /// events, or after `gathering` (a connection being opened writes its exchanges when it opens). Whenever a batch
+    /// exists, an end is scheduled for it: its own, or that of the full batch it replaced (which may end it
+    /// sooner; sooner only means fewer exchanges per write).
+    private func startBatch(_ batch: Batch, on loop: any EventLoop, gathering: TimeAmount) {
         let previous = batches.withLock { all in all.updateValue(batch, forKey: ObjectIdentifier(loop)) }
         if let previous {
-            // The previous connection of this tick is full: it goes out now.
+            // The previous connection is full: it goes out now.
             previous.flush()
-        } else {
+            if batch.prompt, !previous.prompt { loop.execute { self.endBatch(on: loop) } }
+        } else if batch.prompt {
             loop.execute { self.endBatch(on: loop) }
+        } else {
+            loop.scheduleTask(in: gathering) { self.endBatch(on: loop) }
         }
     }
 
