@@ -51,14 +51,43 @@ public final class Gateway: Sendable {
         return settings.pathRoutingOnly ? nil : configuration.products[first]
     }
 
+    /// Decides, waiting for whatever the pipeline needs on the way (metering, an identity provider, Redis).
     public func decide(_ request: inout GatewayRequest) async -> GatewayDecision {
+        var memo = DecisionMemo()
+        return await decide(&request, memo: &memo)
+    }
+
+    /// Runs the pipeline from the start until it decides; each time it stops for something to wait for, that is
+    /// awaited and recorded in `memo`, and the pipeline runs again on the request as it was.
+    public func decide(_ request: inout GatewayRequest, memo: inout DecisionMemo) async -> GatewayDecision {
+        let original = request
+        while true {
+            request = original
+            switch decideNow(&request, memo: &memo) {
+            case .decided(let decision): return decision
+            case .waits(let wait): await wait(&memo)
+            }
+        }
+    }
+
+    /// The pipeline without waiting: the decision, or what it must wait for first. Most requests (an authorization
+    /// from the cache, a local reply) need nothing, and are decided on the connection's event loop with no task.
+    /// What a step did before a wait (a limiter's count, an authorization) is kept in `memo` and reused when the
+    /// pipeline runs again, never done twice.
+    public func decideNow(_ request: inout GatewayRequest, memo: inout DecisionMemo) -> DecisionStep {
         var actions = ResponseActions()
         actions.accessLog = settings.accessLog
-        if let lazy { await lazy.refresh(host: request.host, store: store, nowMilliseconds: clock(), logger: logger) }
-        guard let product = selectProduct(request, in: store.configuration) else {
-            return GatewayDecision(action: .reply(.notFound), response: actions, product: nil)
+        if let lazy, !memo.configurationRefreshed {
+            let host = request.host, store = self.store, now = clock(), logger = self.logger
+            return .waits { memo in
+                await lazy.refresh(host: host, store: store, nowMilliseconds: now, logger: logger)
+                memo.configurationRefreshed = true
+            }
         }
-        func reply(_ r: LocalReply) -> GatewayDecision { GatewayDecision(action: .reply(r), response: actions, product: product) }
+        guard let product = selectProduct(request, in: store.configuration) else {
+            return .decided(GatewayDecision(action: .reply(.notFound), response: actions, product: nil))
+        }
+        func reply(_ r: LocalReply) -> DecisionStep { .decided(GatewayDecision(action: .reply(r), response: actions, product: product)) }
         if !product.chain.loadFailures.isEmpty {
             // Reported once when the configuration was loaded (GatewayConfiguration.rejected); here only answered.
             return reply(LocalReply(status: product.chain.failureStatus, headers: [("Content-Type", "text/plain; charset=utf-8")],
@@ -128,10 +157,12 @@ public final class Gateway: Sendable {
                 credentials = product.credentials.extract(from: sources(request)) ?? defaultCredentials
                 guard credentials != nil else { return reply(.error(product.authMissing, reason: "auth_missing")) }
                 if case .accessToken(let token)? = credentials {
-                    guard let verifier = product.oidc,
-                          let verified = await verifier.verify(token, clientIDClaim: product.clientIDClaim, nowSeconds: clock() / 1000) else {
-                        return reply(.error(product.authFailed, reason: "oidc_invalid"))
+                    guard let verifier = product.oidc else { return reply(.error(product.authFailed, reason: "oidc_invalid")) }
+                    guard let verification = memo.token else {
+                        let claim = product.clientIDClaim, now = clock() / 1000
+                        return .waits { memo in memo.token = .some(await verifier.verify(token, clientIDClaim: claim, nowSeconds: now)) }
                     }
+                    guard let verified = verification else { return reply(.error(product.authFailed, reason: "oidc_invalid")) }
                     credentials = .clientID(verified.clientID)
                     claims = verified.claims
                     cacheTTL = max(1, verified.expiresAt * 1000 - clock())
@@ -149,7 +180,7 @@ public final class Gateway: Sendable {
         }
 
         // access
-        for policy in policies {
+        for (index, policy) in policies.enumerated() {
             switch policy {
             case .jwtClaimCheck(let check):
                 let subject = RequestPath.subject(request.path[...]) ?? request.path
@@ -159,7 +190,11 @@ public final class Gateway: Sendable {
                 }
             case .tokenIntrospection(let policy):
                 guard let token = Self.bearerToken(request.header("authorization")) else { return reply(.error(product.authMissing, reason: "auth_missing")) }
-                if !(await introspect(token, policy: policy, product: product)) { return reply(.error(product.authFailed, reason: "token_inactive")) }
+                if policy.maxCachedTokens > 0, policy.cache.isActive(token, nowMilliseconds: clock()) { continue }
+                guard let active = memo.introspections[index] else {
+                    return .waits { memo in memo.introspections[index] = await self.introspect(token, policy: policy, product: product) }
+                }
+                if !active { return reply(.error(product.authFailed, reason: "token_inactive")) }
             case .keycloakRoleCheck(let check):
                 let subject = RequestPath.subject(request.path[...]) ?? request.path
                 let snapshot = request
@@ -168,19 +203,32 @@ public final class Gateway: Sendable {
                 }
             case .rateLimit(let limits):
                 let snapshot = request
-                let lookup = { (name: String) in snapshot.liquidValue(name, service: product) }
+                let lookup = { @Sendable (name: String) in snapshot.liquidValue(name, service: product) }
                 let outcome: EdgeLimiter.Outcome
                 if let url = limits.redisURL {
-                    do {
-                        outcome = try await sharedLimiter.check(limits, url: url, serviceID: product.id, nowMilliseconds: clock(), lookup: lookup)
-                    } catch {
-                        logger.error("gateway.rate_limit_store_failed", metadata: ["service.id": .string(product.id), "error": .string("\(error)")])
+                    guard let answer = memo.sharedLimits[index] else {
+                        let now = clock(), sharedLimiter = self.sharedLimiter, logger = self.logger
+                        return .waits { memo in
+                            do {
+                                memo.sharedLimits[index] = .counted(try await sharedLimiter.check(limits, url: url, serviceID: product.id,
+                                                                                                   nowMilliseconds: now, lookup: lookup))
+                            } catch {
+                                logger.error("gateway.rate_limit_store_failed", metadata: ["service.id": .string(product.id), "error": .string("\(error)")])
+                                memo.sharedLimits[index] = .unavailable
+                            }
+                        }
+                    }
+                    guard case .counted(let counted) = answer else {
                         guard limits.failOnConfigurationError else { continue }
                         return reply(LocalReply(status: limits.configurationErrorStatus, headers: [("Content-Type", "text/plain; charset=utf-8")],
                                                 body: "Configuration error", reason: "edge_limit_unavailable"))
                     }
+                    outcome = counted
+                } else if let counted = memo.localLimits[index] {
+                    outcome = counted
                 } else {
                     outcome = limiter.check(limits, serviceID: product.id, nowMilliseconds: clock(), lookup: lookup)
+                    memo.localLimits[index] = outcome
                 }
                 if !outcome.held.isEmpty {
                     let held = outcome.held
@@ -192,10 +240,18 @@ public final class Gateway: Sendable {
                 }
                 switch outcome.verdict {
                 case .pass: break
-                case .delay(let ms): try? await Task.sleep(for: .milliseconds(ms))
+                case .delay(let ms):
+                    if !memo.delayed.contains(index) {
+                        return .waits { memo in
+                            try? await Task.sleep(for: .milliseconds(ms))
+                            memo.delayed.insert(index)
+                        }
+                    }
                 case .reject:
                     guard limits.enforce else {
-                        logger.notice("gateway.edge_limit_exceeded", metadata: ["service.id": .string(product.id)])
+                        if memo.noticed.insert(index).inserted {
+                            logger.notice("gateway.edge_limit_exceeded", metadata: ["service.id": .string(product.id)])
+                        }
                         break
                     }
                     return reply(LocalReply(status: limits.rejectStatus, headers: [("Content-Type", "text/plain; charset=utf-8")],
@@ -219,7 +275,17 @@ public final class Gateway: Sendable {
                 if let owner = route?.ownerID { match = match.cleaned(forBackend: owner) }
                 if isDebugRequest(request, product: product) { actions.extraHeaders += debugHeaders(product, credentials: credentials, match: match, request: request) }
                 guard !match.isEmpty else { return reply(.error(product.noMatch, reason: "no_match")) }
-                switch await authorize(product, credentials: credentials, match: match, request: request, ttlMilliseconds: cacheTTL) {
+                let authorization: AuthorizationOutcome
+                if let known = memo.authorization {
+                    authorization = known
+                } else {
+                    switch authorize(product, credentials: credentials, match: match, request: request, ttlMilliseconds: cacheTTL, memo: &memo) {
+                    case .waits(let wait): return .waits(wait)
+                    case .decided(let outcome): authorization = outcome
+                    }
+                    memo.authorization = authorization
+                }
+                switch authorization {
                 case .denied(let denial): return reply(denial)
                 case .allowed(let later, let limits):
                     actions.deferredAuthrep = later
@@ -268,7 +334,7 @@ public final class Gateway: Sendable {
                              addedHeaders: added, connectTimeout: timeouts?.connect ?? settings.upstreamConnectTimeout,
                              readTimeout: timeouts?.read ?? settings.upstreamReadTimeout, retries: product.chain.retries,
                              mutualTLS: product.chain.upstreamMTLS, forwardProxy: product.chain.httpProxy?.proxy(for: upstream))
-        return GatewayDecision(action: .proxy(plan), response: actions, product: product)
+        return .decided(GatewayDecision(action: .proxy(plan), response: actions, product: product))
     }
 
     // MARK: after the response
@@ -394,38 +460,49 @@ public final class Gateway: Sendable {
         return answer
     }
 
+    /// The `apicast` policy's authorization: from the cache, or once metering answered (`memo.meteringAnswer`).
     func authorize(_ product: GatewayProduct, credentials: Credentials, match: RuleMatch, request: GatewayRequest,
-                   ttlMilliseconds: Int64?) async -> AuthorizationOutcome {
+                   ttlMilliseconds: Int64?, memo: inout DecisionMemo) -> AuthorizationStep {
         let key = cacheKey(product, credentials, match, request)
         let now = clock()
         if let batch = product.chain.batcher {
-            return await authorizeBatched(product, batch: batch, key: key, credentials: credentials, match: match, request: request, now: now)
+            return authorizeBatched(product, batch: batch, key: key, credentials: credentials, match: match, request: request, now: now, memo: &memo)
         }
         let mode = product.chain.cachingMode ?? settings.cacheMode
         let call = meteringCall(product.isOIDC ? .oauthAuthrep : .authrep, product: product, credentials: credentials, match: match, request: request)
         if mode != .none, let entry = cache.lookup(key, nowMilliseconds: now), entry.status == 200 {
             let cached = MeteringAnswer(status: 200, limitReset: entry.limitReset, limitMaxValue: entry.limitMaxValue, limitRemaining: entry.limitRemaining)
-            return .allowed(DeferredAuthrep(call: call, cacheKey: key, mode: mode, ttlMilliseconds: ttlMilliseconds, reportResponseCode: settings.reportResponseCodes),
-                            limits: cached)
+            return .decided(.allowed(DeferredAuthrep(call: call, cacheKey: key, mode: mode, ttlMilliseconds: ttlMilliseconds,
+                                                     reportResponseCode: settings.reportResponseCodes), limits: cached))
         }
-        let answer = await send(call)
-        if cache.handle(answer, key: key, mode: mode, ttlMilliseconds: ttlMilliseconds, nowMilliseconds: now) { return .allowed(nil, limits: answer) }
+        guard let answer = memo.meteringAnswer else { return .waits { memo in memo.meteringAnswer = await self.send(call) } }
+        if cache.handle(answer, key: key, mode: mode, ttlMilliseconds: ttlMilliseconds, nowMilliseconds: now) { return .decided(.allowed(nil, limits: answer)) }
         var basis = answer
         if answer.outcome == .unavailable, let cached = cache.lookup(key, nowMilliseconds: now) {
             basis = MeteringAnswer(status: cached.status, rejectionReason: cached.rejectionReason, limitReset: cached.limitReset, limitMaxValue: cached.limitMaxValue)
         }
-        return .denied(Self.denial(basis, product: product))
+        return .decided(.denied(Self.denial(basis, product: product)))
     }
 
     func authorizeBatched(_ product: GatewayProduct, batch: BatcherSettings, key: String, credentials: Credentials, match: RuleMatch,
-                          request: GatewayRequest, now: Int64) async -> AuthorizationOutcome {
+                          request: GatewayRequest, now: Int64, memo: inout DecisionMemo) -> AuthorizationStep {
         let reportTarget = meteringCall(.report, product: product, credentials: credentials, match: RuleMatch(), request: request)
-        if let cached = batcher.cachedAuthorization(key, nowMilliseconds: now) {
-            guard cached.status == 200 else { return .denied(Self.denial(cached, product: product)) }
+        if memo.meteringAnswer == nil, let cached = batcher.cachedAuthorization(key, nowMilliseconds: now) {
+            guard cached.status == 200 else { return .decided(.denied(Self.denial(cached, product: product))) }
             batcher.add(product: product, target: reportTarget, credentials: credentials, match: match, settings: batch, nowMilliseconds: now)
-            return .allowed(nil, limits: nil)
+            return .decided(.allowed(nil, limits: nil))
         }
-        let answer = await send(meteringCall(product.isOIDC ? .oauthAuthorize : .authorize, product: product, credentials: credentials, match: match, request: request))
+        guard let answer = memo.meteringAnswer else {
+            let call = meteringCall(product.isOIDC ? .oauthAuthorize : .authorize, product: product, credentials: credentials, match: match, request: request)
+            return .waits { memo in memo.meteringAnswer = await self.send(call) }
+        }
+        return .decided(settleBatched(answer, product: product, batch: batch, key: key, reportTarget: reportTarget, credentials: credentials,
+                                      match: match, now: now))
+    }
+
+    /// What metering's answer to a batched authorization means.
+    private func settleBatched(_ answer: MeteringAnswer, product: GatewayProduct, batch: BatcherSettings, key: String, reportTarget: MeteringCall,
+                               credentials: Credentials, match: RuleMatch, now: Int64) -> AuthorizationOutcome {
         switch answer.outcome {
         case .authorized:
             batcher.cacheAuthorization(key, answer, ttlMilliseconds: batch.authsTTLSeconds * 1000, nowMilliseconds: now)
@@ -448,4 +525,41 @@ public final class Gateway: Sendable {
 enum AuthorizationOutcome: Sendable {
     case allowed(DeferredAuthrep?, limits: MeteringAnswer?)
     case denied(LocalReply)
+}
+
+/// An authorization, or what it waits for first.
+enum AuthorizationStep {
+    case decided(AuthorizationOutcome)
+    case waits(@Sendable (inout DecisionMemo) async -> Void)
+}
+
+/// Where `Gateway.decideNow` got to: a decision, or something to wait for before the pipeline runs again.
+public enum DecisionStep: Sendable {
+    case decided(GatewayDecision)
+    case waits(@Sendable (inout DecisionMemo) async -> Void)
+}
+
+/// What the pipeline waited for, and what its steps did, for a request decided in more than one run: each run
+/// starts again from the request as it came, and finds here what earlier runs learnt or did (keyed by the
+/// policy's place in the chain), so nothing is asked or counted twice.
+public struct DecisionMemo: Sendable {
+    /// A shared (Redis) limiter's answer.
+    enum SharedLimit: Sendable {
+        case counted(EdgeLimiter.Outcome)
+        case unavailable
+    }
+
+    var configurationRefreshed = false
+    /// The access token's verification (nil inside: not valid).
+    var token: OIDCVerifier.Verified??
+    var introspections: [Int: Bool] = [:]
+    var sharedLimits: [Int: SharedLimit] = [:]
+    var localLimits: [Int: EdgeLimiter.Outcome] = [:]
+    var delayed: Set<Int> = []
+    /// Limiters that logged their notice already.
+    var noticed: Set<Int> = []
+    var meteringAnswer: MeteringAnswer?
+    var authorization: AuthorizationOutcome?
+
+    public init() {}
 }

@@ -329,11 +329,20 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         guard let loop = context?.eventLoop else { return }
         let gateway = self.gateway
         var request = exchange.request
+        var memo = DecisionMemo()
+        // Most requests (an authorization from the cache, a local reply) are decided here and now, with no task.
+        let wait: @Sendable (inout DecisionMemo) async -> Void
+        switch gateway.decideNow(&request, memo: &memo) {
+        case .decided(let decision): return decided(exchange, decision: decision, request: request)
+        case .waits(let first): wait = first
+        }
+        let original = exchange.request, learnt = memo
         let target = NIOLoopBound((self, exchange), eventLoop: loop)
-        // Started at once on this thread (the loop's): a decision that never suspends (a cached authorization, a
-        // local reply) is made without a trip through the loop's task queue; one that awaits resumes on the loop.
+        // Started at once on this thread (the loop's); it resumes on the loop after each wait.
         Task.immediate(executorPreference: executor) {
-            let decision = await gateway.decide(&request)
+            var memo = learnt, request = original
+            await wait(&memo)
+            let decision = await gateway.decide(&request, memo: &memo)
             let decided = request
             if loop.inEventLoop {
                 target.value.0.decided(target.value.1, decision: decision, request: decided)
