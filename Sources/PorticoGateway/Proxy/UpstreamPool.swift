@@ -43,10 +43,10 @@ final class UpstreamPool {
                  fresh: Bool = false, then: @escaping (Result<Lease, any Error>) -> Void) {
         eventLoop.preconditionInEventLoop()
         let key = Self.key(url, mutualTLS, proxy)
-        if !fresh, var list = idle[key] {
+        if !fresh {
             let now = NIODeadline.now()
-            defer { idle[key] = list }
-            while let last = list.popLast() {
+            // Taken from the list in place (a copy of the list would copy every idle connection's references).
+            while let last = idle[key]?.popLast() {
                 if last.channel.isActive, now - last.since < Self.idleLifetime, !last.handler.closed {
                     return then(.success(Lease(channel: last.channel, handler: last.handler, reused: true)))
                 }
