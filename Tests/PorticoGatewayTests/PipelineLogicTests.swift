@@ -328,3 +328,20 @@ import Testing
         #expect(exchange.value("http_user_agent") == "ua" && exchange.value("status") == "200")
     }
 }
+
+@Suite struct RequestTargetTests {
+    @Test func hostWithoutPortLowerCasesAndDropsThePort() {
+        #expect(GatewayConnectionHandler.hostWithoutPort("Example.COM:8080") == "example.com")
+        #expect(GatewayConnectionHandler.hostWithoutPort("127.0.0.1:18500") == "127.0.0.1")
+        #expect(GatewayConnectionHandler.hostWithoutPort("api.test") == "api.test")
+        #expect(GatewayConnectionHandler.hostWithoutPort("[FE80::1]:443") == "[fe80::1]")
+        #expect(GatewayConnectionHandler.hostWithoutPort("[::1]") == "[::1]")
+        #expect(GatewayConnectionHandler.hostWithoutPort("") == "")
+    }
+
+    @Test func pathAndQueryOfATarget() {
+        #expect(GatewayConnectionHandler.rawPath("/a/b?x=1") == "/a/b" && GatewayConnectionHandler.rawQuery("/a/b?x=1") == "x=1")
+        #expect(GatewayConnectionHandler.rawPath("?x") == "/" && GatewayConnectionHandler.rawQuery("/a") == nil)
+        #expect(GatewayConnectionHandler.rawPath("") == "/" && GatewayConnectionHandler.rawQuery("/a?") == "")
+    }
+}

@@ -42,7 +42,9 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     /// Parts of requests the client sent before the current response ended.
     private var pipelined: [ClientPart] = []
     private var reader: HTTP1RequestReader
-    private var remoteAddress: SocketAddress?
+    /// The client's address and port, as text once per connection rather than once per request.
+    private var remoteIP: String?
+    private var remotePort: Int?
     /// The upstream read timeout of the exchange in progress.
     private var readTimer = ConnectionTimer()
 
@@ -141,7 +143,9 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         pool = pools.pool(for: context.eventLoop)
-        remoteAddress = context.channel.remoteAddress
+        let remote = context.channel.remoteAddress
+        remoteIP = remote?.ipAddress
+        remotePort = remote?.port
         connections.opened(self, channel: context.channel)
     }
 
@@ -292,7 +296,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         }
         var request = GatewayRequest(method: head.method, host: Self.hostWithoutPort(head.field("host") ?? ""),
                                      path: Self.rawPath(target), rawQuery: Self.rawQuery(target), headers: head.fields,
-                                     remoteAddress: remoteAddress?.ipAddress, remotePort: remoteAddress?.port, scheme: scheme)
+                                     remoteAddress: remoteIP, remotePort: remotePort, scheme: scheme)
         // Policies and credentials see every header; only these are forwarded.
         request.headers = head.fields.filter { field in
             !HopByHop.isNotForwarded(field.0) && (connectionTokens.isEmpty || !connectionTokens.contains(field.0.lowercased()))
@@ -726,9 +730,11 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     // MARK: request target
 
     static func hostWithoutPort(_ authority: String) -> String {
-        var host = Substring(authority)
-        if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[...close]).lowercased() }
-        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        let bytes = authority.utf8
+        if bytes.first == UInt8(ascii: "["), let close = bytes.firstIndex(of: UInt8(ascii: "]")) {
+            return String(authority[...close]).lowercased()
+        }
+        let host = bytes.lastIndex(of: UInt8(ascii: ":")).map { authority[..<$0] } ?? authority[...]
         // Most clients send the name in lower case already: no second string then.
         return host.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? host.lowercased() : String(host)
     }
