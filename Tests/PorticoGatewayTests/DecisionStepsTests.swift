@@ -41,13 +41,24 @@ import Testing
     @Test func aCachedAuthorizationIsDecidedWithoutWaiting() async throws {
         let metering = CountingMetering()
         let gateway = try Self.gateway(chain: #"[{"name": "apicast"}]"#, metering: metering)
+        // A miss asks metering for an authrep; with its answer the pipeline goes on and proxies.
         var first = Self.request(), memo = DecisionMemo()
-        guard case .waits = gateway.decideNow(&first, memo: &memo) else { Issue.record("a cache miss waits for metering"); return }
+        guard case .asks(let call) = gateway.decideNow(&first, memo: &memo) else { Issue.record("a cache miss asks metering"); return }
+        #expect(call.endpoint == .authrep && call.query.contains { $0 == ("user_key", "k") })
+        memo.answered(MeteringAnswer(status: 200))
         first = Self.request()
-        #expect(Self.isProxied(await gateway.decide(&first, memo: &memo)))
+        guard case .decided(let decided) = gateway.decideNow(&first, memo: &memo) else { Issue.record("answered, the pipeline decides"); return }
+        #expect(Self.isProxied(decided))
+        // The async driver does the same, with the answer from the client.
+        var second = Self.request()
+        #expect(Self.isProxied(await gateway.decide(&second)))
+        #expect(metering.calls.withLock { $0 } == 0, "cached by then: the authrep is deferred")
+        let other = try Self.gateway(chain: #"[{"name": "apicast"}]"#, metering: metering)
+        var third = Self.request()
+        #expect(Self.isProxied(await other.decide(&third)))
         #expect(metering.calls.withLock { $0 } == 1)
-        var second = Self.request(), fresh = DecisionMemo()
-        guard case .decided(let decision) = gateway.decideNow(&second, memo: &fresh) else { Issue.record("a cache hit waits for nothing"); return }
+        var fourth = Self.request(), fresh = DecisionMemo()
+        guard case .decided(let decision) = other.decideNow(&fourth, memo: &fresh) else { Issue.record("a cache hit waits for nothing"); return }
         #expect(Self.isProxied(decision))
         #expect(metering.calls.withLock { $0 } == 1, "the deferred authrep goes out after the response, not while deciding")
     }
@@ -65,5 +76,20 @@ import Testing
         // The first request ran the chain twice (before and after metering answered) and was counted once.
         #expect(statuses == [200, 200, 429])
         #expect(metering.calls.withLock { $0 } == 1)
+    }
+
+    @Test func aDelayedRequestHoldsItsConnectionSlotOnce() async throws {
+        let metering = CountingMetering()
+        // conn 1, burst 1: the second request in progress is delayed 20 ms, then goes on to metering (a wait each).
+        let chain = #"[{"name": "rate_limit", "configuration": {"connection_limiters": [{"key": {"name": "k"}, "conn": 1, "burst": 1, "delay": 0.02}]}}, {"name": "apicast"}]"#
+        let gateway = try Self.gateway(chain: chain, metering: metering)
+        var first = Self.request(), second = Self.request()
+        let held = await gateway.decide(&first)
+        let delayed = await gateway.decide(&second)
+        #expect(Self.isProxied(held) && Self.isProxied(delayed))
+        #expect(held.response.connectionSlots.count == 1 && delayed.response.connectionSlots.count == 1)
+        #expect(gateway.limiter.requestsInProgress("service:1:k/c") == 2)
+        for slots in held.response.connectionSlots + delayed.response.connectionSlots { slots.leave() }
+        #expect(gateway.limiter.requestsInProgress("service:1:k/c") == 0)
     }
 }

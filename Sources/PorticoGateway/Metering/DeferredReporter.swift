@@ -71,7 +71,7 @@ public final class DeferredReporter: Sendable {
     /// returns, so a long queue does not grow the stack.)
     private func send(_ work: MeteringWork, executor: (any TaskExecutor)?) {
         let call = Self.call(for: work)
-        metering.send(call, executor: executor) { answer in
+        metering.send(call, executor: executor, deferred: true) { answer in
             self.handle(answer, of: call, work: work)
             let next = self.state.withLock { s -> MeteringWork? in
                 if let queued = s.next() { return queued }

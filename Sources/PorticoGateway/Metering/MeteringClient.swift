@@ -4,13 +4,14 @@
 public protocol MeteringClient: Sendable {
     func send(_ call: MeteringCall) async -> MeteringAnswer
     /// The same call with its answer handed to `completion`, never before this returns: how deferred authreps
+    /// (`deferred`: nobody waits for the answer, so it may wait to be sent with others) and the pipeline's calls
     /// go out. A client that can answer on the calling event loop without a task does; by default `send` runs in
     /// a task that prefers `executor`.
-    func send(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void)
+    func send(_ call: MeteringCall, executor: (any TaskExecutor)?, deferred: Bool, completion: @escaping @Sendable (MeteringAnswer) -> Void)
 }
 
 extension MeteringClient {
-    public func send(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
+    public func send(_ call: MeteringCall, executor: (any TaskExecutor)?, deferred: Bool, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
         sendInTask(call, executor: executor, completion: completion)
     }
 

@@ -65,6 +65,7 @@ public final class Gateway: Sendable {
             request = original
             switch decideNow(&request, memo: &memo) {
             case .decided(let decision): return decision
+            case .asks(let call): memo.answered(await send(call))
             case .waits(let wait): await wait(&memo)
             }
         }
@@ -72,39 +73,64 @@ public final class Gateway: Sendable {
 
     /// The pipeline without waiting: the decision, or what it must wait for first. Most requests (an authorization
     /// from the cache, a local reply) need nothing, and are decided on the connection's event loop with no task.
-    /// What a step did before a wait (a limiter's count, an authorization) is kept in `memo` and reused when the
-    /// pipeline runs again, never done twice.
+    /// A wait in the access phase keeps where the pipeline was in `memo` (`DecisionMemo.Resume`), and the next run
+    /// goes on from that policy; a wait before it (the configuration, an access token) runs the pipeline again from
+    /// the start. Either way what a step did before a wait (a limiter's count, an authorization) is kept in `memo`
+    /// and reused, never done twice.
     public func decideNow(_ request: inout GatewayRequest, memo: inout DecisionMemo) -> DecisionStep {
         var actions = ResponseActions()
-        actions.accessLog = settings.accessLog
-        if let lazy, !memo.configurationRefreshed {
-            let host = request.host, store = self.store, now = clock(), logger = self.logger
-            return .waits { memo in
-                await lazy.refresh(host: host, store: store, nowMilliseconds: now, logger: logger)
-                memo.configurationRefreshed = true
+        var defaultCredentials: Credentials?
+        var credentials: Credentials?
+        var match = RuleMatch()
+        var route: DecisionMemo.Route?
+        var cacheTTL: Int64?
+        var claims: JSONValue?
+        let product: GatewayProduct
+        let policies: [Policy]
+        var resumeAt: Int?
+        if let resume = memo.resume {
+            request = resume.request
+            product = resume.product
+            policies = resume.policies
+            actions = resume.actions
+            credentials = resume.credentials
+            match = resume.match
+            route = resume.route
+            cacheTTL = resume.cacheTTL
+            claims = resume.claims
+            resumeAt = resume.index
+        } else {
+            actions.accessLog = settings.accessLog
+            if let lazy, !memo.configurationRefreshed {
+                let host = request.host, store = self.store, now = clock(), logger = self.logger
+                return .waits { memo in
+                    await lazy.refresh(host: host, store: store, nowMilliseconds: now, logger: logger)
+                    memo.configurationRefreshed = true
+                }
             }
-        }
-        guard let product = selectProduct(request, in: store.configuration) else {
-            return .decided(GatewayDecision(action: .reply(.notFound), response: actions, product: nil))
+            guard let selected = selectProduct(request, in: store.configuration) else {
+                return .decided(GatewayDecision(action: .reply(.notFound), response: actions, product: nil))
+            }
+            product = selected
+            let initial = request
+            policies = product.chain.effective { initial.liquidValue($0, service: selected) }
         }
         func reply(_ r: LocalReply) -> DecisionStep { .decided(GatewayDecision(action: .reply(r), response: actions, product: product)) }
-        if !product.chain.loadFailures.isEmpty {
+        /// Where to go on from after `step`: this policy of the access phase, with what the pipeline knows now.
+        func suspend(at index: Int, _ step: DecisionStep) -> DecisionStep {
+            memo.resume = DecisionMemo.Resume(request: request, product: product, policies: policies, actions: actions, credentials: credentials,
+                                              match: match, route: route, cacheTTL: cacheTTL, claims: claims, index: index)
+            return step
+        }
+        if resumeAt == nil, !product.chain.loadFailures.isEmpty {
             // Reported once when the configuration was loaded (GatewayConfiguration.rejected); here only answered.
             return reply(LocalReply(status: product.chain.failureStatus, headers: [("Content-Type", "text/plain; charset=utf-8")],
                                     body: "Service Unavailable", reason: "policy_failed"))
         }
         let sources = { (r: GatewayRequest) in CredentialSources(query: r.arguments, form: r.form, header: { r.header($0) }) }
-        var defaultCredentials: Credentials?
-        var credentials: Credentials?
-        var match = RuleMatch()
-        var route: (url: UpstreamURL, hostHeader: String?, ownerID: String?, path: String?)?
-        var cacheTTL: Int64?
-        var claims: JSONValue?
-        let initial = request
-        let policies = product.chain.effective { initial.liquidValue($0, service: product) }
 
         // rewrite
-        for policy in policies {
+        for policy in policies where resumeAt == nil {
             switch policy {
             case .cors(let cors):
                 let headers = cors.headers(header: { request.header($0) })
@@ -180,7 +206,8 @@ public final class Gateway: Sendable {
         }
 
         // access
-        for (index, policy) in policies.enumerated() {
+        for index in (resumeAt ?? 0)..<policies.count {
+            let policy = policies[index]
             switch policy {
             case .jwtClaimCheck(let check):
                 let subject = RequestPath.subject(request.path[...]) ?? request.path
@@ -192,7 +219,7 @@ public final class Gateway: Sendable {
                 guard let token = Self.bearerToken(request.header("authorization")) else { return reply(.error(product.authMissing, reason: "auth_missing")) }
                 if policy.maxCachedTokens > 0, policy.cache.isActive(token, nowMilliseconds: clock()) { continue }
                 guard let active = memo.introspections[index] else {
-                    return .waits { memo in memo.introspections[index] = await self.introspect(token, policy: policy, product: product) }
+                    return suspend(at: index, .waits { memo in memo.introspections[index] = await self.introspect(token, policy: policy, product: product) })
                 }
                 if !active { return reply(.error(product.authFailed, reason: "token_inactive")) }
             case .keycloakRoleCheck(let check):
@@ -208,7 +235,7 @@ public final class Gateway: Sendable {
                 if let url = limits.redisURL {
                     guard let answer = memo.sharedLimits[index] else {
                         let now = clock(), sharedLimiter = self.sharedLimiter, logger = self.logger
-                        return .waits { memo in
+                        return suspend(at: index, .waits { memo in
                             do {
                                 memo.sharedLimits[index] = .counted(try await sharedLimiter.check(limits, url: url, serviceID: product.id,
                                                                                                    nowMilliseconds: now, lookup: lookup))
@@ -216,7 +243,7 @@ public final class Gateway: Sendable {
                                 logger.error("gateway.rate_limit_store_failed", metadata: ["service.id": .string(product.id), "error": .string("\(error)")])
                                 memo.sharedLimits[index] = .unavailable
                             }
-                        }
+                        })
                     }
                     guard case .counted(let counted) = answer else {
                         guard limits.failOnConfigurationError else { continue }
@@ -230,6 +257,13 @@ public final class Gateway: Sendable {
                     outcome = limiter.check(limits, serviceID: product.id, nowMilliseconds: clock(), lookup: lookup)
                     memo.localLimits[index] = outcome
                 }
+                // A delay is waited out before this step adds anything, so the run that goes on from here adds it once.
+                if case .delay(let ms) = outcome.verdict, !memo.delayed.contains(index) {
+                    return suspend(at: index, .waits { memo in
+                        try? await Task.sleep(for: .milliseconds(ms))
+                        memo.delayed.insert(index)
+                    })
+                }
                 if !outcome.held.isEmpty {
                     let held = outcome.held
                     if let url = limits.redisURL {
@@ -239,14 +273,7 @@ public final class Gateway: Sendable {
                     }
                 }
                 switch outcome.verdict {
-                case .pass: break
-                case .delay(let ms):
-                    if !memo.delayed.contains(index) {
-                        return .waits { memo in
-                            try? await Task.sleep(for: .milliseconds(ms))
-                            memo.delayed.insert(index)
-                        }
-                    }
+                case .pass, .delay: break
                 case .reject:
                     guard limits.enforce else {
                         if memo.noticed.insert(index).inserted {
@@ -280,7 +307,7 @@ public final class Gateway: Sendable {
                     authorization = known
                 } else {
                     switch authorize(product, credentials: credentials, match: match, request: request, ttlMilliseconds: cacheTTL, memo: &memo) {
-                    case .waits(let wait): return .waits(wait)
+                    case .asks(let call): return suspend(at: index, .asks(call))
                     case .decided(let outcome): authorization = outcome
                     }
                     memo.authorization = authorization
@@ -460,6 +487,15 @@ public final class Gateway: Sendable {
         return answer
     }
 
+    /// `send` with the answer handed to `completion`: a client that answers on the calling event loop does so
+    /// without a task (a gateway alone, with the cache off, asks metering on every request).
+    public func ask(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
+        metering.send(call, executor: executor, deferred: false) { answer in
+            BackendCallCounters.shared.increment(endpoint: call.endpoint.metricLabel, status: answer.statusClass)
+            completion(answer)
+        }
+    }
+
     /// The `apicast` policy's authorization: from the cache, or once metering answered (`memo.meteringAnswer`).
     func authorize(_ product: GatewayProduct, credentials: Credentials, match: RuleMatch, request: GatewayRequest,
                    ttlMilliseconds: Int64?, memo: inout DecisionMemo) -> AuthorizationStep {
@@ -475,7 +511,7 @@ public final class Gateway: Sendable {
             return .decided(.allowed(DeferredAuthrep(call: call, cacheKey: key, mode: mode, ttlMilliseconds: ttlMilliseconds,
                                                      reportResponseCode: settings.reportResponseCodes), limits: cached))
         }
-        guard let answer = memo.meteringAnswer else { return .waits { memo in memo.meteringAnswer = await self.send(call) } }
+        guard let answer = memo.meteringAnswer else { return .asks(call) }
         if cache.handle(answer, key: key, mode: mode, ttlMilliseconds: ttlMilliseconds, nowMilliseconds: now) { return .decided(.allowed(nil, limits: answer)) }
         var basis = answer
         if answer.outcome == .unavailable, let cached = cache.lookup(key, nowMilliseconds: now) {
@@ -493,8 +529,7 @@ public final class Gateway: Sendable {
             return .decided(.allowed(nil, limits: nil))
         }
         guard let answer = memo.meteringAnswer else {
-            let call = meteringCall(product.isOIDC ? .oauthAuthorize : .authorize, product: product, credentials: credentials, match: match, request: request)
-            return .waits { memo in memo.meteringAnswer = await self.send(call) }
+            return .asks(meteringCall(product.isOIDC ? .oauthAuthorize : .authorize, product: product, credentials: credentials, match: match, request: request))
         }
         return .decided(settleBatched(answer, product: product, batch: batch, key: key, reportTarget: reportTarget, credentials: credentials,
                                       match: match, now: now))
@@ -527,15 +562,18 @@ enum AuthorizationOutcome: Sendable {
     case denied(LocalReply)
 }
 
-/// An authorization, or what it waits for first.
+/// An authorization, or the call metering must answer first.
 enum AuthorizationStep {
     case decided(AuthorizationOutcome)
-    case waits(@Sendable (inout DecisionMemo) async -> Void)
+    case asks(MeteringCall)
 }
 
 /// Where `Gateway.decideNow` got to: a decision, or something to wait for before the pipeline runs again.
 public enum DecisionStep: Sendable {
     case decided(GatewayDecision)
+    /// Metering must answer this call first; its answer goes to `DecisionMemo.answered(_:)`.
+    case asks(MeteringCall)
+    /// Anything else to wait for (an identity provider, Redis, a delay, the configuration).
     case waits(@Sendable (inout DecisionMemo) async -> Void)
 }
 
@@ -549,6 +587,25 @@ public struct DecisionMemo: Sendable {
         case unavailable
     }
 
+    /// Where the pipeline goes on after a wait in the access phase: the request and what the phases before knew.
+    struct Resume: Sendable {
+        var request: GatewayRequest
+        var product: GatewayProduct
+        var policies: [Policy]
+        var actions: ResponseActions
+        var credentials: Credentials?
+        var match: RuleMatch
+        var route: Route?
+        var cacheTTL: Int64?
+        var claims: JSONValue?
+        /// The access-phase policy that waited (it runs again, and finds its answer here).
+        var index: Int
+    }
+
+    /// A `routing` or `upstream` policy's choice.
+    typealias Route = (url: UpstreamURL, hostHeader: String?, ownerID: String?, path: String?)
+
+    var resume: Resume?
     var configurationRefreshed = false
     /// The access token's verification (nil inside: not valid).
     var token: OIDCVerifier.Verified??
@@ -562,4 +619,7 @@ public struct DecisionMemo: Sendable {
     var authorization: AuthorizationOutcome?
 
     public init() {}
+
+    /// Metering's answer to the call of `DecisionStep.asks`.
+    public mutating func answered(_ answer: MeteringAnswer) { meteringAnswer = answer }
 }

@@ -330,28 +330,41 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
 
     private func decide(_ exchange: Exchange) {
         exchange.phase = .deciding
-        guard let loop = context?.eventLoop else { return }
-        let gateway = self.gateway
-        var request = exchange.request
-        var memo = DecisionMemo()
-        // Most requests (an authorization from the cache, a local reply) are decided here and now, with no task.
-        let wait: @Sendable (inout DecisionMemo) async -> Void
-        switch gateway.decideNow(&request, memo: &memo) {
-        case .decided(let decision): return decided(exchange, decision: decision, request: request)
-        case .waits(let first): wait = first
-        }
-        let original = exchange.request, learnt = memo
+        advance(exchange, memo: DecisionMemo())
+    }
+
+    /// Runs the pipeline on this loop until it decides. Most requests (an authorization from the cache, a local
+    /// reply) are decided at once; a call to metering is answered here on the loop (a plain-HTTP backend) or from a
+    /// task, anything else is waited for in a task; after each, the pipeline goes on from where it stopped.
+    private func advance(_ exchange: Exchange, memo: DecisionMemo) {
+        guard self.exchange === exchange, let loop = context?.eventLoop else { return }
+        var request = exchange.request, memo = memo
+        let step = gateway.decideNow(&request, memo: &memo)
+        if case .decided(let decision) = step { return decided(exchange, decision: decision, request: request) }
+        let learnt = memo
         let target = NIOLoopBound((self, exchange), eventLoop: loop)
-        // Started at once on this thread (the loop's); it resumes on the loop after each wait.
-        Task.immediate(executorPreference: executor) {
-            var memo = learnt, request = original
-            await wait(&memo)
-            let decision = await gateway.decide(&request, memo: &memo)
-            let decided = request
+        @Sendable func goOn(_ memo: DecisionMemo) {
             if loop.inEventLoop {
-                target.value.0.decided(target.value.1, decision: decision, request: decided)
+                target.value.0.advance(target.value.1, memo: memo)
             } else {
-                loop.execute { target.value.0.decided(target.value.1, decision: decision, request: decided) }
+                loop.execute { target.value.0.advance(target.value.1, memo: memo) }
+            }
+        }
+        switch step {
+        case .decided:
+            break
+        case .asks(let call):
+            gateway.ask(call, executor: executor) { answer in
+                var memo = learnt
+                memo.answered(answer)
+                goOn(memo)
+            }
+        case .waits(let wait):
+            // Started at once on this thread (the loop's); it comes back to the loop once the wait is over.
+            Task.immediate(executorPreference: executor) {
+                var memo = learnt
+                await wait(&memo)
+                goOn(memo)
             }
         }
     }
