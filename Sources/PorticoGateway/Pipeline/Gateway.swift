@@ -588,18 +588,33 @@ public struct DecisionMemo: Sendable {
     }
 
     /// Where the pipeline goes on after a wait in the access phase: the request and what the phases before knew.
-    struct Resume: Sendable {
-        var request: GatewayRequest
-        var product: GatewayProduct
-        var policies: [Policy]
-        var actions: ResponseActions
-        var credentials: Credentials?
-        var match: RuleMatch
-        var route: Route?
-        var cacheTTL: Int64?
-        var claims: JSONValue?
+    /// (A reference: the memo is passed around on every request, and most never need this.)
+    final class Resume: Sendable {
+        let request: GatewayRequest
+        let product: GatewayProduct
+        let policies: [Policy]
+        let actions: ResponseActions
+        let credentials: Credentials?
+        let match: RuleMatch
+        let route: Route?
+        let cacheTTL: Int64?
+        let claims: JSONValue?
         /// The access-phase policy that waited (it runs again, and finds its answer here).
-        var index: Int
+        let index: Int
+
+        init(request: GatewayRequest, product: GatewayProduct, policies: [Policy], actions: ResponseActions, credentials: Credentials?,
+             match: RuleMatch, route: Route?, cacheTTL: Int64?, claims: JSONValue?, index: Int) {
+            self.request = request
+            self.product = product
+            self.policies = policies
+            self.actions = actions
+            self.credentials = credentials
+            self.match = match
+            self.route = route
+            self.cacheTTL = cacheTTL
+            self.claims = claims
+            self.index = index
+        }
     }
 
     /// A `routing` or `upstream` policy's choice.
