@@ -57,8 +57,8 @@ public final class Gateway: Sendable {
         return await decide(&request, memo: &memo)
     }
 
-    /// Runs the pipeline from the start until it decides; each time it stops for something to wait for, that is
-    /// awaited and recorded in `memo`, and the pipeline runs again on the request as it was.
+    /// Runs the pipeline until it decides; each time it stops for something to wait for, that is awaited and
+    /// recorded in `memo`, and the pipeline goes on (see `decideNow`). `request` is the request as it came.
     public func decide(_ request: inout GatewayRequest, memo: inout DecisionMemo) async -> GatewayDecision {
         let original = request
         while true {
@@ -568,7 +568,7 @@ enum AuthorizationStep {
     case asks(MeteringCall)
 }
 
-/// Where `Gateway.decideNow` got to: a decision, or something to wait for before the pipeline runs again.
+/// Where `Gateway.decideNow` got to: a decision, or something to wait for before the pipeline goes on.
 public enum DecisionStep: Sendable {
     case decided(GatewayDecision)
     /// Metering must answer this call first; its answer goes to `DecisionMemo.answered(_:)`.
@@ -577,9 +577,10 @@ public enum DecisionStep: Sendable {
     case waits(@Sendable (inout DecisionMemo) async -> Void)
 }
 
-/// What the pipeline waited for, and what its steps did, for a request decided in more than one run: each run
-/// starts again from the request as it came, and finds here what earlier runs learnt or did (keyed by the
-/// policy's place in the chain), so nothing is asked or counted twice.
+/// What the pipeline waited for, and what its steps did, for a request decided in more than one run: a run goes
+/// on from where the last one waited (`resume`, in the access phase) or starts again from the request as it came,
+/// and finds here what earlier runs learnt or did (keyed by the policy's place in the chain), so nothing is asked
+/// or counted twice.
 public struct DecisionMemo: Sendable {
     /// A shared (Redis) limiter's answer.
     enum SharedLimit: Sendable {

@@ -13,10 +13,12 @@ import Synchronization
 /// of the backend) for all their authreps costs a fraction of one each. Exchanges nobody waits for (deferred
 /// authreps) may gather for a little longer (`gathering`): on a loaded gateway a millisecond collects the
 /// authreps of a dozen requests or more into one write, where each write is also a wake-up of the backend on
-/// another core. An exchange someone waits for that joins such a batch has it written at the end of its tick. A connection that fails or times out is
-/// dropped and its exchanges report "unreachable" (never resent: the server may have counted them); exchanges
-/// behind a response that closed the connection were not processed (RFC 9112 §9.6) and are sent again (each time
-/// at least the first exchange on a connection is answered, so this ends).
+/// another core. An exchange someone waits for that joins such a batch has it written at the end of its tick.
+///
+/// A connection that fails or times out is dropped and its exchanges report "unreachable" (never resent: the
+/// server may have counted them); exchanges behind a response that closed the connection were not processed
+/// (RFC 9112 §9.6) and are sent again (each time at least the first exchange on a connection is answered, so
+/// this ends).
 final class MeteringConnectionPool: Sendable {
     typealias Answer = MeteringResponseParser.Response
 
