@@ -88,6 +88,29 @@ import Testing
         #expect(h.upstream.requests.map(\.method) == ["GET", "POST", "HEAD", "GET"])
     }
 
+    /// An upstream's response fields reach the client as they came (repeated ones too), less the hop-by-hop ones;
+    /// with a response policy they are rewritten first.
+    @Test func upstreamResponseFieldsPassOnLessHopByHop() async throws {
+        let headers: [String: Any] = ["name": "headers", "configuration": ["response": [["op": "set", "header": "X-Policy", "value": "on"]]]]
+        let upstream: StubHTTPServer.Handler = { _ in
+            .init(status: 200, headers: [("X-Upstream", "a  b"), ("Set-Cookie", "one=1"), ("Set-Cookie", "two=2"), ("Keep-Alive", "timeout=5"),
+                                         ("Upgrade", "h2c")], body: "ok")
+        }
+        let h = try H(services: [H.service(id: 1), H.service(id: 2, proxy: ["hosts": ["policy.test"]], chain: [headers, ["name": "apicast", "configuration": [:]]])],
+                      upstream: upstream)
+        defer { h.stop() }
+        try await h.waitReady()
+        for host in ["localhost", "policy.test"] {
+            let answer = try HTTP.raw(port: h.gatewayPort, "GET /?user_key=k HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
+            #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n") && answer.hasSuffix("\r\n\r\nok"), "\(host): \(answer)")
+            #expect(answer.contains("\r\nX-Upstream: a  b\r\n") && answer.contains("\r\nSet-Cookie: one=1\r\n") && answer.contains("\r\nSet-Cookie: two=2\r\n"),
+                    "\(host): \(answer)")
+            #expect(!answer.lowercased().contains("keep-alive: timeout") && !answer.lowercased().contains("upgrade:"), "\(host): \(answer)")
+            #expect(answer.components(separatedBy: "Content-Length: 2").count == 2, "one length: \(answer)")
+            #expect(answer.contains("X-Policy: on") == (host == "policy.test"))
+        }
+    }
+
     /// The gateway reads its clients' HTTP/1 bytes itself: a request whose end is ambiguous (Content-Length with
     /// Transfer-Encoding, the classic smuggling shape) or that is not HTTP/1.x gets 400 and the connection closes,
     /// and nothing reaches the upstream; a request answered before it is not affected.

@@ -15,16 +15,17 @@ import Testing
     }
 
     /// Feeds `bytes` in pieces of the given sizes (cycled), then the close when `close`; collects the responses.
-    static func read(_ bytes: [UInt8], pieces: [Int] = [Int.max], close: Bool = false, headRequests: Set<Int> = [])
-        throws(HTTP1ResponseReader.Malformed) -> [Read] {
-        var reader = HTTP1ResponseReader()
+    static func read(_ bytes: [UInt8], pieces: [Int] = [Int.max], close: Bool = false, headRequests: Set<Int> = [],
+                     keeping: HTTP1ResponseReader.Fields = .all) throws(HTTP1ResponseReader.Malformed) -> [Read] {
+        var reader = HTTP1ResponseReader(keeping: keeping)
         var responses: [Read] = []
         var offset = 0, piece = 0
         if headRequests.contains(0) { reader.expectAnswerToHEAD() }
         func take(_ event: HTTP1ResponseReader.Event) {
             switch event {
             case .head(let head):
-                responses.append(Read(status: head.status, keepAlive: head.keepAlive, fields: head.fields.map { "\($0.name): \($0.value)" }, body: "", ended: false))
+                responses.append(Read(status: head.status, keepAlive: head.keepAlive, fields: head.decodedFields().map { "\($0.name): \($0.value)" },
+                                      body: "", ended: false))
             case .body(let body):
                 responses[responses.count - 1].body += String(buffer: body)
             case .end:
@@ -55,6 +56,30 @@ import Testing
         Read(status: 204, keepAlive: true, fields: [], body: "", ended: true),
         Read(status: 200, keepAlive: false, fields: [], body: "until the close", ended: true),
     ]
+
+    @Test func headsKeptAsLinesDecodeToTheSameFieldsHoweverTheBytesArrive() throws {
+        let bytes = Array(Self.pipelined.utf8)
+        #expect(try Self.read(bytes, close: true, keeping: .lines) == Self.expected)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<300 {
+            let pieces = (0..<8).map { _ in Int.random(in: 1...40, using: &generator) }
+            #expect(try Self.read(bytes, pieces: pieces, close: true, keeping: .lines) == Self.expected, "pieces \(pieces)")
+        }
+        #expect(try Self.read(bytes, pieces: [1], close: true, keeping: .lines) == Self.expected)
+    }
+
+    @Test func fieldLinesPassOnAsTheyCameLessHopByHopAndLength() throws {
+        let head = "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nX-Spaced:  a  b\r\nkeep-alive: timeout=5\nContent-Length: 3\r\n"
+            + "TRANSFER-ENCODING: chunked\r\nset-cookie:k=v\r\nUpgrade: h2c\r\nContent-Length-Extra: 1\r\n\r\n0\r\n\r\n"
+        var reader = HTTP1ResponseReader(keeping: .lines)
+        var buffer = ByteBuffer(string: head)
+        reader.feed(&buffer)
+        guard case .head(let parsed)? = try reader.next() else { Issue.record("no head"); return }
+        #expect(parsed.fields.isEmpty)
+        var written = ByteBuffer()
+        GatewayConnectionHandler.writeFieldLines(of: parsed, into: &written)
+        #expect(String(buffer: written) == "X-Spaced:  a  b\r\nset-cookie:k=v\r\nContent-Length-Extra: 1\r\n")
+    }
 
     @Test func streamsEveryFramingAndKeepsAllFields() throws {
         #expect(try Self.read(Array(Self.pipelined.utf8), close: true) == Self.expected)

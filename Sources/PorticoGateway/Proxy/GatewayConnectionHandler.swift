@@ -498,10 +498,15 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             return refuseOversizedResponse(exchange)
         }
         let status = actions.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus
-        var fields: [(String, String)] = []
-        fields.reserveCapacity(head.fields.count)
-        for (name, value) in head.fields where !HopByHop.isNotReturned(name) { fields.append((name, value)) }
         if draining || !exchange.keepAlive { exchange.keepAlive = false }
+        // With no response policy to apply, the upstream's field lines go to the client as they came.
+        if writesBytes, actions.headerCommands.isEmpty, actions.corsHeaders.isEmpty, actions.extraHeaders.isEmpty {
+            writeResponseHead(status: status, upstream: head, fields: nil, exchange: exchange, context: context)
+            recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started, product: exchange.decision?.product)
+            return
+        }
+        var fields: [(String, String)] = []
+        for (name, value) in head.decodedFields() where !HopByHop.isNotReturned(name) { fields.append((name, value)) }
         if writesBytes {
             writeResponseHead(status: status, upstream: head, fields: Self.responseFields(fields, actions: actions, request: exchange.request),
                               exchange: exchange, context: context)
@@ -514,9 +519,10 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started, product: exchange.decision?.product)
     }
 
-    /// A proxied response's head as bytes. The body's framing is Portico's own (the upstream's `Content-Length` is
-    /// kept when the body goes as it came; header policies cannot change how the body is delimited).
-    private func writeResponseHead(status: Int, upstream: HTTP1ResponseReader.Head, fields: [(String, String)], exchange: Exchange,
+    /// A proxied response's head as bytes: `fields`, or with nil the upstream's own field lines as they came, less
+    /// the hop-by-hop ones. The body's framing is Portico's own (the upstream's `Content-Length` is kept when the
+    /// body goes as it came; header policies cannot change how the body is delimited).
+    private func writeResponseHead(status: Int, upstream: HTTP1ResponseReader.Head, fields: [(String, String)]?, exchange: Exchange,
                                    context: ChannelHandlerContext) {
         let version = exchange.head.version
         if exchange.head.isHEAD || status < 200 || status == 204 || status == 304 {
@@ -530,10 +536,14 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             exchange.clientBody = .asIs
             exchange.keepAlive = false
         }
-        var buffer = context.channel.allocator.buffer(capacity: 256)
+        var buffer = context.channel.allocator.buffer(capacity: 256 + upstream.lines.readableBytes)
         HTTPResponseBytes.writeStatusLine(status: status, version: version, into: &buffer)
-        for (name, value) in fields where !HTTP1Syntax.sameFieldName(name, "content-length") {
-            HTTPResponseBytes.writeField(name, value, into: &buffer)
+        if let fields {
+            for (name, value) in fields where !HTTP1Syntax.sameFieldName(name, "content-length") {
+                HTTPResponseBytes.writeField(name, value, into: &buffer)
+            }
+        } else {
+            Self.writeFieldLines(of: upstream, into: &buffer)
         }
         if let length = upstream.contentLength, exchange.clientBody != .chunked, status != 204 {
             buffer.writeStaticString("Content-Length: ")
@@ -725,6 +735,23 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
                           accessLog: accessLog, format: exchange.decision?.response.accessLogFormat)
     }
 
+    /// The field lines of an upstream response head read with `.lines`, as they came, except the hop-by-hop ones and
+    /// `Content-Length` (the gateway frames the body itself). The reader checked every line already.
+    static func writeFieldLines(of head: HTTP1ResponseReader.Head, into buffer: inout ByteBuffer) {
+        head.lines.withUnsafeReadableBytes { raw in
+            var statusLine = true
+            _ = HTTP1Syntax.forEachLine(of: raw, before: raw.count) { line in
+                defer { statusLine = false }
+                guard !statusLine, let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+                let name = line[line.startIndex..<colon]
+                if HopByHop.isNotReturned(name) || HopByHop.isContentLength(name) { return nil }
+                buffer.writeBytes(line)
+                buffer.writeStaticString("\r\n")
+                return nil
+            }
+        }
+    }
+
     /// A response's header fields after the response policies: `headers` commands, CORS, and what other policies add.
     static func responseFields(_ base: [(String, String)], actions: ResponseActions, request: GatewayRequest?) -> [(String, String)] {
         var list = base
@@ -771,15 +798,19 @@ enum HopByHop {
     ].map { Array($0.utf8) }
     static let notReturned: [[UInt8]] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"].map { Array($0.utf8) }
 
-    /// Request headers the gateway does not pass on (compared without building a lower-cased copy of each name).
-    static func isNotForwarded(_ name: String) -> Bool { listed(name, in: notForwarded) }
-    /// Upstream response headers the gateway does not pass on.
-    static func isNotReturned(_ name: String) -> Bool { listed(name, in: notReturned) }
+    static let contentLength = Array("content-length".utf8)
 
-    private static func listed(_ name: String, in list: [[UInt8]]) -> Bool {
-        let count = name.utf8.count
+    /// Request headers the gateway does not pass on (compared without building a lower-cased copy of each name).
+    static func isNotForwarded(_ name: String) -> Bool { listed(name.utf8, in: notForwarded) }
+    /// Upstream response headers the gateway does not pass on.
+    static func isNotReturned(_ name: String) -> Bool { listed(name.utf8, in: notReturned) }
+    static func isNotReturned(_ name: some Collection<UInt8>) -> Bool { listed(name, in: notReturned) }
+    static func isContentLength(_ name: some Collection<UInt8>) -> Bool { listed(name, in: [contentLength]) }
+
+    private static func listed(_ name: some Collection<UInt8>, in list: [[UInt8]]) -> Bool {
+        let count = name.count
         for candidate in list where candidate.count == count {
-            if name.utf8.elementsEqual(candidate, by: { ($0 >= 65 && $0 <= 90 ? $0 + 32 : $0) == $1 }) { return true }
+            if name.elementsEqual(candidate, by: { ($0 >= 65 && $0 <= 90 ? $0 + 32 : $0) == $1 }) { return true }
         }
         return false
     }

@@ -17,6 +17,27 @@ public struct HTTP1ResponseReader {
         public var fields: [(name: String, value: String)]
         public var contentLength: Int64?
         public var minorVersion: Int
+        /// With `.lines`: the head's lines as they came, the status line first, each with its line end (the empty
+        /// line that ends the head left out).
+        public var lines = ByteBuffer()
+
+        /// The header fields as strings: those kept, or with `.lines` all of them, decoded from the lines.
+        public func decodedFields() -> [(name: String, value: String)] {
+            guard lines.readableBytes > 0 else { return fields }
+            var decoded: [(name: String, value: String)] = []
+            lines.withUnsafeReadableBytes { raw in
+                var statusLine = true
+                _ = HTTP1Syntax.forEachLine(of: raw, before: raw.count) { line in
+                    defer { statusLine = false }
+                    // The reader checked every line already.
+                    if !statusLine, case .success(let (name, value)) = HTTP1Syntax.splitField(line, allowed: { _ in true }) {
+                        decoded.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+                    }
+                    return nil
+                }
+            }
+            return decoded
+        }
 
         /// The first field named `name` (ASCII case-insensitive).
         public func field(_ name: String) -> String? {
@@ -35,6 +56,9 @@ public struct HTTP1ResponseReader {
         case all
         /// Only those whose name starts with this (lower-case) prefix, as `3scale-` for authrep answers.
         case prefixed(StaticString)
+        /// None as strings: the head keeps its lines as they came (`Head.lines`), checked like any others, to be
+        /// passed on as they are or decoded when needed (`Head.decodedFields()`). A proxy's upstream responses.
+        case lines
     }
 
     public typealias Malformed = HTTP1Malformed
@@ -134,8 +158,9 @@ public struct HTTP1ResponseReader {
             compact()
             return nil
         }
-        buffer.moveReaderIndex(forwardBy: consumed)
         var head = parsedHead.head
+        if case .lines = keeping { head.lines = buffer.getSlice(at: buffer.readerIndex, length: parsedHead.linesLength) ?? ByteBuffer() }
+        buffer.moveReaderIndex(forwardBy: consumed)
         head.contentLength = parsedHead.framing.contentLength
         head.keepAlive = parsedHead.framing.keepAlive
         if head.status < 200 { return head }
@@ -160,6 +185,8 @@ public struct HTTP1ResponseReader {
     struct ParsedHead {
         var head: Head
         var framing: HTTP1FramingFields
+        /// The bytes of the status line and field lines, up to the empty line.
+        var linesLength = 0
     }
 
     /// A status line and header fields up to the empty line, and the bytes they took; nil if they have not all
@@ -179,7 +206,8 @@ public struct HTTP1ResponseReader {
             return field(line, into: &parsed, keeping: keeping)
         }
         if let problem { return .failure(Malformed(problem)) }
-        guard let head else { return .failure(Malformed("empty response head")) }
+        guard var head else { return .failure(Malformed("empty response head")) }
+        head.linesLength = end.lowerBound + 1
         return .success((head, end.upperBound))
     }
 
@@ -196,6 +224,7 @@ public struct HTTP1ResponseReader {
         case .all: kept = true
         case .prefixed(let prefix):
             kept = name.count > prefix.utf8CodeUnitCount && HTTP1Syntax.equalsLowercased(name.prefix(prefix.utf8CodeUnitCount), prefix)
+        case .lines: kept = false
         }
         if kept { parsed.head.fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))) }
         return nil

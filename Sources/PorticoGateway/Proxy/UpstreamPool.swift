@@ -176,7 +176,8 @@ final class UpstreamHandler: ChannelInboundHandler {
 
     weak var delegate: (any UpstreamDelegate)?
     private var context: ChannelHandlerContext?
-    private var reader = HTTP1ResponseReader()
+    /// Response heads are kept as their lines: most pass to the client as they came.
+    private var reader = HTTP1ResponseReader(keeping: .lines)
     /// The request's body goes out in chunks (its length is unknown).
     private var chunkedBody = false
     /// The channel closed or failed; never lend it again.
