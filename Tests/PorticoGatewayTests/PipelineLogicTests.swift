@@ -339,6 +339,13 @@ import Testing
         #expect(GatewayConnectionHandler.hostWithoutPort("") == "")
     }
 
+    @Test func queryArgumentsSplitAndDecode() {
+        let arguments = RequestArguments(encoded: "a=1&&b=%41+c&c&=d&e=&f=%zz&".utf8)
+        #expect(arguments.pairs.map { "\($0.name)|\($0.value)" } == ["a|1", "b|A c", "c|", "|d", "e|", "f|%zz"])
+        #expect(RequestArguments(encoded: "".utf8).pairs.isEmpty && RequestArguments(encoded: "&&".utf8).pairs.isEmpty)
+        #expect(RequestArguments(encoded: Array("x=%E2%9C%93".utf8)).last("x") == "✓")
+    }
+
     @Test func pathAndQueryOfATarget() {
         #expect(GatewayConnectionHandler.rawPath("/a/b?x=1") == "/a/b" && GatewayConnectionHandler.rawQuery("/a/b?x=1") == "x=1")
         #expect(GatewayConnectionHandler.rawPath("?x") == "/" && GatewayConnectionHandler.rawQuery("/a") == nil)

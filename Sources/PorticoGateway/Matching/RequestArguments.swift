@@ -8,12 +8,19 @@ public struct RequestArguments: Sendable, Equatable {
 
     public init<Bytes: Collection>(encoded: Bytes) where Bytes.Element == UInt8 {
         pairs = []
-        for part in encoded.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            if let eq = part.firstIndex(of: UInt8(ascii: "=")) {
-                pairs.append((RequestArguments.decode(part[part.startIndex..<eq]), RequestArguments.decode(part[part.index(after: eq)...])))
-            } else {
-                pairs.append((RequestArguments.decode(part), ""))
+        // Parts between `&`s, found in place (this runs for every request's query).
+        var start = encoded.startIndex
+        while start < encoded.endIndex {
+            let end = encoded[start...].firstIndex(of: UInt8(ascii: "&")) ?? encoded.endIndex
+            let part = encoded[start..<end]
+            if !part.isEmpty {
+                if let eq = part.firstIndex(of: UInt8(ascii: "=")) {
+                    pairs.append((RequestArguments.decode(part[part.startIndex..<eq]), RequestArguments.decode(part[part.index(after: eq)...])))
+                } else {
+                    pairs.append((RequestArguments.decode(part), ""))
+                }
             }
+            start = end == encoded.endIndex ? end : encoded.index(after: end)
         }
     }
 
@@ -41,6 +48,8 @@ public struct RequestArguments: Sendable, Equatable {
 
     /// Percent-decoding with `+` as space; invalid escapes stay as they are.
     static func decode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        // Most names and values have nothing to decode: no buffer in between then.
+        if !bytes.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) { return String(decoding: bytes, as: UTF8.self) }
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var i = bytes.startIndex

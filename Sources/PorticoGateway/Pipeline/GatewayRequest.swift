@@ -25,7 +25,7 @@ public struct GatewayRequest: Sendable {
         self.host = host
         self.path = path.isEmpty ? "/" : path
         self.rawQuery = rawQuery
-        self.arguments = RequestArguments(encoded: Array((rawQuery ?? "").utf8))
+        self.arguments = RequestArguments(encoded: (rawQuery ?? "").utf8)
         self.form = nil
         self.originalHeaders = headers
         self.headers = headers
