@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import PorticoCore
 import Testing
 @testable import PorticoGateway
@@ -344,6 +345,18 @@ import Testing
         #expect(arguments.pairs.map { "\($0.name)|\($0.value)" } == ["a|1", "b|A c", "c|", "|d", "e|", "f|%zz"])
         #expect(RequestArguments(encoded: "".utf8).pairs.isEmpty && RequestArguments(encoded: "&&".utf8).pairs.isEmpty)
         #expect(RequestArguments(encoded: Array("x=%E2%9C%93".utf8)).last("x") == "✓")
+    }
+
+    @Test func queryWrittenIntoABufferEqualsTheEncodedString() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("aZ09-._~ +&=%[]/?#é✓\u{0}\n".unicodeScalars)
+        func random() -> String { String(String.UnicodeScalarView((0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })) }
+        for _ in 0..<500 {
+            let pairs = (0..<Int.random(in: 0...5, using: &generator)).map { _ in (random(), random()) }
+            var buffer = ByteBuffer()
+            RequestArguments.write(pairs: pairs, into: &buffer)
+            #expect(String(buffer: buffer) == RequestArguments.encode(pairs: pairs))
+        }
     }
 
     @Test func pathAndQueryOfATarget() {

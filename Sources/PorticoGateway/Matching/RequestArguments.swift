@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Decoded `name=value` arguments of a query string or an `application/x-www-form-urlencoded` body, in order.
 public struct RequestArguments: Sendable, Equatable {
     public private(set) var pairs: [(name: String, value: String)]
@@ -95,6 +97,32 @@ public struct RequestArguments: Sendable, Equatable {
             appendEncoded(pair.1, to: &out)
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `name=value&…` with both sides encoded, written straight into `buffer` (a metering call's query).
+    public static func write(pairs: [(String, String)], into buffer: inout ByteBuffer) {
+        for (index, pair) in pairs.enumerated() {
+            if index > 0 { buffer.writeInteger(UInt8(ascii: "&")) }
+            writeEncoded(pair.0, into: &buffer)
+            buffer.writeInteger(UInt8(ascii: "="))
+            writeEncoded(pair.1, into: &buffer)
+        }
+    }
+
+    static func writeEncoded(_ s: String, into buffer: inout ByteBuffer) {
+        if s.utf8.allSatisfy(isUnreserved) {
+            buffer.writeString(s)
+            return
+        }
+        for b in s.utf8 {
+            if isUnreserved(b) {
+                buffer.writeInteger(b)
+            } else {
+                buffer.writeInteger(UInt8(ascii: "%"))
+                buffer.writeInteger(hexDigit(b >> 4))
+                buffer.writeInteger(hexDigit(b & 0x0F))
+            }
+        }
     }
 
     static func isUnreserved(_ b: UInt8) -> Bool {

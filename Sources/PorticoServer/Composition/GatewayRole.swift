@@ -104,18 +104,17 @@ final class HTTPMeteringClient: MeteringClient {
     /// values come from configuration (the backend's host) and this build; a CR or LF in them is dropped rather
     /// than allowed to end the line.
     func plainRequest(_ call: MeteringCall, url: UpstreamURL) -> ByteBuffer {
-        let query = call.encodedQuery
         let isReport = call.endpoint == .report
         let form = isReport ? call.encodedForm : ""
         let host = call.hostHeader.flatMap { $0.isEmpty ? nil : $0 } ?? url.hostHeader
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(query.utf8.count + form.utf8.count + 192)
+        buffer.reserveCapacity(form.utf8.count + 512)
         buffer.writeStaticString(isReport ? "POST " : "GET ")
         buffer.writeString(url.path)
         buffer.writeString(call.endpoint.rawValue)
-        if !query.isEmpty {
+        if !call.query.isEmpty {
             buffer.writeStaticString("?")
-            buffer.writeString(query)
+            RequestArguments.write(pairs: call.query, into: &buffer)
         }
         buffer.writeStaticString(" HTTP/1.1\r\nHost: ")
         Self.writeFieldValue(host, into: &buffer)
