@@ -76,15 +76,22 @@ public final class ConnectionSlots: Sendable {
     deinit { leave() }
 }
 
-/// The pipeline's verdict for a request.
-public struct GatewayDecision: Sendable {
+/// The pipeline's verdict for a request. A reference: it is large (the plan, the response actions, the product)
+/// and goes from the pipeline to the connection and its exchange unchanged.
+public final class GatewayDecision: Sendable {
     public enum Action: Sendable {
         case reply(LocalReply)
         case proxy(ProxyPlan)
     }
-    public var action: Action
-    public var response: ResponseActions
-    public var product: GatewayProduct?
+    public let action: Action
+    public let response: ResponseActions
+    public let product: GatewayProduct?
+
+    public init(action: Action, response: ResponseActions, product: GatewayProduct?) {
+        self.action = action
+        self.response = response
+        self.product = product
+    }
 }
 
 /// A cached-path authrep, sent after the upstream answered; its answer updates the cache.
