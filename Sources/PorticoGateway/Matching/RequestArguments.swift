@@ -80,23 +80,18 @@ public struct RequestArguments: Sendable, Equatable {
     /// values (keys, ids, metric names) need no escaping and are returned as they are.
     public static func encode(_ s: String) -> String {
         if s.utf8.allSatisfy(isUnreserved) { return s }
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count * 3)
-        appendEncoded(s, to: &out)
-        return String(decoding: out, as: UTF8.self)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(s.utf8.count * 3)
+        writeEncoded(s, into: &buffer)
+        return String(buffer: buffer)
     }
 
     /// `name=value&…` with both sides encoded, built in one buffer (metering calls, forwarded queries).
     public static func encode(pairs: [(String, String)]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(pairs.count * 24)
-        for (index, pair) in pairs.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: "&")) }
-            appendEncoded(pair.0, to: &out)
-            out.append(UInt8(ascii: "="))
-            appendEncoded(pair.1, to: &out)
-        }
-        return String(decoding: out, as: UTF8.self)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(pairs.count * 24)
+        write(pairs: pairs, into: &buffer)
+        return String(buffer: buffer)
     }
 
     /// `name=value&…` with both sides encoded, written straight into `buffer` (a metering call's query).
@@ -132,18 +127,6 @@ public struct RequestArguments: Sendable, Equatable {
             return true
         default:
             return false
-        }
-    }
-
-    static func appendEncoded(_ s: String, to out: inout [UInt8]) {
-        for b in s.utf8 {
-            if isUnreserved(b) {
-                out.append(b)
-            } else {
-                out.append(UInt8(ascii: "%"))
-                out.append(hexDigit(b >> 4))
-                out.append(hexDigit(b & 0x0F))
-            }
         }
     }
 
