@@ -39,7 +39,7 @@ public struct HTTP1ResponseReader {
             return decoded
         }
 
-        /// The first field named `name` (ASCII case-insensitive).
+        /// The first kept field named `name` (ASCII case-insensitive); with `.lines` none is kept, see `decodedFields`.
         public func field(_ name: String) -> String? {
             fields.first { $0.name.utf8.count == name.utf8.count && $0.name.lowercased() == name }?.value
         }
