@@ -738,17 +738,10 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     /// The field lines of an upstream response head read with `.lines`, as they came, except the hop-by-hop ones and
     /// `Content-Length` (the gateway frames the body itself). The reader checked every line already.
     static func writeFieldLines(of head: HTTP1ResponseReader.Head, into buffer: inout ByteBuffer) {
-        head.lines.withUnsafeReadableBytes { raw in
-            var statusLine = true
-            _ = HTTP1Syntax.forEachLine(of: raw, before: raw.count) { line in
-                defer { statusLine = false }
-                guard !statusLine, let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return nil }
-                let name = line[line.startIndex..<colon]
-                if HopByHop.isNotReturned(name) || HopByHop.isContentLength(name) { return nil }
-                buffer.writeBytes(line)
-                buffer.writeStaticString("\r\n")
-                return nil
-            }
+        head.forEachFieldLine { line, name in
+            if HopByHop.isNotReturned(name) || HopByHop.isContentLength(name) { return }
+            buffer.writeBytes(line)
+            buffer.writeStaticString("\r\n")
         }
     }
 

@@ -25,18 +25,23 @@ public struct HTTP1ResponseReader {
         public func decodedFields() -> [(name: String, value: String)] {
             guard lines.readableBytes > 0 else { return fields }
             var decoded: [(name: String, value: String)] = []
+            forEachFieldLine { line, name in
+                let value = HTTP1Syntax.trimmed(line[(name.endIndex + 1)...])
+                decoded.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            }
+            return decoded
+        }
+
+        /// Each field line of `lines` (the status line skipped) with its name. The reader checked every line already.
+        func forEachFieldLine(_ visit: (_ line: Slice<UnsafeRawBufferPointer>, _ name: Slice<UnsafeRawBufferPointer>) -> Void) {
             lines.withUnsafeReadableBytes { raw in
                 var statusLine = true
                 _ = HTTP1Syntax.forEachLine(of: raw, before: raw.count) { line in
                     defer { statusLine = false }
-                    // The reader checked every line already.
-                    if !statusLine, case .success(let (name, value)) = HTTP1Syntax.splitField(line, allowed: { _ in true }) {
-                        decoded.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
-                    }
+                    if !statusLine, let colon = line.firstIndex(of: UInt8(ascii: ":")) { visit(line, line[line.startIndex..<colon]) }
                     return nil
                 }
             }
-            return decoded
         }
 
         /// The first kept field named `name` (ASCII case-insensitive); with `.lines` none is kept, see `decodedFields`.
