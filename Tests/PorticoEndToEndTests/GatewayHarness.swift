@@ -72,6 +72,13 @@ final class GatewayHarness: @unchecked Sendable {
         throw CancellationError()
     }
 
+    /// Fixed-window limiters count in windows that start at multiples of their length: a test whose requests must
+    /// fall in one window of `seconds` starts them at least `margin` seconds before the next window starts.
+    static func awayFromWindowStart(seconds: Double = 60, margin: Double = 10) async throws {
+        let intoWindow = Date().timeIntervalSince1970.truncatingRemainder(dividingBy: seconds)
+        if intoWindow > seconds - margin { try await Task.sleep(for: .milliseconds(Int((seconds - intoWindow) * 1000) + 200)) }
+    }
+
     @discardableResult
     func stop() -> Int32 {
         if process.isRunning {
