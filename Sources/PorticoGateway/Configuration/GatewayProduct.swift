@@ -1,39 +1,79 @@
 import PorticoCore
 
 /// One product (`services[]` entry of the APIcast document), compiled for request handling.
+///
+/// Every request copies its product out of the configuration, and a request's decision, memo and metrics
+/// carry it on; what was parsed from the document is therefore kept in one shared, immutable box, so a copy
+/// is one reference count rather than one per field. Only the OIDC keys, resolved after parsing, are set later.
 public struct GatewayProduct: Sendable {
-    public var id: String
-    public var systemName: String?
-    public var credentials: CredentialExtractor
-    public var isOIDC: Bool
-    /// `service_token` or `provider_key`, and its value (also the secret of `X-3scale-Debug`).
-    public var backendAuthenticationType: String
-    public var backendAuthenticationValue: String
-    public var hosts: [String]
-    public var apiBackend: UpstreamURL?
-    public var backendEndpoint: String?
-    public var backendHost: String?
-    public var hostnameRewrite: String?
-    public var secretToken: String?
-    public var authMissing: ErrorReply
-    public var authFailed: ErrorReply
-    public var limitsExceeded: ErrorReply
-    public var noMatch: ErrorReply
-    public var rules: [GatewayMappingRule]
-    public var chain: PolicyChain
-    /// OIDC: the claim naming the 3scale application (`azp` by default).
-    public var clientIDClaim: String
-    /// OIDC: `proxy.oidc_issuer_endpoint` (discovery when the document has no `oidc` entry).
-    public var oidcIssuerEndpoint: String?
+    private let compiled: CompiledProduct
     /// OIDC: the document's `oidc[]` entry of this product, if any.
     public var oidcEntry: JSONValue?
     /// OIDC: the issuer's keys, once resolved; requests are denied (auth-failed) without them.
     public var oidc: OIDCVerifier?
-    /// The service object this product was compiled from (the management API's `GET /config` shows it).
-    public let document: JSONValue
 
     /// Parses one service object; a problem that makes the product unusable is an error naming the field.
     public init(document: JSONValue) throws(GatewayConfigurationError) {
+        compiled = try CompiledProduct(document: document)
+    }
+
+    public var id: String { compiled.id }
+    public var systemName: String? { compiled.systemName }
+    public var credentials: CredentialExtractor { compiled.credentials }
+    public var isOIDC: Bool { compiled.isOIDC }
+    /// `service_token` or `provider_key`, and its value (also the secret of `X-3scale-Debug`).
+    public var backendAuthenticationType: String { compiled.backendAuthenticationType }
+    public var backendAuthenticationValue: String { compiled.backendAuthenticationValue }
+    public var hosts: [String] { compiled.hosts }
+    public var apiBackend: UpstreamURL? { compiled.apiBackend }
+    public var backendEndpoint: String? { compiled.backendEndpoint }
+    public var backendHost: String? { compiled.backendHost }
+    public var hostnameRewrite: String? { compiled.hostnameRewrite }
+    public var secretToken: String? { compiled.secretToken }
+    public var authMissing: ErrorReply { compiled.authMissing }
+    public var authFailed: ErrorReply { compiled.authFailed }
+    public var limitsExceeded: ErrorReply { compiled.limitsExceeded }
+    public var noMatch: ErrorReply { compiled.noMatch }
+    public var rules: [GatewayMappingRule] { compiled.rules }
+    public var chain: PolicyChain { compiled.chain }
+    /// OIDC: the claim naming the 3scale application (`azp` by default).
+    public var clientIDClaim: String { compiled.clientIDClaim }
+    /// OIDC: `proxy.oidc_issuer_endpoint` (discovery when the document has no `oidc` entry).
+    public var oidcIssuerEndpoint: String? { compiled.oidcIssuerEndpoint }
+    /// The service object this product was compiled from (the management API's `GET /config` shows it).
+    public var document: JSONValue { compiled.document }
+
+    /// The Host header towards the upstream.
+    func upstreamHostHeader(_ upstream: UpstreamURL, override: String?) -> String {
+        override ?? hostnameRewrite ?? upstream.hostHeader
+    }
+}
+
+/// What `GatewayProduct` parsed from its service object, shared by every copy of the product.
+final class CompiledProduct: Sendable {
+    let id: String
+    let systemName: String?
+    let credentials: CredentialExtractor
+    let isOIDC: Bool
+    let backendAuthenticationType: String
+    let backendAuthenticationValue: String
+    let hosts: [String]
+    let apiBackend: UpstreamURL?
+    let backendEndpoint: String?
+    let backendHost: String?
+    let hostnameRewrite: String?
+    let secretToken: String?
+    let authMissing: ErrorReply
+    let authFailed: ErrorReply
+    let limitsExceeded: ErrorReply
+    let noMatch: ErrorReply
+    let rules: [GatewayMappingRule]
+    let chain: PolicyChain
+    let clientIDClaim: String
+    let oidcIssuerEndpoint: String?
+    let document: JSONValue
+
+    init(document: JSONValue) throws(GatewayConfigurationError) {
         guard case .object = document else { throw GatewayConfigurationError("a service entry is not a JSON object") }
         self.document = document
         id = document["id"].flatMap { $0.isNull ? nil : $0.stringValue } ?? "default"
@@ -107,10 +147,6 @@ public struct GatewayProduct: Sendable {
         chain = PolicyChain(entries: proxy["policy_chain"].flatMap { $0.isNull ? nil : $0.arrayValue } ?? [ProxySettings.builtinAPIcastPolicy])
     }
 
-    /// The Host header towards the upstream.
-    func upstreamHostHeader(_ upstream: UpstreamURL, override: String?) -> String {
-        override ?? hostnameRewrite ?? upstream.hostHeader
-    }
 }
 
 /// A configuration document or entry that cannot be used, with what to fix.

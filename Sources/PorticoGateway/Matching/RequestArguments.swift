@@ -105,18 +105,27 @@ public struct RequestArguments: Sendable, Equatable {
     }
 
     static func writeEncoded(_ s: String, into buffer: inout ByteBuffer) {
-        if s.utf8.allSatisfy(isUnreserved) {
+        let utf8 = s.utf8
+        if utf8.allSatisfy(isUnreserved) {
             buffer.writeString(s)
             return
         }
-        for b in s.utf8 {
-            if isUnreserved(b) {
-                buffer.writeInteger(b)
-            } else {
-                buffer.writeInteger(UInt8(ascii: "%"))
-                buffer.writeInteger(hexDigit(b >> 4))
-                buffer.writeInteger(hexDigit(b & 0x0F))
+        // Written through one pointer into room reserved for the worst case (every byte escaped): a write per
+        // byte checked capacity and exclusivity each time, and metering calls escape `usage[…]` on every request.
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: utf8.count * 3) { room in
+            var at = 0
+            for b in utf8 {
+                if isUnreserved(b) {
+                    room[at] = b
+                    at += 1
+                } else {
+                    room[at] = UInt8(ascii: "%")
+                    room[at + 1] = hexDigit(b >> 4)
+                    room[at + 2] = hexDigit(b & 0x0F)
+                    at += 3
+                }
             }
+            return at
         }
     }
 

@@ -62,6 +62,26 @@ public enum RequestPath {
         normalized(raw).map(escaped)
     }
 
+    /// `subject(_:)` of a whole path: most paths are their own subject (`isOwnSubject`), and are returned as they are.
+    public static func subject(_ raw: String) -> String? {
+        isOwnSubject(raw.utf8) ? raw : subject(raw[...])
+    }
+
+    /// Whether normalising and escaping `raw` gives it back unchanged: it starts with `/`, has nothing to decode or
+    /// escape (no `%`, only printable ASCII other than `#` and `?`), no empty segment (`//`) and no segment starting
+    /// with a dot (which covers `.` and `..`; `/.well-known` takes the long way, with the same result). Every request
+    /// matches its path against mapping rules, and the long way is several buffers.
+    static func isOwnSubject(_ raw: String.UTF8View) -> Bool {
+        var previous: UInt8 = 0
+        for (index, b) in raw.enumerated() {
+            if index == 0, b != UInt8(ascii: "/") { return false }
+            if b <= 0x20 || b >= 0x7F || b == UInt8(ascii: "#") || b == UInt8(ascii: "%") || b == UInt8(ascii: "?") { return false }
+            if previous == UInt8(ascii: "/"), b == UInt8(ascii: "/") || b == UInt8(ascii: ".") { return false }
+            previous = b
+        }
+        return previous != 0
+    }
+
     static func hexValue(_ b: UInt8) -> UInt8? {
         switch b {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")

@@ -42,7 +42,7 @@ public final class Gateway: Sendable {
         let candidates = configuration.candidateIndices(host: request.host)
         guard let first = candidates.first else { return nil }
         guard settings.pathRouting || settings.pathRoutingOnly else { return configuration.products[first] }
-        let subject = RequestPath.subject(request.path[...]) ?? request.path
+        let subject = RequestPath.subject(request.path) ?? request.path
         if let routed = candidates.first(where: {
             !RuleMatch.evaluate(configuration.products[$0].rules, method: request.method, path: subject, arguments: request.arguments).isEmpty
         }) {
@@ -193,7 +193,7 @@ public final class Gateway: Sendable {
                     claims = verified.claims
                     cacheTTL = max(1, verified.expiresAt * 1000 - clock())
                 }
-                let subject = RequestPath.subject(request.path[...]) ?? request.path
+                let subject = RequestPath.subject(request.path) ?? request.path
                 match = RuleMatch.evaluate(product.rules, method: request.method, path: subject, arguments: request.ruleArguments)
             case .statusCodeOverwrite(let map):
                 actions.statusOverwrite = map
@@ -210,7 +210,7 @@ public final class Gateway: Sendable {
             let policy = policies[index]
             switch policy {
             case .jwtClaimCheck(let check):
-                let subject = RequestPath.subject(request.path[...]) ?? request.path
+                let subject = RequestPath.subject(request.path) ?? request.path
                 let snapshot = request
                 if !check.allows(method: request.method, path: subject, claims: claims, request: { snapshot.liquidValue($0, service: product) }) {
                     return reply(LocalReply(status: 403, headers: [("Content-Type", "text/plain; charset=utf-8")], body: check.errorMessage, reason: "jwt_claim_check"))
@@ -223,7 +223,7 @@ public final class Gateway: Sendable {
                 }
                 if !active { return reply(.error(product.authFailed, reason: "token_inactive")) }
             case .keycloakRoleCheck(let check):
-                let subject = RequestPath.subject(request.path[...]) ?? request.path
+                let subject = RequestPath.subject(request.path) ?? request.path
                 let snapshot = request
                 if !check.allows(method: request.method, path: subject, claims: claims, request: { snapshot.liquidValue($0, service: product) }) {
                     return reply(.error(product.authFailed, reason: "keycloak_role_check"))
