@@ -34,7 +34,7 @@ struct InProcessMeteringClient: MeteringClient {
 final class HTTPMeteringClient: MeteringClient {
     let client: HTTPClient
     let userAgent: String
-    private let pools = Mutex<[String: (MeteringConnectionPool, UpstreamURL)]>([:])
+    private let endpoints = Mutex<[String: PlainMeteringEndpoint]>([:])
     static let timeout = TimeAmount.seconds(10)
     /// How long a deferred authrep waits for others to be written with it (`MeteringConnectionPool`).
     static let deferredGathering = TimeAmount.milliseconds(1)
@@ -45,8 +45,9 @@ final class HTTPMeteringClient: MeteringClient {
     }
 
     func send(_ call: MeteringCall) async -> MeteringAnswer {
-        if call.baseURL.hasPrefix("http://"), let (pool, url) = plainPool(call.baseURL) {
-            return await sendPlain(call, url: url, pool: pool)
+        if call.baseURL.hasPrefix("http://"), let endpoint = plainEndpoint(call.baseURL) {
+            guard let answer = await endpoint.pool.send(plainRequest(call, to: endpoint), timeout: Self.timeout) else { return .unreachable }
+            return Self.answer(answer)
         }
         var base = call.baseURL
         while base.hasSuffix("/") { base.removeLast() }
@@ -70,32 +71,27 @@ final class HTTPMeteringClient: MeteringClient {
         }
     }
 
-    /// The pool of a plain-HTTP endpoint, by the endpoint as configured (parsed once, not per call).
-    func plainPool(_ base: String) -> (MeteringConnectionPool, UpstreamURL)? {
-        pools.withLock { all in
+    /// A plain-HTTP endpoint, by the endpoint as configured (parsed once, not per call).
+    func plainEndpoint(_ base: String) -> PlainMeteringEndpoint? {
+        endpoints.withLock { all in
             if let known = all[base] { return known }
             var trimmed = base
             while trimmed.hasSuffix("/") { trimmed.removeLast() }
             guard let url = UpstreamURL(trimmed) else { return nil }
-            let made = (MeteringConnectionPool(host: url.host, port: url.port), url)
+            let made = PlainMeteringEndpoint(url: url)
             all[base] = made
             return made
         }
-    }
-
-    func sendPlain(_ call: MeteringCall, url: UpstreamURL, pool: MeteringConnectionPool) async -> MeteringAnswer {
-        guard let answer = await pool.send(plainRequest(call, url: url), timeout: Self.timeout) else { return .unreachable }
-        return Self.answer(answer)
     }
 
     /// A call to a plain-HTTP endpoint is written and answered on the calling event loop with no task in between
     /// (one task per proxied request was ~5 % of the cached path's CPU time); a deferred authrep is gathered with
     /// the others of the next millisecond into one write. Anything else goes through `send` in a task.
     func send(_ call: MeteringCall, executor: (any TaskExecutor)?, deferred: Bool, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
-        guard call.baseURL.hasPrefix("http://"), let loop = MultiThreadedEventLoopGroup.currentEventLoop, let (pool, url) = plainPool(call.baseURL) else {
+        guard call.baseURL.hasPrefix("http://"), let loop = MultiThreadedEventLoopGroup.currentEventLoop, let endpoint = plainEndpoint(call.baseURL) else {
             return sendInTask(call, executor: executor, completion: completion)
         }
-        pool.send(plainRequest(call, url: url), timeout: Self.timeout, on: loop, gathering: deferred ? Self.deferredGathering : .zero) { answer in
+        endpoint.pool.send(plainRequest(call, to: endpoint), timeout: Self.timeout, on: loop, gathering: deferred ? Self.deferredGathering : .zero) { answer in
             completion(answer.map(Self.answer) ?? .unreachable)
         }
     }
@@ -103,30 +99,45 @@ final class HTTPMeteringClient: MeteringClient {
     /// The whole request as bytes: `GET` for authorizations and authreps, `POST` with a form for reports. Header
     /// values come from configuration (the backend's host) and this build; a CR or LF in them is dropped rather
     /// than allowed to end the line.
-    func plainRequest(_ call: MeteringCall, url: UpstreamURL) -> ByteBuffer {
+    func plainRequest(_ call: MeteringCall, to endpoint: PlainMeteringEndpoint) -> ByteBuffer {
         let isReport = call.endpoint == .report
-        let form = isReport ? call.encodedForm : ""
-        let host = call.hostHeader.flatMap { $0.isEmpty ? nil : $0 } ?? url.hostHeader
+        let host = call.hostHeader.flatMap { $0.isEmpty ? nil : $0 } ?? endpoint.url.hostHeader
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(form.utf8.count + 512)
+        buffer.reserveCapacity(512)
         buffer.writeStaticString(isReport ? "POST " : "GET ")
-        buffer.writeString(url.path)
+        buffer.writeString(endpoint.url.path)
         buffer.writeString(call.endpoint.rawValue)
         if !call.query.isEmpty {
             buffer.writeStaticString("?")
             RequestArguments.write(pairs: call.query, into: &buffer)
         }
+        if isReport {
+            let form = call.encodedForm
+            buffer.writeImmutableBuffer(requestLinesAfterTarget(host: host, contentType: "application/x-www-form-urlencoded", contentLength: form.utf8.count))
+            buffer.writeString(form)
+        } else {
+            // Every authrep to an endpoint ends with the same lines: made once per Host value.
+            buffer.writeImmutableBuffer(endpoint.getLinesAfterTarget(host: host) { requestLinesAfterTarget(host: host, contentType: nil, contentLength: 0) })
+        }
+        return buffer
+    }
+
+    /// ` HTTP/1.1` and the header fields, up to the empty line that ends the head.
+    func requestLinesAfterTarget(host: String, contentType: StaticString?, contentLength: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
         buffer.writeStaticString(" HTTP/1.1\r\nHost: ")
         Self.writeFieldValue(host, into: &buffer)
         buffer.writeStaticString("\r\nUser-Agent: ")
         Self.writeFieldValue(userAgent, into: &buffer)
         buffer.writeStaticString("\r\n3scale-options: ")
         buffer.writeString(MeteringCall.options)
-        if isReport { buffer.writeStaticString("\r\nContent-Type: application/x-www-form-urlencoded") }
+        if let contentType {
+            buffer.writeStaticString("\r\nContent-Type: ")
+            buffer.writeStaticString(contentType)
+        }
         buffer.writeStaticString("\r\nContent-Length: ")
-        buffer.writeString(String(form.utf8.count))
+        buffer.writeString(String(contentLength))
         buffer.writeStaticString("\r\n\r\n")
-        buffer.writeString(form)
         return buffer
     }
 
@@ -145,6 +156,28 @@ final class HTTPMeteringClient: MeteringClient {
 
     static func answer(status: Int, _ h: HTTPHeaders) -> MeteringAnswer {
         MeteringAnswer(status: status) { h.first(name: $0) }
+    }
+}
+
+/// A plain-HTTP Service Management API endpoint: its connections, and the lines that end every GET to it.
+final class PlainMeteringEndpoint: Sendable {
+    let url: UpstreamURL
+    let pool: MeteringConnectionPool
+    /// By Host value (products sharing an endpoint may name different hosts; there are few).
+    private let getLines = Mutex<[String: ByteBuffer]>([:])
+
+    init(url: UpstreamURL) {
+        self.url = url
+        self.pool = MeteringConnectionPool(host: url.host, port: url.port)
+    }
+
+    func getLinesAfterTarget(host: String, make: () -> ByteBuffer) -> ByteBuffer {
+        getLines.withLock { known in
+            if let lines = known[host] { return lines }
+            let lines = make()
+            known[host] = lines
+            return lines
+        }
     }
 }
 
