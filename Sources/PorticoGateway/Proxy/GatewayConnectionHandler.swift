@@ -114,6 +114,9 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         var upstreamStatus = 0
         /// How the proxied response's body goes to the client when it is written as bytes.
         var clientBody = ClientBodyFraming.asIs
+        /// The response head as bytes, not yet written: the body read with it joins it when small (one write, not
+        /// two), and it goes out before anything else is written or flushed (`writeHeldHead`).
+        var heldHead: ByteBuffer?
         var lastActivity = NIODeadline.now()
         /// The upstream read timeout of this exchange's plan (nginx's `proxy_read_timeout`).
         var readTimeout = TimeAmount.zero
@@ -553,7 +556,16 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         if exchange.clientBody == .chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
         HTTPResponseBytes.writeConnection(keepAlive: exchange.keepAlive, version: version, into: &buffer)
         buffer.writeStaticString("\r\n")
-        context.write(NIOAny(buffer), promise: nil)
+        exchange.heldHead = buffer
+    }
+
+    /// Body bytes read with the head that are copied into it rather than written on their own.
+    static let joinedBodyLimit = 4096
+
+    private func writeHeldHead(_ exchange: Exchange, context: ChannelHandlerContext) {
+        guard let head = exchange.heldHead else { return }
+        exchange.heldHead = nil
+        context.write(NIOAny(head), promise: nil)
     }
 
     /// `payload_limits`: the upstream's answer is longer than allowed. Its connection is dropped (the body is
@@ -578,13 +590,23 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         guard writesBytes else { return context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         switch exchange.clientBody {
         case .none: return
-        case .asIs: context.write(NIOAny(body), promise: nil)
-        case .chunked: HTTP1Syntax.writeChunk(body, on: context)
+        case .asIs:
+            if exchange.heldHead != nil, body.readableBytes <= Self.joinedBodyLimit {
+                exchange.heldHead!.writeImmutableBuffer(body)
+                return
+            }
+            writeHeldHead(exchange, context: context)
+            context.write(NIOAny(body), promise: nil)
+        case .chunked:
+            writeHeldHead(exchange, context: context)
+            HTTP1Syntax.writeChunk(body, on: context)
         }
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        guard let context else { return }
+        if let exchange { writeHeldHead(exchange, context: context) }
+        context.flush()
     }
 
     func upstreamWritabilityChanged(writable: Bool) {
@@ -605,6 +627,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
                 lease.channel.close(promise: nil)
             }
         }
+        writeHeldHead(exchange, context: context)
         if !writesBytes {
             context.write(wrapOutboundOut(.end(nil)), promise: nil)
         } else if exchange.clientBody == .chunked {
