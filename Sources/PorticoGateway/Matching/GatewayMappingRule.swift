@@ -108,8 +108,23 @@ public struct RuleMatch: Sendable, Equatable {
 
     /// `usage[metric]=delta&…` sorted by metric: the cache key part and the debug header.
     public var encodedUsage: String {
-        if usage.count == 1 { return "usage%5B" + RequestArguments.encode(usage[0].metric) + "%5D=" + String(usage[0].delta) }
-        return usage.sorted { $0.metric < $1.metric }
-            .map { "usage%5B" + RequestArguments.encode($0.metric) + "%5D=" + String($0.delta) }.joined(separator: "&")
+        var encoded = ""
+        appendEncodedUsage(to: &encoded)
+        return encoded
+    }
+
+    /// `encodedUsage` appended to `text` (the cache key is built in one string, on every request).
+    func appendEncodedUsage(to text: inout String) {
+        func append(_ metric: String, _ delta: Int64) {
+            text += "usage%5B"
+            text += RequestArguments.encode(metric)
+            text += "%5D="
+            text += String(delta)
+        }
+        if usage.count == 1 { return append(usage[0].metric, usage[0].delta) }
+        for (index, u) in usage.sorted(by: { $0.metric < $1.metric }).enumerated() {
+            if index > 0 { text += "&" }
+            append(u.metric, u.delta)
+        }
     }
 }

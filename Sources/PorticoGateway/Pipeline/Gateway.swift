@@ -466,7 +466,13 @@ public final class Gateway: Sendable {
     }
 
     func cacheKey(_ product: GatewayProduct, _ credentials: Credentials, _ match: RuleMatch, _ request: GatewayRequest) -> String {
-        var key = "\(product.id):\(credentials.cacheKey):\(match.encodedUsage)"
+        var key = ""
+        key.reserveCapacity(64)
+        key += product.id
+        key += ":"
+        key += credentials.cacheKey
+        key += ":"
+        match.appendEncodedUsage(to: &key)
         if product.chain.sendsReferrer, let referrer = request.header("referer") { key += ":" + referrer }
         return key
     }
