@@ -38,7 +38,7 @@ public final class Gateway: Sendable {
 
     /// Picks the product for the request's host (and path, with path routing).
     func selectProduct(_ request: GatewayRequest, in configuration: GatewayConfiguration) -> GatewayProduct? {
-        // Indices, not products: a product is a large value, and only the chosen one is copied out.
+        // Indices, not products: only the chosen one is copied out.
         let candidates = configuration.candidateIndices(host: request.host)
         guard let first = candidates.first else { return nil }
         guard settings.pathRouting || settings.pathRoutingOnly else { return configuration.products[first] }
