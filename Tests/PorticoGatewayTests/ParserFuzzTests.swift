@@ -52,6 +52,46 @@ import Testing
         #expect(!RequestPath.isOwnSubject("/v1/./items".utf8) && !RequestPath.isOwnSubject("/v1//items".utf8) && !RequestPath.isOwnSubject("".utf8))
     }
 
+    /// The token test (bit masks) is RFC 9110's `tchar` list, byte for byte.
+    @Test func tokenCharactersAreRFC9110s() {
+        let tchar = Set(Array("!#$%&'*+-.^_`|~0123456789".utf8) + Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8))
+        for byte in UInt8.min...UInt8.max { #expect(HTTP1Syntax.isTokenCharacter(byte) == tchar.contains(byte), "\(byte)") }
+        #expect(HTTP1Syntax.isValidFieldName("X-Api_Key.1") && !HTTP1Syntax.isValidFieldName("") && !HTTP1Syntax.isValidFieldName("a b"))
+        #expect(HTTP1Syntax.isValidFieldValue("a\tb é") && !HTTP1Syntax.isValidFieldValue("a\rb") && !HTTP1Syntax.isValidFieldValue("a\0"))
+    }
+
+    /// Header lines split in place (name, trimmed value, refusals) exactly as a plain reading of RFC 9112 §5 does.
+    @Test func fieldLinesSplitAsTheRFCReads() {
+        func reference(_ line: [UInt8], _ values: HTTP1Syntax.ValueBytes) -> (name: [UInt8], value: [UInt8])? {
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return nil }
+            let name = Array(line[..<colon])
+            guard name.allSatisfy({ Set(Array("!#$%&'*+-.^_`|~".utf8)).contains($0) || ($0 >= 48 && $0 <= 57) || ($0 | 32 >= 97 && $0 | 32 <= 122) }) else { return nil }
+            var value = Array(line[(colon + 1)...])
+            while let first = value.first, first == 32 || first == 9 { value.removeFirst() }
+            while let last = value.last, last == 32 || last == 9 { value.removeLast() }
+            let allowed: (UInt8) -> Bool = values == .request ? { $0 >= 32 && $0 != 127 || $0 == 9 } : { $0 != 0 && $0 != 10 && $0 != 13 }
+            return value.allSatisfy(allowed) ? (name, value) : nil
+        }
+        var g = Generator(state: 0xFEED)
+        let alphabet = Array("aZ-_:: \t\t\r~@,;".utf8) + [0, 10, 0x7f, 0x80, 0xe9, 1, 31]
+        var accepted = 0
+        for _ in 0..<50_000 {
+            var line = (0..<Int(g.next() % 16)).map { _ in alphabet[Int(g.next() % UInt64(alphabet.count))] }
+            // Half the lines are shaped as fields (a name of token bytes, a colon), so that many are accepted.
+            if g.next() % 2 == 0 { line = Array("X-a_~9".utf8.prefix(Int(g.next() % 7))) + [UInt8(ascii: ":")] + line }
+            for values in [HTTP1Syntax.ValueBytes.request, .response] {
+                let split = line.withUnsafeBytes { raw -> (name: [UInt8], value: [UInt8])? in
+                    guard case .success(let (name, value)) = HTTP1Syntax.splitField(raw, 0..<raw.count, values: values) else { return nil }
+                    return (Array(name), Array(value))
+                }
+                let expected = reference(line, values)
+                #expect(split?.name == expected?.name && split?.value == expected?.value, "\(line)")
+                if split != nil { accepted += 1 }
+            }
+        }
+        #expect(accepted > 5_000)
+    }
+
     @Test func argumentsRoundTrip() {
         var g = Generator(state: 42)
         for _ in 0..<5_000 {

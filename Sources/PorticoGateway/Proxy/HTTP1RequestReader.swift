@@ -120,21 +120,15 @@ struct HTTP1RequestReader {
         let rest = UnsafeRawBufferPointer(rebasing: raw[start...])
         guard let end = HTTP1Syntax.endOfHead(rest) else { return .success(nil) }
         guard end.upperBound <= limit else { return .failure(Refusal(status: 431, description: "the request head is longer than \(limit) bytes")) }
-        var head: Head?
-        var framing = HTTP1FramingFields(minorVersion: 1)
-        let problem = HTTP1Syntax.forEachLine(of: rest, before: end.lowerBound) { line in
-            guard var parsed = head else {
-                guard let requestLine = requestLine(line) else { return "the request line is not HTTP/1.x" }
-                head = Head(method: requestLine.method, target: requestLine.target, version: requestLine.version, fields: [],
-                            keepAlive: false, contentLength: nil, chunked: false, size: end.upperBound)
-                framing = HTTP1FramingFields(minorVersion: requestLine.version.minor)
-                return nil
-            }
-            defer { head = parsed }
-            return field(line, into: &parsed, framing: &framing)
+        var lines = HTTP1Syntax.HeadLines(rest, before: end.lowerBound)
+        guard let first = lines.next() else { return .failure(Refusal(status: 400, description: "empty request head")) }
+        guard let requestLine = requestLine(rest[first]) else { return .failure(Refusal(status: 400, description: "the request line is not HTTP/1.x")) }
+        var head = Head(method: requestLine.method, target: requestLine.target, version: requestLine.version, fields: [],
+                        keepAlive: false, contentLength: nil, chunked: false, size: end.upperBound)
+        var framing = HTTP1FramingFields(minorVersion: requestLine.version.minor)
+        while let line = lines.next() {
+            if let problem = field(rest, line, into: &head, framing: &framing) { return .failure(Refusal(status: 400, description: problem)) }
         }
-        if let problem { return .failure(Refusal(status: 400, description: problem)) }
-        guard var head else { return .failure(Refusal(status: 400, description: "empty request head")) }
         if framing.transferEncoded, framing.contentLength != nil {
             return .failure(Refusal(status: 400, description: "a request with both Content-Length and Transfer-Encoding"))
         }
@@ -164,12 +158,11 @@ struct HTTP1RequestReader {
     }
 
     /// Reads one header field line into `head`; the problem if it is not a valid field.
-    static func field(_ line: Bytes, into head: inout Head, framing: inout HTTP1FramingFields) -> String? {
-        // Visible ASCII, spaces, tabs and obs-text; no other controls.
-        let split = HTTP1Syntax.splitField(line, allowed: { $0 >= 32 && $0 != 127 || $0 == 9 })
-        guard case .success(let (name, value)) = split else {
-            if case .failure(let problem) = split { return "a \(problem.description)" }
-            return nil
+    static func field(_ raw: UnsafeRawBufferPointer, _ line: Range<Int>, into head: inout Head, framing: inout HTTP1FramingFields) -> String? {
+        let name: Bytes, value: Bytes
+        switch HTTP1Syntax.splitField(raw, line, values: .request) {
+        case .success(let split): (name, value) = split
+        case .failure(let problem): return "a \(problem.description)"
         }
         if let problem = framing.read(name, value) { return problem }
         head.fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))

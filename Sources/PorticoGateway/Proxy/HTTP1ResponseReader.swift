@@ -35,11 +35,10 @@ public struct HTTP1ResponseReader {
         /// Each field line of `lines` (the status line skipped) with its name. The reader checked every line already.
         func forEachFieldLine(_ visit: (_ line: Slice<UnsafeRawBufferPointer>, _ name: Slice<UnsafeRawBufferPointer>) -> Void) {
             lines.withUnsafeReadableBytes { raw in
-                var statusLine = true
-                _ = HTTP1Syntax.forEachLine(of: raw, before: raw.count) { line in
-                    defer { statusLine = false }
-                    if !statusLine, let colon = line.firstIndex(of: UInt8(ascii: ":")) { visit(line, line[line.startIndex..<colon]) }
-                    return nil
+                var lines = HTTP1Syntax.HeadLines(raw, before: raw.count)
+                _ = lines.next()
+                while let line = lines.next() {
+                    if let colon = raw[line].firstIndex(of: UInt8(ascii: ":")) { visit(raw[line], raw[line.lowerBound..<colon]) }
                 }
             }
         }
@@ -199,29 +198,24 @@ public struct HTTP1ResponseReader {
     static func parseHead(_ raw: UnsafeRawBufferPointer, keeping: Fields) -> Result<(ParsedHead, Int)?, Malformed> {
         guard let end = HTTP1Syntax.endOfHead(raw) else { return .success(nil) }
         guard end.upperBound <= headLimit else { return .failure(Malformed("the response head is longer than \(headLimit) bytes")) }
-        var head: ParsedHead?
-        let problem = HTTP1Syntax.forEachLine(of: raw, before: end.lowerBound) { line in
-            guard var parsed = head else {
-                guard let (minor, status) = statusLine(line) else { return "the status line is not HTTP/1.x" }
-                head = ParsedHead(head: Head(status: status, keepAlive: minor == 1, fields: [], contentLength: nil, minorVersion: minor),
-                                  framing: HTTP1FramingFields(minorVersion: minor))
-                return nil
-            }
-            defer { head = parsed }
-            return field(line, into: &parsed, keeping: keeping)
+        var lines = HTTP1Syntax.HeadLines(raw, before: end.lowerBound)
+        guard let first = lines.next() else { return .failure(Malformed("empty response head")) }
+        guard let (minor, status) = statusLine(raw[first]) else { return .failure(Malformed("the status line is not HTTP/1.x")) }
+        var head = ParsedHead(head: Head(status: status, keepAlive: minor == 1, fields: [], contentLength: nil, minorVersion: minor),
+                              framing: HTTP1FramingFields(minorVersion: minor))
+        while let line = lines.next() {
+            if let problem = field(raw, line, into: &head, keeping: keeping) { return .failure(Malformed(problem)) }
         }
-        if let problem { return .failure(Malformed(problem)) }
-        guard var head else { return .failure(Malformed("empty response head")) }
         head.linesLength = end.lowerBound + 1
         return .success((head, end.upperBound))
     }
 
     /// Reads one header field line into `parsed`; the problem if it is not a valid field.
-    static func field(_ line: Bytes, into parsed: inout ParsedHead, keeping: Fields) -> String? {
-        let split = HTTP1Syntax.splitField(line, allowed: { $0 != 0 && $0 != 13 && $0 != 10 })
-        guard case .success(let (name, value)) = split else {
-            if case .failure(let problem) = split { return "a response \(problem.description)" }
-            return nil
+    static func field(_ raw: UnsafeRawBufferPointer, _ line: Range<Int>, into parsed: inout ParsedHead, keeping: Fields) -> String? {
+        let name: Bytes, value: Bytes
+        switch HTTP1Syntax.splitField(raw, line, values: .response) {
+        case .success(let split): (name, value) = split
+        case .failure(let problem): return "a response \(problem.description)"
         }
         if let problem = parsed.framing.read(name, value) { return problem }
         let kept: Bool

@@ -36,43 +36,83 @@ public enum HTTP1Syntax {
         return true
     }
 
+    /// RFC 9110 `tchar` as bits: bit n of `tokenBitsLow` for byte n, of `tokenBitsHigh` for byte 64 + n (a test
+    /// checks them against the RFC's list). Every header name of every request and response is checked with it.
+    static let tokenBitsLow: UInt64 = 0x03FF_6CFA_0000_0000
+    static let tokenBitsHigh: UInt64 = 0x57FF_FFFF_C7FF_FFFE
+
     /// RFC 9110 `tchar`.
+    @inline(__always)
     public static func isTokenCharacter(_ byte: UInt8) -> Bool {
-        switch byte {
-        case 48...57, 65...90, 97...122: return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"),
-             UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"),
-             UInt8(ascii: "~"): return true
-        default: return false
-        }
+        if byte < 64 { return (tokenBitsLow >> UInt64(byte)) & 1 != 0 }
+        return byte < 128 && (tokenBitsHigh >> UInt64(byte &- 64)) & 1 != 0
     }
 
     typealias Bytes = Slice<UnsafeRawBufferPointer>
 
-    /// Calls `visit` with each line of a head (without its CRLF or LF) that starts before `end`; stops at the first
-    /// problem `visit` returns, and returns it.
-    static func forEachLine(of raw: UnsafeRawBufferPointer, before end: Int, _ visit: (Bytes) -> String?) -> String? {
+    /// The lines of a head before `end` (the start of the empty line that ends it), each as the range of its bytes
+    /// without its CRLF or LF.
+    struct HeadLines: IteratorProtocol {
+        let raw: UnsafeRawBufferPointer
+        let end: Int
         var start = 0
-        while start < end {
-            var lineEnd = start
-            while raw[lineEnd] != 10 { lineEnd += 1 }
-            var line = raw[start..<lineEnd]
-            if line.last == 13 { line = line.dropLast() }
-            start = lineEnd + 1
-            if let problem = visit(line) { return problem }
+
+        init(_ raw: UnsafeRawBufferPointer, before end: Int) {
+            self.raw = raw
+            self.end = end
         }
-        return nil
+
+        mutating func next() -> Range<Int>? {
+            guard start < end else { return nil }
+            var lineEnd = start
+            // The head ends with an LF, so every line before `end` has one.
+            while raw[lineEnd] != 10 { lineEnd += 1 }
+            let line = start..<(lineEnd > start && raw[lineEnd - 1] == 13 ? lineEnd - 1 : lineEnd)
+            start = lineEnd + 1
+            return line
+        }
+    }
+
+    /// The bytes a header value may hold: a request's (visible ASCII, spaces, tabs and obs-text) or a response's
+    /// (anything but CR, LF and NUL, as nginx passes them).
+    enum ValueBytes {
+        case request
+        case response
+
+        @inline(__always)
+        func allows(_ byte: UInt8) -> Bool {
+            switch self {
+            case .request: return byte >= 32 && byte != 127 || byte == 9
+            case .response: return byte > 13 || (byte != 0 && byte != 10 && byte != 13)
+            }
+        }
     }
 
     /// A header line's name (a token, right before the colon: whitespace there or a folded line is refused) and its
-    /// value without surrounding whitespace, whose bytes must all be `allowed`.
-    static func splitField(_ line: Bytes, allowed: (UInt8) -> Bool) -> Result<(name: Bytes, value: Bytes), HTTP1Malformed> {
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { return .failure(HTTP1Malformed("header line has no field name")) }
-        let name = line[line.startIndex..<colon]
-        guard name.allSatisfy(isTokenCharacter) else { return .failure(HTTP1Malformed("header field name is not a token")) }
-        let value = trimmed(line[(colon + 1)...])
-        guard value.allSatisfy(allowed) else { return .failure(HTTP1Malformed("header value holds a control character")) }
-        return .success((name, value))
+    /// value without surrounding whitespace, whose bytes must all be allowed by `values`. Works on the bytes in place
+    /// (once per field of every request and response).
+    static func splitField(_ raw: UnsafeRawBufferPointer, _ line: Range<Int>, values: ValueBytes) -> Result<(name: Bytes, value: Bytes), HTTP1Malformed> {
+        var colon = line.lowerBound
+        while colon < line.upperBound {
+            let byte = raw[colon]
+            if byte == UInt8(ascii: ":") { break }
+            guard isTokenCharacter(byte) else {
+                // A line with no colon at all is named for that, not for the byte that stopped the name.
+                if !raw[colon..<line.upperBound].contains(UInt8(ascii: ":")) { return .failure(HTTP1Malformed("header line has no field name")) }
+                return .failure(HTTP1Malformed("header field name is not a token"))
+            }
+            colon += 1
+        }
+        guard colon < line.upperBound, colon > line.lowerBound else { return .failure(HTTP1Malformed("header line has no field name")) }
+        var start = colon + 1, end = line.upperBound
+        while start < end, raw[start] == 32 || raw[start] == 9 { start += 1 }
+        while end > start, raw[end - 1] == 32 || raw[end - 1] == 9 { end -= 1 }
+        var i = start
+        while i < end {
+            guard values.allows(raw[i]) else { return .failure(HTTP1Malformed("header value holds a control character")) }
+            i += 1
+        }
+        return .success((raw[line.lowerBound..<colon], raw[start..<end]))
     }
 
     /// Writes `body` as one chunk of a chunked body (RFC 9112 §7.1): its size in hexadecimal, the bytes, CRLF.
@@ -101,12 +141,14 @@ public enum HTTP1Syntax {
 
     /// A header field name that can go on the wire: a non-empty token.
     public static func isValidFieldName(_ name: String) -> Bool {
-        !name.utf8.isEmpty && name.utf8.allSatisfy(isTokenCharacter)
+        let checked = name.utf8.withContiguousStorageIfAvailable { bytes in !bytes.isEmpty && bytes.allSatisfy(isTokenCharacter) }
+        return checked ?? (!name.utf8.isEmpty && name.utf8.allSatisfy(isTokenCharacter))
     }
 
     /// A header field value that can go on the wire: no CR, LF or NUL (which would end the field or the head).
     public static func isValidFieldValue(_ value: String) -> Bool {
-        !value.utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 }
+        let checked = value.utf8.withContiguousStorageIfAvailable { bytes in bytes.allSatisfy(ValueBytes.response.allows) }
+        return checked ?? value.utf8.allSatisfy(ValueBytes.response.allows)
     }
 }
 
@@ -128,6 +170,9 @@ struct HTTP1FramingFields {
     /// Takes note of the field if it is `Content-Length`, `Transfer-Encoding` or `Connection`; a problem if its
     /// value cannot be trusted.
     mutating func read(_ name: HTTP1Syntax.Bytes, _ value: HTTP1Syntax.Bytes) -> String? {
+        // Most fields are none of the three: their length tells at once.
+        let nameLength = name.count
+        guard nameLength == 14 || nameLength == 17 || nameLength == 10 else { return nil }
         if HTTP1Syntax.equalsLowercased(name, "content-length") {
             guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return "Content-Length is not a number" }
             let length = value.reduce(Int64(0)) { $0 * 10 + Int64($1 - 48) }
