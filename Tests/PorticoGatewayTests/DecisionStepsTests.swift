@@ -18,15 +18,19 @@ import Testing
     }
 
     static func gateway(chain: String, metering: CountingMetering) throws -> Gateway {
+        let store = GatewayConfigurationStore()
+        store.replace(GatewayConfiguration(products: [try product(chain: chain)]))
+        return Gateway(store: store, settings: GatewaySettings(), metering: metering, clockMilliseconds: { 1_000_000 }, logger: Logger(label: "test"))
+    }
+
+    static func product(chain: String, token: String = "t") throws -> GatewayProduct {
         let document = """
-            {"id": 1, "backend_version": "1", "backend_authentication_type": "service_token", "backend_authentication_value": "t",
+            {"id": 1, "backend_version": "1", "backend_authentication_type": "service_token", "backend_authentication_value": "\(token)",
              "proxy": {"hosts": ["api.test"], "api_backend": "http://127.0.0.1:9", "backend": {"endpoint": "http://127.0.0.1:9"},
                        "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}],
                        "policy_chain": \(chain)}}
             """
-        let store = GatewayConfigurationStore()
-        store.replace(GatewayConfiguration(products: [try GatewayProduct(document: try JSONParser.parse(Array(document.utf8)))]))
-        return Gateway(store: store, settings: GatewaySettings(), metering: metering, clockMilliseconds: { 1_000_000 }, logger: Logger(label: "test"))
+        return try GatewayProduct(document: try JSONParser.parse(Array(document.utf8)))
     }
 
     static func request() -> GatewayRequest {
@@ -61,6 +65,36 @@ import Testing
         guard case .decided(let decision) = other.decideNow(&fourth, memo: &fresh) else { Issue.record("a cache hit waits for nothing"); return }
         #expect(Self.isProxied(decision))
         #expect(metering.calls.withLock { $0 } == 1, "the deferred authrep goes out after the response, not while deciding")
+    }
+
+    /// A cache entry keeps the authrep it was made with and sends it again for the requests it allows, until the
+    /// product changes: then the authrep carries the product as it is now (here its new service token).
+    @Test func aCachedAuthorizationSendsTheAuthrepOfTheProductAsItIsNow() async throws {
+        let gateway = try Self.gateway(chain: #"[{"name": "apicast"}]"#, metering: CountingMetering())
+        var first = Self.request()
+        #expect(Self.isProxied(await gateway.decide(&first)))
+        func deferred() -> MeteringCall? {
+            var request = Self.request(), memo = DecisionMemo()
+            guard case .decided(let decision) = gateway.decideNow(&request, memo: &memo) else { return nil }
+            return decision.response.deferredAuthrep?.call
+        }
+        let cached = try #require(deferred())
+        #expect(cached.preparedQuery == "service_token=t&service_id=1&user_key=k&usage%5Bhits%5D=1")
+        #expect(cached.encodedQuery == cached.preparedQuery)
+        gateway.store.replace(GatewayConfiguration(products: [try Self.product(chain: #"[{"name": "apicast"}]"#, token: "t2")]))
+        let changed = try #require(deferred(), "the entry still allows: it is the same product, credentials and usage")
+        #expect(changed.query.contains { $0 == ("service_token", "t2") } && !changed.query.contains { $0 == ("service_token", "t") })
+        #expect(changed.preparedQuery?.hasPrefix("service_token=t2&") == true)
+        // Changing the query drops what was encoded for the old one.
+        var extended = changed
+        extended.query.append(("log[code]", "200"))
+        #expect(extended.preparedQuery == nil && extended.encodedQuery.hasSuffix("&log%5Bcode%5D=200"))
+    }
+
+    /// Different credentials never share a cache key, whatever bytes their values hold.
+    @Test func credentialsOfDifferentKindsNeverShareACacheKey() {
+        let keys = [Credentials.userKey("a:b"), .appID("a", appKey: "b"), .appID("a:b", appKey: ""), .appID("a", appKey: ":b"), .clientID("a:b"), .accessToken("a:b")].map(\.cacheKey)
+        #expect(Set(keys).count == keys.count)
     }
 
     @Test func aLimiterBeforeAWaitCountsTheRequestOnce() async throws {

@@ -17,6 +17,11 @@ public struct GatewayProduct: Sendable {
         compiled = try CompiledProduct(document: document)
     }
 
+    /// Two products with the same compilation were parsed from the same document (a prepared authrep made for
+    /// one is right for the other).
+    func isSameCompilation(as other: AnyObject) -> Bool { compiled === other }
+    var compilation: AnyObject & Sendable { compiled }
+
     public var id: String { compiled.id }
     public var systemName: String? { compiled.systemName }
     public var credentials: CredentialExtractor { compiled.credentials }

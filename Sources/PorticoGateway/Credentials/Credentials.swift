@@ -19,13 +19,14 @@ public enum Credentials: Sendable, Equatable {
         }
     }
 
-    /// The cache key part: every credential value, `:`-separated.
+    /// The cache key part: the kind of credentials and every value, each value's length before it, so that no two
+    /// different credentials give the same key (a user_key `a:b` is not app_id `a` with app_key `b`).
     var cacheKey: String {
         switch self {
-        case .userKey(let key): return key
-        case .appID(let id, let key): return id + ":" + key
-        case .clientID(let id): return id
-        case .accessToken(let token): return token
+        case .userKey(let key): return "u\(key.utf8.count):" + key
+        case .appID(let id, let key): return "a\(id.utf8.count):" + id + "\(key.utf8.count):" + key
+        case .clientID(let id): return "c\(id.utf8.count):" + id
+        case .accessToken(let token): return "t\(token.utf8.count):" + token
         }
     }
 

@@ -22,6 +22,8 @@ public final class AuthorizationCache: Sendable {
         public var limitRemaining: String?
         /// Milliseconds since the epoch after which the entry is ignored; nil for no expiry.
         public var expiresAt: Int64?
+        /// The authrep that went with the entry's credentials and usage, to send again for the requests it allows.
+        var authrep: PreparedAuthrep?
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -53,11 +55,20 @@ public final class AuthorizationCache: Sendable {
     public var count: Int { entries.withLock { $0.count } }
 
     /// Applies a handler to a backend answer for `key`; returns whether the request is allowed.
+    /// `authrep` is kept with an entry stored for the key.
     @discardableResult
     public func handle(_ answer: MeteringAnswer, key: String, mode: Mode, ttlMilliseconds: Int64?, nowMilliseconds: Int64) -> Bool {
+        handle(answer, key: key, mode: mode, ttlMilliseconds: ttlMilliseconds, nowMilliseconds: nowMilliseconds, authrep: nil)
+    }
+
+    @discardableResult
+    func handle(_ answer: MeteringAnswer, key: String, mode: Mode, ttlMilliseconds: Int64?, nowMilliseconds: Int64,
+                authrep: @autoclosure () -> PreparedAuthrep?) -> Bool {
         let expiry = ttlMilliseconds.map { nowMilliseconds + $0 }
-        let entry = Entry(status: answer.status, rejectionReason: answer.rejectionReason, limitReset: answer.limitReset,
-                          limitMaxValue: answer.limitMaxValue, limitRemaining: answer.limitRemaining, expiresAt: expiry)
+        var entry: Entry {
+            Entry(status: answer.status, rejectionReason: answer.rejectionReason, limitReset: answer.limitReset,
+                  limitMaxValue: answer.limitMaxValue, limitRemaining: answer.limitRemaining, expiresAt: expiry, authrep: authrep())
+        }
         switch (mode, answer.outcome) {
         case (.none, _):
             remove(key)
@@ -75,8 +86,27 @@ public final class AuthorizationCache: Sendable {
             return lookup(key, nowMilliseconds: nowMilliseconds)?.status == 200
         case (.allow, .unavailable):
             if let cached = lookup(key, nowMilliseconds: nowMilliseconds) { return cached.status == 200 }
-            store(key, Entry(status: 200, rejectionReason: nil, limitReset: nil, limitMaxValue: nil, limitRemaining: nil, expiresAt: expiry))
+            store(key, Entry(status: 200, rejectionReason: nil, limitReset: nil, limitMaxValue: nil, limitRemaining: nil, expiresAt: expiry,
+                             authrep: authrep()))
             return true
         }
     }
+}
+
+/// An authrep made once for a cache entry (its query encoded) and sent again for each request the entry allows, for
+/// as long as the product is the compilation it was made from: a changed product (its token, endpoint, credentials
+/// kind) makes it anew. The cache key names the credentials, usage and referrer, the rest of the call comes from
+/// the product.
+final class PreparedAuthrep: Sendable, Equatable {
+    let product: AnyObject & Sendable
+    let call: MeteringCall
+
+    init(product: GatewayProduct, call: MeteringCall) {
+        self.product = product.compilation
+        self.call = call.prepared()
+    }
+
+    func isMade(for product: GatewayProduct) -> Bool { product.isSameCompilation(as: self.product) }
+
+    static func == (a: PreparedAuthrep, b: PreparedAuthrep) -> Bool { a === b }
 }

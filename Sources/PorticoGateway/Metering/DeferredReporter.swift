@@ -117,7 +117,8 @@ public final class DeferredReporter: Sendable {
 
     func handle(_ answer: MeteringAnswer, of call: MeteringCall, work: MeteringWork) {
         BackendCallCounters.shared.increment(endpoint: call.endpoint.metricLabel, status: answer.statusClass)
-        cache.handle(answer, key: work.authrep.cacheKey, mode: work.authrep.mode, ttlMilliseconds: work.authrep.ttlMilliseconds, nowMilliseconds: clock())
+        cache.handle(answer, key: work.authrep.cacheKey, mode: work.authrep.mode, ttlMilliseconds: work.authrep.ttlMilliseconds, nowMilliseconds: clock(),
+                     authrep: work.authrep.prepared)
         if answer.outcome == .unavailable {
             logger.warning("gateway.deferred_report_failed", metadata: ["service.id": .string(call.query.first { $0.0 == "service_id" }?.1 ?? "")])
         }

@@ -46,7 +46,9 @@ public struct MeteringCall: Sendable {
     /// `proxy.backend.host`: the Host header to send, when set.
     public var hostHeader: String?
     /// Query parameters, in order (already decoded; the client encodes them).
-    public var query: [(String, String)]
+    public var query: [(String, String)] { didSet { preparedQuery = nil } }
+    /// `query` encoded, when made once for many calls (`prepared()`); nil once `query` changes.
+    public private(set) var preparedQuery: String?
     /// Form body of a report.
     public var form: [(String, String)]
 
@@ -61,7 +63,14 @@ public struct MeteringCall: Sendable {
         self.form = form
     }
 
-    public var encodedQuery: String { RequestArguments.encode(pairs: query) }
+    public var encodedQuery: String { preparedQuery ?? RequestArguments.encode(pairs: query) }
+
+    /// The call with its query encoded once, for the client to write as it is.
+    public func prepared() -> MeteringCall {
+        var call = self
+        call.preparedQuery = RequestArguments.encode(pairs: query)
+        return call
+    }
 
     public var encodedForm: String { RequestArguments.encode(pairs: form) }
 }

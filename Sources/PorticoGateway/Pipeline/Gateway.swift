@@ -511,14 +511,22 @@ public final class Gateway: Sendable {
             return authorizeBatched(product, batch: batch, key: key, credentials: credentials, match: match, request: request, now: now, memo: &memo)
         }
         let mode = product.chain.cachingMode ?? settings.cacheMode
-        let call = meteringCall(product.isOIDC ? .oauthAuthrep : .authrep, product: product, credentials: credentials, match: match, request: request)
+        func authrep() -> MeteringCall {
+            meteringCall(product.isOIDC ? .oauthAuthrep : .authrep, product: product, credentials: credentials, match: match, request: request)
+        }
         if mode != .none, let entry = cache.lookup(key, nowMilliseconds: now), entry.status == 200 {
             let cached = MeteringAnswer(status: 200, limitReset: entry.limitReset, limitMaxValue: entry.limitMaxValue, limitRemaining: entry.limitRemaining)
-            return .decided(.allowed(DeferredAuthrep(call: call, cacheKey: key, mode: mode, ttlMilliseconds: ttlMilliseconds,
+            // The entry's authrep goes out again (made anew when the product changed since).
+            let prepared = entry.authrep.flatMap { $0.isMade(for: product) ? $0 : nil } ?? PreparedAuthrep(product: product, call: authrep())
+            return .decided(.allowed(DeferredAuthrep(call: prepared.call, prepared: prepared, cacheKey: key, mode: mode, ttlMilliseconds: ttlMilliseconds,
                                                      reportResponseCode: settings.reportResponseCodes), limits: cached))
         }
+        let call = authrep()
         guard let answer = memo.meteringAnswer else { return .asks(call) }
-        if cache.handle(answer, key: key, mode: mode, ttlMilliseconds: ttlMilliseconds, nowMilliseconds: now) { return .decided(.allowed(nil, limits: answer)) }
+        if cache.handle(answer, key: key, mode: mode, ttlMilliseconds: ttlMilliseconds, nowMilliseconds: now,
+                        authrep: PreparedAuthrep(product: product, call: call)) {
+            return .decided(.allowed(nil, limits: answer))
+        }
         var basis = answer
         if answer.outcome == .unavailable, let cached = cache.lookup(key, nowMilliseconds: now) {
             basis = MeteringAnswer(status: cached.status, rejectionReason: cached.rejectionReason, limitReset: cached.limitReset, limitMaxValue: cached.limitMaxValue)

@@ -96,7 +96,10 @@ public final class GatewayDecision: Sendable {
 
 /// A cached-path authrep, sent after the upstream answered; its answer updates the cache.
 public struct DeferredAuthrep: Sendable {
+    /// What goes out (with `custom_metrics`' usage added, if any).
     public var call: MeteringCall
+    /// The authrep as made for the cache entry, kept with it for the next request the entry allows.
+    var prepared: PreparedAuthrep
     public var cacheKey: String
     public var mode: AuthorizationCache.Mode
     public var ttlMilliseconds: Int64?

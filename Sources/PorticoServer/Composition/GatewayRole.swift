@@ -107,7 +107,12 @@ final class HTTPMeteringClient: MeteringClient {
         buffer.writeStaticString(isReport ? "POST " : "GET ")
         buffer.writeString(endpoint.url.path)
         buffer.writeString(call.endpoint.rawValue)
-        if !call.query.isEmpty {
+        if let encoded = call.preparedQuery {
+            if !encoded.isEmpty {
+                buffer.writeStaticString("?")
+                buffer.writeString(encoded)
+            }
+        } else if !call.query.isEmpty {
             buffer.writeStaticString("?")
             RequestArguments.write(pairs: call.query, into: &buffer)
         }
