@@ -163,7 +163,10 @@ public final class Gateway: Sendable {
                 actions.headerCommands += h.response
             case .urlRewriting(let rewriting):
                 let before = request.arguments
-                _ = rewriting.rewrite(path: &request.path, arguments: &request.arguments, method: request.method)
+                var path = request.path, arguments = before
+                _ = rewriting.rewrite(path: &path, arguments: &arguments, method: request.method)
+                if path != request.path { request.path = path }
+                if arguments != before { request.arguments = arguments }
                 if request.arguments != before { request.rawQuery = nil }
             case .rewriteURLCaptures(let captures):
                 if let rewritten = captures.rewrite(path: request.path, method: request.method) {

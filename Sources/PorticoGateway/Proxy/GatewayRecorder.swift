@@ -15,18 +15,27 @@ public final class GatewayRecorder: Sendable {
     let logger: Logger
     let extendedMetrics: Bool
 
-    /// Which series of a metric: the status and the product labels (empty strings without extended metrics, so
-    /// finding a handle builds no string).
+    /// Which series of a metric: the status and the product labels.
     private struct Series: Hashable {
         var status = 0
         var serviceID = ""
         var serviceName = ""
     }
 
-    private let statusCounters = Mutex<[Series: Counter]>([:])
-    private let upstreamCounters = Mutex<[Series: Counter]>([:])
-    private let totalTimes = Mutex<[Series: Timer]>([:])
-    private let upstreamTimes = Mutex<[Series: Timer]>([:])
+    /// Every handle, made on first use. Without extended metrics a series is only a status, found by index (no hashing
+    /// on a request's way); with them, by the product's labels too.
+    private struct Handles: ~Copyable {
+        /// `apicast_status` and `upstream_status` by status (100 to 999, as the readers accept).
+        var statusCounters = [Counter?](repeating: nil, count: 1000)
+        var upstreamCounters = [Counter?](repeating: nil, count: 1000)
+        var totalTime: Timer?
+        var upstreamTime: Timer?
+        var labelledUpstreamCounters: [Series: Counter] = [:]
+        var labelledTotalTimes: [Series: Timer] = [:]
+        var labelledUpstreamTimes: [Series: Timer] = [:]
+    }
+
+    private let handles = Mutex(Handles())
 
     public init(logger: Logger, extendedMetrics: Bool = false) {
         self.logger = logger
@@ -34,39 +43,65 @@ public final class GatewayRecorder: Sendable {
     }
 
     /// The metric handle of a series, made on its first use.
-    private static func handle<Metric: Sendable>(_ box: borrowing Mutex<[Series: Metric]>, _ series: Series, make: () -> Metric) -> Metric {
-        box.withLock { all in
-            if let made = all[series] { return made }
-            let made = make()
-            all[series] = made
-            return made
-        }
+    private static func handle<Metric>(_ all: inout [Series: Metric], _ series: Series, make: () -> Metric) -> Metric {
+        if let made = all[series] { return made }
+        let made = make()
+        all[series] = made
+        return made
     }
 
-    /// The product's series (its labels only with extended metrics).
-    private func series(_ product: GatewayProduct?, status: Int = 0) -> Series {
-        guard extendedMetrics, let product else { return Series(status: status) }
-        return Series(status: status, serviceID: product.id, serviceName: product.systemName ?? "")
+    private static func handle<Metric>(_ all: inout [Metric?], _ status: Int, make: () -> Metric) -> Metric {
+        guard status >= 0, status < all.count else { return make() }
+        if let made = all[status] { return made }
+        let made = make()
+        all[status] = made
+        return made
     }
 
-    private static func serviceLabels(_ s: Series) -> [(String, String)] { [("service_id", s.serviceID), ("service_system_name", s.serviceName)] }
+    private static func handle<Metric>(_ made: inout Metric?, make: () -> Metric) -> Metric {
+        if let made { return made }
+        let metric = make()
+        made = metric
+        return metric
+    }
+
+    /// The product's labels (with extended metrics), or nil.
+    private func labels(_ product: GatewayProduct?, status: Int = 0) -> Series? {
+        guard extendedMetrics else { return nil }
+        return Series(status: status, serviceID: product?.id ?? "", serviceName: product?.systemName ?? "")
+    }
+
+    private static func serviceLabels(_ s: Series?) -> [(String, String)] {
+        [("service_id", s?.serviceID ?? ""), ("service_system_name", s?.serviceName ?? "")]
+    }
 
     func upstreamAnswered(status: Int, since started: NIODeadline, product: GatewayProduct?) {
-        let timed = series(product)
-        Self.handle(upstreamTimes, timed) { Timer(label: "upstream_response_time_seconds", dimensions: Self.serviceLabels(timed)) }
-            .recordNanoseconds((NIODeadline.now() - started).nanoseconds)
-        let counted = series(product, status: status)
-        Self.handle(upstreamCounters, counted) {
-            Counter(label: "upstream_status", dimensions: [("status", String(status))] + Self.serviceLabels(counted))
-        }.increment()
+        let elapsed = (NIODeadline.now() - started).nanoseconds
+        let labelled = labels(product, status: status)
+        let (timer, counter) = handles.withLock { h -> (Timer, Counter) in
+            let makeTimer = { Timer(label: "upstream_response_time_seconds", dimensions: Self.serviceLabels(labelled)) }
+            let makeCounter = { Counter(label: "upstream_status", dimensions: [("status", String(status))] + Self.serviceLabels(labelled)) }
+            guard let labelled else { return (Self.handle(&h.upstreamTime, make: makeTimer), Self.handle(&h.upstreamCounters, status, make: makeCounter)) }
+            var timed = labelled
+            timed.status = 0
+            return (Self.handle(&h.labelledUpstreamTimes, timed, make: makeTimer), Self.handle(&h.labelledUpstreamCounters, labelled, make: makeCounter))
+        }
+        timer.recordNanoseconds(elapsed)
+        counter.increment()
     }
 
     func finished(status: Int, reason: String, product: GatewayProduct?, request: GatewayRequest?, since started: NIODeadline, accessLog: Bool,
                   format: LoggingPolicy? = nil) {
         let elapsed = (NIODeadline.now() - started).nanoseconds
-        Self.handle(statusCounters, Series(status: status)) { Counter(label: "apicast_status", dimensions: [("status", String(status))]) }.increment()
-        let timed = series(product)
-        Self.handle(totalTimes, timed) { Timer(label: "total_response_time_seconds", dimensions: Self.serviceLabels(timed)) }.recordNanoseconds(elapsed)
+        let labelled = labels(product)
+        let (counter, timer) = handles.withLock { h -> (Counter, Timer) in
+            let counter = Self.handle(&h.statusCounters, status) { Counter(label: "apicast_status", dimensions: [("status", String(status))]) }
+            let makeTimer = { Timer(label: "total_response_time_seconds", dimensions: Self.serviceLabels(labelled)) }
+            guard let labelled else { return (counter, Self.handle(&h.totalTime, make: makeTimer)) }
+            return (counter, Self.handle(&h.labelledTotalTimes, labelled, make: makeTimer))
+        }
+        counter.increment()
+        timer.recordNanoseconds(elapsed)
         guard accessLog, let request else { return }
         if let format {
             let exchange = LoggedExchange(request: request, product: product, status: status, elapsedSeconds: Double(elapsed) / 1e9,
@@ -84,17 +119,21 @@ public final class GatewayRecorder: Sendable {
     }
 }
 
-/// `threescale_backend_calls` by endpoint and answer, made once each.
+/// `threescale_backend_calls` by endpoint and answer, made once each (found by index: every authrep counts one).
 final class BackendCallCounters: Sendable {
     static let shared = BackendCallCounters()
-    private let made = Mutex<[String: Counter]>([:])
+    static let endpoints = ["authrep", "auth", "report"]
+    static let statuses = ["2xx", "4xx", "5xx", "invalid_status"]
+    private let made = Mutex([Counter?](repeating: nil, count: endpoints.count * statuses.count))
 
     func increment(endpoint: String, status: String) {
+        let make = { Counter(label: "threescale_backend_calls", dimensions: [("endpoint", endpoint), ("status", status)]) }
+        guard let e = Self.endpoints.firstIndex(of: endpoint), let s = Self.statuses.firstIndex(of: status) else { return make().increment() }
         made.withLock { all in
-            let key = endpoint + " " + status
-            if let counter = all[key] { return counter }
-            let counter = Counter(label: "threescale_backend_calls", dimensions: [("endpoint", endpoint), ("status", status)])
-            all[key] = counter
+            let index = e * Self.statuses.count + s
+            if let counter = all[index] { return counter }
+            let counter = make()
+            all[index] = counter
             return counter
         }.increment()
     }
