@@ -95,6 +95,8 @@ import Testing
     @Test func credentialsOfDifferentKindsNeverShareACacheKey() {
         let keys = [Credentials.userKey("a:b"), .appID("a", appKey: "b"), .appID("a:b", appKey: ""), .appID("a", appKey: ":b"), .clientID("a:b"), .accessToken("a:b")].map(\.cacheKey)
         #expect(Set(keys).count == keys.count)
+        let key32 = String(repeating: "k", count: 32)
+        #expect(Credentials.userKey(key32).cacheKey == "u32:" + key32 && Credentials.appID("id", appKey: "").cacheKey == "a2:id0:")
     }
 
     @Test func aLimiterBeforeAWaitCountsTheRequestOnce() async throws {

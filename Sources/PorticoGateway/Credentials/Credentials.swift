@@ -22,13 +22,40 @@ public enum Credentials: Sendable, Equatable {
     /// The cache key part: the kind of credentials and every value, each value's length before it, so that no two
     /// different credentials give the same key (a user_key `a:b` is not app_id `a` with app_key `b`).
     var cacheKey: String {
+        var key = ""
+        appendCacheKey(to: &key)
+        return key
+    }
+
+    /// `cacheKey` written at the end of `key` (made on every request: no interpolation).
+    func appendCacheKey(to key: inout String) {
+        func decimal(_ n: Int) {
+            if n >= 10 { decimal(n / 10) }
+            key += Self.digits[n % 10]
+        }
+        func value(_ v: String) {
+            decimal(v.utf8.count)
+            key += ":"
+            key += v
+        }
         switch self {
-        case .userKey(let key): return "u\(key.utf8.count):" + key
-        case .appID(let id, let key): return "a\(id.utf8.count):" + id + "\(key.utf8.count):" + key
-        case .clientID(let id): return "c\(id.utf8.count):" + id
-        case .accessToken(let token): return "t\(token.utf8.count):" + token
+        case .userKey(let k):
+            key += "u"
+            value(k)
+        case .appID(let id, let k):
+            key += "a"
+            value(id)
+            value(k)
+        case .clientID(let id):
+            key += "c"
+            value(id)
+        case .accessToken(let token):
+            key += "t"
+            value(token)
         }
     }
+
+    private static let digits = (0..<10).map { String($0) }
 
     /// For the debug header: `user_key=…` style.
     var debugDescription: String {

@@ -473,7 +473,7 @@ public final class Gateway: Sendable {
         key.reserveCapacity(64)
         key += product.id
         key += ":"
-        key += credentials.cacheKey
+        credentials.appendCacheKey(to: &key)
         key += ":"
         match.appendEncodedUsage(to: &key)
         if product.chain.sendsReferrer, let referrer = request.header("referer") { key += ":" + referrer }

@@ -117,13 +117,15 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         /// The response head as bytes, not yet written: the body read with it joins it when small (one write, not
         /// two), and it goes out before anything else is written or flushed (`writeHeldHead`).
         var heldHead: ByteBuffer?
-        var lastActivity = NIODeadline.now()
+        /// When the upstream last sent bytes (the end of its last read), or the request went to it.
+        var lastActivity: NIODeadline
         /// The upstream read timeout of this exchange's plan (nginx's `proxy_read_timeout`).
         var readTimeout = TimeAmount.zero
 
         init(head: HTTP1RequestReader.Head, request: GatewayRequest) {
             self.head = head
             self.request = request
+            self.lastActivity = started
             self.keepAlive = head.keepAlive
             self.declaredLength = head.chunked ? nil : head.contentLength
             self.hasBody = head.hasBody
@@ -492,7 +494,6 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
 
     func upstreamHead(_ head: HTTP1ResponseReader.Head) {
         guard let exchange, let context else { return }
-        exchange.lastActivity = .now()
         exchange.responseStarted = true
         exchange.upstreamStatus = head.status
         exchange.upstreamKeepAlive = head.keepAlive
@@ -585,7 +586,6 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
 
     func upstreamBody(_ body: ByteBuffer) {
         guard let exchange, let context else { return }
-        exchange.lastActivity = .now()
         if exchange.head.isHEAD { return }
         guard writesBytes else { return context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         switch exchange.clientBody {
@@ -603,9 +603,14 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         }
     }
 
+    /// The end of a read from the upstream whose response is still under way (an ended one has left the connection).
     func upstreamReadComplete() {
         guard let context else { return }
-        if let exchange { writeHeldHead(exchange, context: context) }
+        if let exchange {
+            // The read timeout counts from here: once per read rather than once per part read.
+            exchange.lastActivity = .now()
+            writeHeldHead(exchange, context: context)
+        }
         context.flush()
     }
 

@@ -53,6 +53,8 @@ struct HTTP1RequestReader {
 
     private var state = State.head
     private var buffer = ByteBuffer()
+    /// Where the look for the end of the head under way resumes (its bytes before were looked at).
+    private var headScanned = 0
     /// A request head (request line and fields) longer than this is refused with 431 (NIO's decoder allowed 80 KB).
     let headLimit: Int
 
@@ -74,13 +76,15 @@ struct HTTP1RequestReader {
     mutating func next() throws(Refusal) -> Event? {
         switch state {
         case .head:
-            let limit = headLimit
-            let parsed = buffer.withUnsafeReadableBytes { Self.parseHead($0, limit: limit) }
+            let limit = headLimit, scanned = headScanned
+            let parsed = buffer.withUnsafeReadableBytes { Self.parseHead($0, limit: limit, from: scanned) }
             guard let (head, consumed) = try parsed.get() else {
                 if buffer.readableBytes > headLimit { throw Refusal(status: 431, description: "the request head is longer than \(headLimit) bytes") }
+                headScanned = HTTP1Syntax.endOfHeadResume(count: buffer.readableBytes)
                 compact()
                 return nil
             }
+            headScanned = 0
             buffer.moveReaderIndex(forwardBy: consumed)
             if head.chunked {
                 state = .body(HTTP1BodyFramer(.chunked))
@@ -113,12 +117,12 @@ struct HTTP1RequestReader {
 
     /// A request line and header fields up to the empty line, and the bytes they took (with any empty lines before
     /// the request line, which RFC 9112 §2.2 lets a server skip); nil if they have not all arrived.
-    static func parseHead(_ raw: UnsafeRawBufferPointer, limit: Int) -> Result<(Head, Int)?, Refusal> {
+    static func parseHead(_ raw: UnsafeRawBufferPointer, limit: Int, from scanned: Int = 0) -> Result<(Head, Int)?, Refusal> {
         var start = 0
         while start < raw.count, raw[start] == 13 || raw[start] == 10 { start += 1 }
         guard start < raw.count else { return .success(nil) }
         let rest = UnsafeRawBufferPointer(rebasing: raw[start...])
-        guard let end = HTTP1Syntax.endOfHead(rest) else { return .success(nil) }
+        guard let end = HTTP1Syntax.endOfHead(rest, from: scanned - start) else { return .success(nil) }
         guard end.upperBound <= limit else { return .failure(Refusal(status: 431, description: "the request head is longer than \(limit) bytes")) }
         var lines = HTTP1Syntax.HeadLines(rest, before: end.lowerBound)
         guard let first = lines.next() else { return .failure(Refusal(status: 400, description: "empty request head")) }

@@ -77,6 +77,8 @@ public struct HTTP1ResponseReader {
 
     private var state = State.head
     private var buffer = ByteBuffer()
+    /// Where the look for the end of the head under way resumes (its bytes before were looked at).
+    private var headScanned = 0
     private let keeping: Fields
     private let deliversBody: Bool
     /// The response to come answers a HEAD request: it has no body, whatever its framing fields say.
@@ -155,13 +157,15 @@ public struct HTTP1ResponseReader {
 
     /// Reads a status line and header fields up to the empty line, or nothing if they have not all arrived.
     private mutating func readHead() throws(Malformed) -> Head? {
-        let keeping = self.keeping
-        let parsed = buffer.withUnsafeReadableBytes { Self.parseHead($0, keeping: keeping) }
+        let keeping = self.keeping, scanned = headScanned
+        let parsed = buffer.withUnsafeReadableBytes { Self.parseHead($0, keeping: keeping, from: scanned) }
         guard let (parsedHead, consumed) = try parsed.get() else {
             if buffer.readableBytes > Self.headLimit { throw Malformed("the response head is longer than \(Self.headLimit) bytes") }
+            headScanned = HTTP1Syntax.endOfHeadResume(count: buffer.readableBytes)
             compact()
             return nil
         }
+        headScanned = 0
         var head = parsedHead.head
         if case .lines = keeping { head.lines = buffer.getSlice(at: buffer.readerIndex, length: parsedHead.linesLength) ?? ByteBuffer() }
         buffer.moveReaderIndex(forwardBy: consumed)
@@ -195,8 +199,8 @@ public struct HTTP1ResponseReader {
 
     /// A status line and header fields up to the empty line, and the bytes they took; nil if they have not all
     /// arrived. (Works on the buffer's bytes in place: this runs once per proxied request.)
-    static func parseHead(_ raw: UnsafeRawBufferPointer, keeping: Fields) -> Result<(ParsedHead, Int)?, Malformed> {
-        guard let end = HTTP1Syntax.endOfHead(raw) else { return .success(nil) }
+    static func parseHead(_ raw: UnsafeRawBufferPointer, keeping: Fields, from scanned: Int = 0) -> Result<(ParsedHead, Int)?, Malformed> {
+        guard let end = HTTP1Syntax.endOfHead(raw, from: scanned) else { return .success(nil) }
         guard end.upperBound <= headLimit else { return .failure(Malformed("the response head is longer than \(headLimit) bytes")) }
         var lines = HTTP1Syntax.HeadLines(raw, before: end.lowerBound)
         guard let first = lines.next() else { return .failure(Malformed("empty response head")) }

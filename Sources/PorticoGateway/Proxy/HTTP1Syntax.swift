@@ -1,21 +1,35 @@
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Byte-level pieces of HTTP/1.1's syntax (RFC 9110, 9112) shared by the readers and writers of the gateway's wire
 /// format.
 public enum HTTP1Syntax {
-    /// The index range of the blank line ending a head (CRLFCRLF, or bare LFs).
-    public static func endOfHead(_ raw: UnsafeRawBufferPointer) -> Range<Int>? {
-        var i = 0
+    /// The index range of the blank line ending a head (CRLFCRLF, or bare LFs), looked for from `from` on; nil if it
+    /// has not arrived. A reader gives the `from` that `endOfHeadResume` told it when it last looked at the same bytes,
+    /// so a head that arrives in many small pieces is scanned once rather than once per piece (which a client could
+    /// make quadratic).
+    public static func endOfHead(_ raw: UnsafeRawBufferPointer, from: Int = 0) -> Range<Int>? {
+        guard let base = raw.baseAddress else { return nil }
         let count = raw.count
-        while i < count {
-            if raw[i] == 10 {
-                if i + 1 < count, raw[i + 1] == 10 { return i..<(i + 2) }
-                if i + 2 < count, raw[i + 1] == 13, raw[i + 2] == 10 { return i..<(i + 3) }
-            }
-            i += 1
+        var i = max(0, from)
+        while i < count, let found = memchr(base + i, 10, count - i) {
+            let lf = base.distance(to: UnsafeRawPointer(found))
+            if lf + 1 < count, raw[lf + 1] == 10 { return lf..<(lf + 2) }
+            if lf + 2 < count, raw[lf + 1] == 13, raw[lf + 2] == 10 { return lf..<(lf + 3) }
+            i = lf + 1
         }
         return nil
     }
+
+    /// Where to look for the end of a head in `count` bytes that did not hold it, once more arrive: an LF in the last
+    /// two could still start the blank line.
+    public static func endOfHeadResume(count: Int) -> Int { max(0, count - 2) }
 
     public static func trimmed<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
         var start = bytes.startIndex, end = bytes.endIndex

@@ -34,7 +34,9 @@ struct InProcessMeteringClient: MeteringClient {
 final class HTTPMeteringClient: MeteringClient {
     let client: HTTPClient
     let userAgent: String
-    private let endpoints = Mutex<[String: PlainMeteringEndpoint]>([:])
+    /// By endpoint as configured, and the last one asked for (every call names one; most gateways have one, and
+    /// comparing the same string is cheaper than hashing it).
+    private let endpoints = Mutex<(last: (base: String, endpoint: PlainMeteringEndpoint)?, all: [String: PlainMeteringEndpoint])>((nil, [:]))
     static let timeout = TimeAmount.seconds(10)
     /// How long a deferred authrep waits for others to be written with it (`MeteringConnectionPool`).
     static let deferredGathering = TimeAmount.milliseconds(1)
@@ -73,13 +75,18 @@ final class HTTPMeteringClient: MeteringClient {
 
     /// A plain-HTTP endpoint, by the endpoint as configured (parsed once, not per call).
     func plainEndpoint(_ base: String) -> PlainMeteringEndpoint? {
-        endpoints.withLock { all in
-            if let known = all[base] { return known }
+        endpoints.withLock { known in
+            if let last = known.last, last.base == base { return last.endpoint }
+            if let endpoint = known.all[base] {
+                known.last = (base, endpoint)
+                return endpoint
+            }
             var trimmed = base
             while trimmed.hasSuffix("/") { trimmed.removeLast() }
             guard let url = UpstreamURL(trimmed) else { return nil }
             let made = PlainMeteringEndpoint(url: url)
-            all[base] = made
+            known.all[base] = made
+            known.last = (base, made)
             return made
         }
     }
