@@ -22,20 +22,35 @@ public struct LocalReply: Sendable {
     static let notFound = LocalReply(status: 404, reason: "no_service")
 }
 
-/// Where and how a request is forwarded.
-public struct ProxyPlan: Sendable {
-    public var upstream: UpstreamURL
-    public var path: String
-    public var query: String?
-    public var hostHeader: String
-    public var addedHeaders: [(String, String)]
-    public var connectTimeout: Double
-    public var readTimeout: Double
-    public var retries: Int
+/// Where and how a request is forwarded. A reference: the connection handler reads it at every step of the
+/// exchange, and it never changes once made.
+public final class ProxyPlan: Sendable {
+    public let upstream: UpstreamURL
+    public let path: String
+    public let query: String?
+    public let hostHeader: String
+    public let addedHeaders: [(String, String)]
+    public let connectTimeout: Double
+    public let readTimeout: Double
+    public let retries: Int
     /// `upstream_mtls`: the TLS identity and verification for an `https` upstream.
-    public var mutualTLS: UpstreamMTLSPolicy?
+    public let mutualTLS: UpstreamMTLSPolicy?
     /// `http_proxy`: the forward proxy to reach the upstream through.
-    public var forwardProxy: ForwardProxy?
+    public let forwardProxy: ForwardProxy?
+
+    init(upstream: UpstreamURL, path: String, query: String?, hostHeader: String, addedHeaders: [(String, String)], connectTimeout: Double,
+         readTimeout: Double, retries: Int, mutualTLS: UpstreamMTLSPolicy?, forwardProxy: ForwardProxy?) {
+        self.upstream = upstream
+        self.path = path
+        self.query = query
+        self.hostHeader = hostHeader
+        self.addedHeaders = addedHeaders
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.retries = retries
+        self.mutualTLS = mutualTLS
+        self.forwardProxy = forwardProxy
+    }
 }
 
 /// What happens to the response on the way out (header_filter) and after it (post_action).

@@ -497,18 +497,21 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         exchange.responseStarted = true
         exchange.upstreamStatus = head.status
         exchange.upstreamKeepAlive = head.keepAlive
-        let actions = exchange.decision?.response ?? ResponseActions()
-        if let limit = actions.responseBodyLimit, let length = head.contentLength, length > limit {
+        // The decision's fields are read where they are (the response actions are a large value, not copied here).
+        let decision = exchange.decision
+        if let limit = decision?.response.responseBodyLimit, let length = head.contentLength, length > limit {
             return refuseOversizedResponse(exchange)
         }
-        let status = actions.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus
+        let status = decision?.response.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus
         if draining || !exchange.keepAlive { exchange.keepAlive = false }
         // With no response policy to apply, the upstream's field lines go to the client as they came.
-        if writesBytes, actions.headerCommands.isEmpty, actions.corsHeaders.isEmpty, actions.extraHeaders.isEmpty {
+        if writesBytes, decision?.response.headerCommands.isEmpty != false, decision?.response.corsHeaders.isEmpty != false,
+           decision?.response.extraHeaders.isEmpty != false {
             writeResponseHead(status: status, upstream: head, fields: nil, exchange: exchange, context: context)
-            recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started, product: exchange.decision?.product)
+            recorder.upstreamAnswered(status: exchange.upstreamStatus, since: exchange.started, product: decision?.product)
             return
         }
+        let actions = decision?.response ?? ResponseActions()
         var fields: [(String, String)] = []
         for (name, value) in head.decodedFields() where !HopByHop.isNotReturned(name) { fields.append((name, value)) }
         if writesBytes {
@@ -639,9 +642,8 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             context.write(NIOAny(HTTP1Syntax.lastChunk), promise: nil)
         }
         context.flush()
-        if let actions = exchange.decision?.response { gateway.responded(actions, status: exchange.upstreamStatus, executor: executor) }
-        let actions = exchange.decision?.response ?? ResponseActions()
-        record(exchange, status: actions.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus, reason: "proxied")
+        if let decision = exchange.decision { gateway.responded(decision.response, status: exchange.upstreamStatus, executor: executor) }
+        record(exchange, status: exchange.decision?.response.statusOverwrite[exchange.upstreamStatus] ?? exchange.upstreamStatus, reason: "proxied")
         if exchange.requestEnded {
             complete(exchange)
         } else {
