@@ -346,6 +346,7 @@ public final class Gateway: Sendable {
         }
         if hostHeader.isEmpty { hostHeader = upstream.hostHeader }
         var added: [(String, String)] = []
+        added.reserveCapacity(5)
         if let address = request.remoteAddress {
             added.append(("X-Real-IP", address))
             let forwarded = request.header("x_forwarded_for").map { "\($0), \(address)" } ?? address

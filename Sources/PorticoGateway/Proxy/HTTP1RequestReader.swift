@@ -110,7 +110,13 @@ struct HTTP1RequestReader {
 
     /// Frees what was read once nothing unread is left, so a long-lived connection's buffer does not grow.
     private mutating func compact() {
-        if buffer.readableBytes == 0 { buffer.clear() } else if buffer.readerIndex > 16 * 1024 { buffer.discardReadBytes() }
+        if buffer.readableBytes == 0 {
+            // Let go of the bytes read (the channel's receive buffer, which it reuses when nobody else holds it)
+            // rather than clear them in place, which would copy a buffer that is shared.
+            buffer = HTTP1Syntax.noBytes
+        } else if buffer.readerIndex > 16 * 1024 {
+            buffer.discardReadBytes()
+        }
     }
 
     typealias Bytes = Slice<UnsafeRawBufferPointer>

@@ -141,6 +141,8 @@ public enum HTTP1Syntax {
     }
 
     static let crlf = ByteBuffer(staticString: "\r\n")
+    /// An empty buffer to hold instead of one whose bytes were all read (assigning it allocates nothing).
+    static let noBytes = ByteBuffer()
     /// The last chunk of a chunked body, with no trailers.
     static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
 

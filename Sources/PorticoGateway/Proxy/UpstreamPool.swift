@@ -10,7 +10,12 @@ import Synchronization
 /// has been idle longer than upstreams usually keep them (nginx: 75 s).
 final class UpstreamPool {
     let eventLoop: any EventLoop
-    private var idle: [String: [(channel: any Channel, handler: UpstreamHandler, since: NIODeadline)]] = [:]
+    /// Idle connections by key, oldest first. A list is a reference, so taking and giving back a connection changes
+    /// it in place (changing an array inside a dictionary goes through an accessor that allocates, twice a request).
+    private final class IdleList {
+        var entries: [(channel: any Channel, handler: UpstreamHandler, since: NIODeadline)] = []
+    }
+    private var idle: [String: IdleList] = [:]
     private let tls: UpstreamTLS
     static let idleLifetime = TimeAmount.seconds(30)
     static let maximumIdlePerUpstream = 512
@@ -43,10 +48,9 @@ final class UpstreamPool {
                  fresh: Bool = false, then: @escaping (Result<Lease, any Error>) -> Void) {
         eventLoop.preconditionInEventLoop()
         let key = Self.key(url, mutualTLS, proxy)
-        if !fresh {
+        if !fresh, let list = idle[key] {
             let now = NIODeadline.now()
-            // Taken from the list in place (a copy of the list would copy every idle connection's references).
-            while let last = idle[key]?.popLast() {
+            while let last = list.entries.popLast() {
                 if last.channel.isActive, now - last.since < Self.idleLifetime, !last.handler.closed {
                     return then(.success(Lease(channel: last.channel, handler: last.handler, reused: true)))
                 }
@@ -97,16 +101,23 @@ final class UpstreamPool {
     func release(_ lease: Lease, url: UpstreamURL, mutualTLS: UpstreamMTLSPolicy? = nil, proxy: ForwardProxy? = nil) {
         eventLoop.preconditionInEventLoop()
         let key = Self.key(url, mutualTLS, proxy)
-        guard lease.channel.isActive, !lease.handler.closed, idle[key, default: []].count < Self.maximumIdlePerUpstream else {
+        let list: IdleList
+        if let known = idle[key] {
+            list = known
+        } else {
+            list = IdleList()
+            idle[key] = list
+        }
+        guard lease.channel.isActive, !lease.handler.closed, list.entries.count < Self.maximumIdlePerUpstream else {
             lease.channel.close(promise: nil)
             return
         }
         lease.handler.delegate = nil
-        idle[key, default: []].append((lease.channel, lease.handler, .now()))
+        list.entries.append((lease.channel, lease.handler, .now()))
     }
 
     func closeAll() {
-        for list in idle.values { for entry in list { entry.channel.close(promise: nil) } }
+        for list in idle.values { for entry in list.entries { entry.channel.close(promise: nil) } }
         idle.removeAll()
     }
 }

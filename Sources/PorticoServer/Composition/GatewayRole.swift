@@ -38,6 +38,7 @@ final class HTTPMeteringClient: MeteringClient {
     /// comparing the same string is cheaper than hashing it).
     private let endpoints = Mutex<(last: (base: String, endpoint: PlainMeteringEndpoint)?, all: [String: PlainMeteringEndpoint])>((nil, [:]))
     static let timeout = TimeAmount.seconds(10)
+    static let allocator = ByteBufferAllocator()
     /// How long a deferred authrep waits for others to be written with it (`MeteringConnectionPool`).
     static let deferredGathering = TimeAmount.milliseconds(1)
 
@@ -109,8 +110,7 @@ final class HTTPMeteringClient: MeteringClient {
     func plainRequest(_ call: MeteringCall, to endpoint: PlainMeteringEndpoint) -> ByteBuffer {
         let isReport = call.endpoint == .report
         let host = call.hostHeader.flatMap { $0.isEmpty ? nil : $0 } ?? endpoint.url.hostHeader
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(512)
+        var buffer = Self.allocator.buffer(capacity: 512)
         buffer.writeStaticString(isReport ? "POST " : "GET ")
         buffer.writeString(endpoint.url.path)
         buffer.writeString(call.endpoint.rawValue)
