@@ -793,13 +793,19 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     // MARK: request target
 
     static func hostWithoutPort(_ authority: String) -> String {
-        let bytes = authority.utf8
-        if bytes.first == UInt8(ascii: "["), let close = bytes.firstIndex(of: UInt8(ascii: "]")) {
-            return String(authority[...close]).lowercased()
+        var authority = authority
+        return authority.withUTF8 { bytes -> String in
+            var end = bytes.count
+            if bytes.first == UInt8(ascii: "["), let close = bytes.firstIndex(of: UInt8(ascii: "]")) {
+                end = close + 1
+            } else if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
+                end = colon
+            }
+            let host = UnsafeBufferPointer(rebasing: bytes[..<end])
+            // Most clients send the name in lower case already: no second string then.
+            guard host.contains(where: { $0 >= 65 && $0 <= 90 }) else { return String(decoding: host, as: UTF8.self) }
+            return String(decoding: host, as: UTF8.self).lowercased()
         }
-        let host = bytes.lastIndex(of: UInt8(ascii: ":")).map { authority[..<$0] } ?? authority[...]
-        // Most clients send the name in lower case already: no second string then.
-        return host.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? host.lowercased() : String(host)
     }
 
     /// Methods whose form body credentials and mapping rules read (a switch: an array literal here was an allocation per request).

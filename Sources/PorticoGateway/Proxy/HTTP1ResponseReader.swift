@@ -45,7 +45,7 @@ public struct HTTP1ResponseReader {
 
         /// The first kept field named `name` (ASCII case-insensitive); with `.lines` none is kept, see `decodedFields`.
         public func field(_ name: String) -> String? {
-            fields.first { $0.name.utf8.count == name.utf8.count && $0.name.lowercased() == name }?.value
+            fields.first { HTTP1Syntax.sameFieldName($0.name, name) }?.value
         }
     }
 

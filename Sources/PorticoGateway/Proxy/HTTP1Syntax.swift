@@ -147,7 +147,7 @@ public enum HTTP1Syntax {
     static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
 
     /// Two field names are the same field (ASCII letters compared without regard to case, nothing else folded).
-    static func sameFieldName(_ a: String, _ b: String) -> Bool {
+    public static func sameFieldName(_ a: String, _ b: String) -> Bool {
         a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { lowered($0) == lowered($1) }
     }
 

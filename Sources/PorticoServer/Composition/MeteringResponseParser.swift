@@ -23,7 +23,7 @@ struct MeteringResponseParser {
 
         /// The first field named `name` (ASCII case-insensitive).
         func header(_ name: String) -> String? {
-            headers.first { $0.name.utf8.count == name.utf8.count && $0.name.lowercased() == name }?.value
+            headers.first { HTTP1Syntax.sameFieldName($0.name, name) }?.value
         }
     }
 
