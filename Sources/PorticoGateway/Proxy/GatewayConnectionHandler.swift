@@ -409,8 +409,10 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     private func connect(_ exchange: Exchange, fresh: Bool) {
         guard let plan = exchange.plan, let pool else { return }
         exchange.phase = .connecting
+        // A kept-alive connection is taken at once (no callback to make, as for most requests).
+        if !fresh, let lease = pool.takeIdle(plan.upstream, mutualTLS: plan.mutualTLS, proxy: plan.forwardProxy) { return attach(lease, exchange: exchange) }
         let timeout = TimeAmount.milliseconds(Int64(plan.connectTimeout * 1000))
-        pool.acquire(plan.upstream, mutualTLS: plan.mutualTLS, proxy: plan.forwardProxy, connectTimeout: timeout, fresh: fresh) { result in
+        pool.acquire(plan.upstream, mutualTLS: plan.mutualTLS, proxy: plan.forwardProxy, connectTimeout: timeout, fresh: true) { result in
             switch result {
             case .success(let lease):
                 guard self.exchange === exchange, exchange.phase == .connecting else {

@@ -47,16 +47,7 @@ final class UpstreamPool {
     func acquire(_ url: UpstreamURL, mutualTLS: UpstreamMTLSPolicy? = nil, proxy: ForwardProxy? = nil, connectTimeout: TimeAmount,
                  fresh: Bool = false, then: @escaping (Result<Lease, any Error>) -> Void) {
         eventLoop.preconditionInEventLoop()
-        let key = Self.key(url, mutualTLS, proxy)
-        if !fresh, let list = idle[key] {
-            let now = NIODeadline.now()
-            while let last = list.entries.popLast() {
-                if last.channel.isActive, now - last.since < Self.idleLifetime, !last.handler.closed {
-                    return then(.success(Lease(channel: last.channel, handler: last.handler, reused: true)))
-                }
-                last.channel.close(promise: nil)
-            }
-        }
+        if !fresh, let lease = takeIdle(url, mutualTLS: mutualTLS, proxy: proxy) { return then(.success(lease)) }
         let handler = NIOLoopBound(UpstreamHandler(), eventLoop: eventLoop)
         let tls = self.tls
         /// TLS (for `https`) and the exchange handler; inside the tunnel once it is open.
@@ -95,6 +86,20 @@ final class UpstreamPool {
             .whenComplete { result in
                 then(result.map { Lease(channel: $0, handler: handler.value, reused: false) })
             }
+    }
+
+    /// The newest idle connection to `url` still open and not too old, if any (the others found on the way are closed).
+    func takeIdle(_ url: UpstreamURL, mutualTLS: UpstreamMTLSPolicy? = nil, proxy: ForwardProxy? = nil) -> Lease? {
+        eventLoop.preconditionInEventLoop()
+        guard let list = idle[Self.key(url, mutualTLS, proxy)] else { return nil }
+        let now = NIODeadline.now()
+        while let last = list.entries.popLast() {
+            if last.channel.isActive, now - last.since < Self.idleLifetime, !last.handler.closed {
+                return Lease(channel: last.channel, handler: last.handler, reused: true)
+            }
+            last.channel.close(promise: nil)
+        }
+        return nil
     }
 
     /// Returns a connection whose exchange ended cleanly and may be reused.
