@@ -380,14 +380,7 @@ public final class Gateway: Sendable {
             extra = custom.policy.usage { name in name == "status" ? String(status) : request.liquidValue(name, service: product) }
         }
         if var deferred = actions.deferredAuthrep {
-            for (metric, delta) in extra {
-                let name = "usage[\(metric)]"
-                if let i = deferred.call.query.firstIndex(where: { $0.0 == name }) {
-                    deferred.call.query[i].1 = String((Int64(deferred.call.query[i].1) ?? 0) + delta)
-                } else {
-                    deferred.call.query.append((name, String(delta)))
-                }
-            }
+            deferred.addedUsage += extra
             self.deferred.enqueue(deferred, upstreamStatus: status, executor: executor)
         } else if !extra.isEmpty, let custom = actions.customMetrics {
             var match = RuleMatch()
@@ -522,7 +515,7 @@ public final class Gateway: Sendable {
             let cached = MeteringAnswer(status: 200, limitReset: entry.limitReset, limitMaxValue: entry.limitMaxValue, limitRemaining: entry.limitRemaining)
             // The entry's authrep goes out again (made anew when the product changed since).
             let prepared = entry.authrep.flatMap { $0.isMade(for: product) ? $0 : nil } ?? PreparedAuthrep(product: product, call: authrep())
-            return .decided(.allowed(DeferredAuthrep(call: prepared.call, prepared: prepared, cacheKey: key, mode: mode, ttlMilliseconds: ttlMilliseconds,
+            return .decided(.allowed(DeferredAuthrep(prepared: prepared, cacheKey: key, mode: mode, ttlMilliseconds: ttlMilliseconds,
                                                      reportResponseCode: settings.reportResponseCodes), limits: cached))
         }
         let call = authrep()

@@ -111,12 +111,27 @@ public final class GatewayDecision: Sendable {
 
 /// A cached-path authrep, sent after the upstream answered; its answer updates the cache.
 public struct DeferredAuthrep: Sendable {
-    /// What goes out (with `custom_metrics`' usage added, if any).
-    public var call: MeteringCall
     /// The authrep as made for the cache entry, kept with it for the next request the entry allows.
     var prepared: PreparedAuthrep
+    /// `custom_metrics`' usage, added to the prepared authrep's when it goes out.
+    var addedUsage: [(metric: String, delta: Int64)] = []
     public var cacheKey: String
     public var mode: AuthorizationCache.Mode
     public var ttlMilliseconds: Int64?
     public var reportResponseCode: Bool
+
+    /// What goes out: the prepared authrep, with the added usage summed into it.
+    public var call: MeteringCall {
+        guard !addedUsage.isEmpty else { return prepared.call }
+        var call = prepared.call
+        for (metric, delta) in addedUsage {
+            let name = "usage[\(metric)]"
+            if let i = call.query.firstIndex(where: { $0.0 == name }) {
+                call.query[i].1 = String((Int64(call.query[i].1) ?? 0) + delta)
+            } else {
+                call.query.append((name, String(delta)))
+            }
+        }
+        return call
+    }
 }

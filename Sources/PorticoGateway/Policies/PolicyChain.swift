@@ -101,8 +101,9 @@ public struct UpstreamTimeouts: Sendable, Equatable {
     public var read: Double?
 }
 
-/// One loaded policy with its typed configuration.
-public enum Policy: Sendable {
+/// One loaded policy with its typed configuration. Indirect: every request walks its product's chain a few
+/// times, and a policy is then copied as one reference rather than through a many-payload enum's value witnesses.
+public indirect enum Policy: Sendable {
     case apicast
     case cors(CORSPolicy)
     case headers(HeadersPolicy)
