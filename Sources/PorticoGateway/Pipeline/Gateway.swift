@@ -518,10 +518,10 @@ public final class Gateway: Sendable {
             return .decided(.allowed(DeferredAuthrep(prepared: prepared, cacheKey: key, mode: mode, ttlMilliseconds: ttlMilliseconds,
                                                      reportResponseCode: settings.reportResponseCodes), limits: cached))
         }
-        let call = authrep()
-        guard let answer = memo.meteringAnswer else { return .asks(call) }
+        guard let answer = memo.meteringAnswer else { return .asks(authrep()) }
+        // Answered: the call is made again only for a cache entry to keep.
         if cache.handle(answer, key: key, mode: mode, ttlMilliseconds: ttlMilliseconds, nowMilliseconds: now,
-                        authrep: PreparedAuthrep(product: product, call: call)) {
+                        authrep: PreparedAuthrep(product: product, call: authrep())) {
             return .decided(.allowed(nil, limits: answer))
         }
         var basis = answer
