@@ -68,6 +68,20 @@ import Testing
         #expect(try Self.read(bytes, pieces: [1], close: true, keeping: .lines) == Self.expected)
     }
 
+    /// The hop-by-hop lists, by name in any case; nothing else (a longer or shorter name that shares a prefix, say).
+    @Test func hopByHopNamesAreExactlyTheListedOnes() {
+        let notForwarded = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                            "transfer-encoding", "upgrade", "host", "content-length", "x-3scale-debug", "x-real-ip", "x-forwarded-for",
+                            "x-forwarded-proto", "x-forwarded-host", "expect"]
+        let notReturned = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]
+        for name in notForwarded + notReturned + ["x-api-key", "hosts", "tee", "content-type", "x-forwarded-port", "upgrade-insecure-requests"] {
+            for spelling in [name, name.uppercased(), name.prefix(1).uppercased() + name.dropFirst()] {
+                #expect(HopByHop.isNotForwarded(spelling) == notForwarded.contains(name), "\(spelling)")
+                #expect(HopByHop.isNotReturned(spelling) == notReturned.contains(name), "\(spelling)")
+            }
+        }
+    }
+
     @Test func fieldLinesPassOnAsTheyCameLessHopByHopAndLength() throws {
         let head = "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nX-Spaced:  a  b\r\nkeep-alive: timeout=5\nContent-Length: 3\r\n"
             + "TRANSFER-ENCODING: chunked\r\nset-cookie:k=v\r\nUpgrade: h2c\r\nContent-Length-Extra: 1\r\n\r\n0\r\n\r\n"

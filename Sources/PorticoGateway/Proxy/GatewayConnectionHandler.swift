@@ -829,28 +829,55 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     }
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) and what the gateway sets itself.
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and what the gateway sets itself. Names are compared without regard to
+/// ASCII case and without building a lower-cased copy; the length picks the few candidates (every header of every
+/// request and response goes through here).
 enum HopByHop {
-    static let notForwarded: [[UInt8]] = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding",
-        "upgrade", "host", "content-length", "x-3scale-debug", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "expect",
-    ].map { Array($0.utf8) }
-    static let notReturned: [[UInt8]] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"].map { Array($0.utf8) }
+    /// Request headers the gateway does not pass on.
+    static func isNotForwarded(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { isNotForwarded(UnsafeRawBufferPointer($0)[...]) }
+    }
 
-    static let contentLength = Array("content-length".utf8)
-
-    /// Request headers the gateway does not pass on (compared without building a lower-cased copy of each name).
-    static func isNotForwarded(_ name: String) -> Bool { listed(name.utf8, in: notForwarded) }
-    /// Upstream response headers the gateway does not pass on.
-    static func isNotReturned(_ name: String) -> Bool { listed(name.utf8, in: notReturned) }
-    static func isNotReturned(_ name: some Collection<UInt8>) -> Bool { listed(name, in: notReturned) }
-    static func isContentLength(_ name: some Collection<UInt8>) -> Bool { listed(name, in: [contentLength]) }
-
-    private static func listed(_ name: some Collection<UInt8>, in list: [[UInt8]]) -> Bool {
-        let count = name.count
-        for candidate in list where candidate.count == count {
-            if name.elementsEqual(candidate, by: { ($0 >= 65 && $0 <= 90 ? $0 + 32 : $0) == $1 }) { return true }
+    static func isNotForwarded(_ name: Slice<UnsafeRawBufferPointer>) -> Bool {
+        switch name.count {
+        case 2: return named(name, "te")
+        case 4: return named(name, "host")
+        case 6: return named(name, "expect")
+        case 7: return named(name, "trailer") || named(name, "upgrade")
+        case 9: return named(name, "x-real-ip")
+        case 10: return named(name, "connection") || named(name, "keep-alive")
+        case 14: return named(name, "content-length") || named(name, "x-3scale-debug")
+        case 15: return named(name, "x-forwarded-for")
+        case 16: return named(name, "proxy-connection") || named(name, "x-forwarded-host")
+        case 17: return named(name, "transfer-encoding") || named(name, "x-forwarded-proto")
+        case 18: return named(name, "proxy-authenticate")
+        case 19: return named(name, "proxy-authorization")
+        default: return false
         }
-        return false
+    }
+
+    /// Upstream response headers the gateway does not pass on.
+    static func isNotReturned(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { isNotReturned(UnsafeRawBufferPointer($0)[...]) }
+    }
+
+    static func isNotReturned(_ name: Slice<UnsafeRawBufferPointer>) -> Bool {
+        switch name.count {
+        case 2: return named(name, "te")
+        case 7: return named(name, "trailer") || named(name, "upgrade")
+        case 10: return named(name, "connection") || named(name, "keep-alive")
+        case 16: return named(name, "proxy-connection")
+        case 17: return named(name, "transfer-encoding")
+        default: return false
+        }
+    }
+
+    static func isContentLength(_ name: Slice<UnsafeRawBufferPointer>) -> Bool { named(name, "content-length") }
+
+    @inline(__always)
+    private static func named(_ name: Slice<UnsafeRawBufferPointer>, _ lowercased: StaticString) -> Bool {
+        HTTP1Syntax.equalsLowercased(name, lowercased)
     }
 }
