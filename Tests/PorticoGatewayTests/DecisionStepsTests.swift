@@ -1,3 +1,4 @@
+import NIOCore
 import Logging
 import PorticoCore
 import Synchronization
@@ -89,6 +90,26 @@ import Testing
         var extended = changed
         extended.query.append(("log[code]", "200"))
         #expect(extended.preparedQuery == nil && extended.encodedQuery.hasSuffix("&log%5Bcode%5D=200"))
+    }
+
+    /// A prepared call keeps the request each client made of it (a client writes its own User-Agent) and hands it out
+    /// again; a call changed in any part that goes into the request has nothing prepared.
+    @Test func aPreparedCallKeepsTheRequestEachClientMadeOfIt() throws {
+        final class Client {}
+        let call = MeteringCall(endpoint: .authrep, baseURL: "http://backend", query: [("user_key", "k")]).prepared()
+        let prepared = try #require(call.madeOnce)
+        let one = Client(), other = Client()
+        var made = 0
+        let first = prepared.request(for: one) { made += 1; return ByteBuffer(string: "one") }
+        let again = prepared.request(for: one) { made += 1; return ByteBuffer(string: "one, made again") }
+        #expect(first == again && made == 1)
+        #expect(prepared.request(for: other) { ByteBuffer(string: "other") } == ByteBuffer(string: "other"))
+        for change in [{ (c: inout MeteringCall) in c.hostHeader = "backend.example" }, { $0.baseURL = "http://elsewhere" },
+                       { $0.endpoint = .oauthAuthrep }, { $0.query.append(("log[code]", "200")) }] {
+            var changed = call
+            change(&changed)
+            #expect(changed.madeOnce == nil && changed.preparedQuery == nil)
+        }
     }
 
     /// Different credentials never share a cache key, whatever bytes their values hold.

@@ -59,18 +59,27 @@ public struct GatewayMappingRule: Sendable {
 public struct RuleMatch: Sendable, Equatable {
     /// Metric → summed delta, in first-match order.
     public var usage: [(metric: String, delta: Int64)]
-    public var matchedPatterns: [String]
-    /// The owners of the matched rules' deltas, for API-as-a-Product cleanup.
-    var contributions: [(metric: String, delta: Int64, backendOwnerID: String?)]
+    /// The rules that matched, in order: their patterns (the debug header) and deltas with their owners (for
+    /// API-as-a-Product cleanup). One array for both: a match is made on every request.
+    var matched: [Matched]
+
+    struct Matched: Sendable {
+        var pattern: String
+        var metric: String
+        var delta: Int64
+        var backendOwnerID: String?
+    }
 
     public init() {
         usage = []
-        matchedPatterns = []
-        contributions = []
+        matched = []
     }
 
+    public var matchedPatterns: [String] { matched.map(\.pattern) }
+
     public static func == (a: RuleMatch, b: RuleMatch) -> Bool {
-        a.usage.elementsEqual(b.usage) { $0.metric == $1.metric && $0.delta == $1.delta } && a.matchedPatterns == b.matchedPatterns
+        a.usage.elementsEqual(b.usage) { $0.metric == $1.metric && $0.delta == $1.delta }
+            && a.matched.elementsEqual(b.matched) { $0.pattern == $1.pattern }
     }
 
     public var isEmpty: Bool { usage.isEmpty }
@@ -83,14 +92,19 @@ public struct RuleMatch: Sendable, Equatable {
         }
     }
 
+    /// Adds a matching rule's delta (`owner`: its backend, for API-as-a-Product cleanup).
+    mutating func add(rule pattern: String, metric: String, delta: Int64, owner: String?) {
+        add(metric, delta)
+        matched.append(Matched(pattern: pattern, metric: metric, delta: delta, backendOwnerID: owner))
+    }
+
     /// Iterates rules in order, summing deltas of every match and stopping after a matching `last` rule.
     public static func evaluate(_ rules: [GatewayMappingRule], method: String, path: String, arguments: RequestArguments) -> RuleMatch {
         var result = RuleMatch()
-        for rule in rules where rule.matches(method: method, path: path, arguments: arguments) {
-            result.add(rule.metric, rule.delta)
-            result.contributions.append((rule.metric, rule.delta, rule.backendOwnerID))
-            result.matchedPatterns.append(rule.pattern.source)
-            if rule.last { break }
+        // By index: each rule is read where it is rather than copied out of the array.
+        for i in rules.indices where rules[i].matches(method: method, path: path, arguments: arguments) {
+            result.add(rule: rules[i].pattern.source, metric: rules[i].metric, delta: rules[i].delta, owner: rules[i].backendOwnerID)
+            if rules[i].last { break }
         }
         return result
     }
@@ -98,7 +112,7 @@ public struct RuleMatch: Sendable, Equatable {
     /// Drops deltas of rules owned by a backend other than the one routed to; metrics left at ≤ 0 go.
     public func cleaned(forBackend ownerID: String) -> RuleMatch {
         var result = self
-        for c in contributions {
+        for c in matched {
             guard let owner = c.backendOwnerID, owner != ownerID, let i = result.usage.firstIndex(where: { $0.metric == c.metric }) else { continue }
             result.usage[i].delta -= c.delta
         }

@@ -1,3 +1,6 @@
+import NIOCore
+import Synchronization
+
 /// How the gateway asks metering (the Service Management API) for a decision. The gateway owns this
 /// protocol; `PorticoServer` supplies an in-process implementation for `serve` and an HTTP one (pooled
 /// keep-alive connections) for a gateway running alone or against 3scale's backend.
@@ -40,17 +43,20 @@ public struct MeteringCall: Sendable {
         }
     }
 
-    public var endpoint: Endpoint
+    // A change to what the request is made of drops what was made of it once (`prepared()`).
+    public var endpoint: Endpoint { didSet { madeOnce = nil } }
     /// The product's backend (`proxy.backend.endpoint`), e.g. `http://127.0.0.1:3001`.
-    public var baseURL: String
+    public var baseURL: String { didSet { madeOnce = nil } }
     /// `proxy.backend.host`: the Host header to send, when set.
-    public var hostHeader: String?
+    public var hostHeader: String? { didSet { madeOnce = nil } }
     /// Query parameters, in order (already decoded; the client encodes them).
-    public var query: [(String, String)] { didSet { preparedQuery = nil } }
-    /// `query` encoded, when made once for many calls (`prepared()`); nil once `query` changes.
-    public private(set) var preparedQuery: String?
+    public var query: [(String, String)] { didSet { madeOnce = nil } }
+    /// What was made once of this call for the many times it is sent (`prepared()`); nil once the call changes.
+    public private(set) var madeOnce: PreparedMeteringCall?
+    /// `query` encoded, when made once for many calls (`prepared()`); nil once the call changes.
+    public var preparedQuery: String? { madeOnce?.encodedQuery }
     /// Form body of a report.
-    public var form: [(String, String)]
+    public var form: [(String, String)] { didSet { madeOnce = nil } }
 
     /// `3scale-options`: rejection reason and limit headers, no body — what APIcast asks for.
     public static let options = "rejection_reason_header=1&limit_headers=1&no_body=1"
@@ -65,14 +71,37 @@ public struct MeteringCall: Sendable {
 
     public var encodedQuery: String { preparedQuery ?? RequestArguments.encode(pairs: query) }
 
-    /// The call with its query encoded once, for the client to write as it is.
+    /// The call with its query encoded once, for the client to write as it is (and to keep its request bytes in).
     public func prepared() -> MeteringCall {
         var call = self
-        call.preparedQuery = RequestArguments.encode(pairs: query)
+        call.madeOnce = PreparedMeteringCall(encodedQuery: RequestArguments.encode(pairs: query))
         return call
     }
 
     public var encodedForm: String { RequestArguments.encode(pairs: form) }
+}
+
+/// What is made once of a call sent many times (the authrep of a cache entry, sent again for each request the entry
+/// allows): its query encoded, and the request a client made of it, which that client sends again as it is.
+public final class PreparedMeteringCall: Sendable {
+    public let encodedQuery: String
+    private let request = Mutex<(client: ObjectIdentifier, bytes: ByteBuffer)?>(nil)
+
+    init(encodedQuery: String) {
+        self.encodedQuery = encodedQuery
+    }
+
+    /// The request `client` makes of the call: made by `make` the first time, then the same bytes (a client that
+    /// writes requests its own way, e.g. its User-Agent, never gets another client's).
+    public func request(for client: AnyObject, make: () -> ByteBuffer) -> ByteBuffer {
+        let id = ObjectIdentifier(client)
+        return request.withLock { kept in
+            if let kept, kept.client == id { return kept.bytes }
+            let bytes = make()
+            kept = (id, bytes)
+            return bytes
+        }
+    }
 }
 
 /// What the gateway uses of a Service Management API reply: the status and the `3scale-*` headers.

@@ -502,14 +502,20 @@ public final class Gateway: Sendable {
     /// The `apicast` policy's authorization: from the cache, or once metering answered (`memo.meteringAnswer`).
     func authorize(_ product: GatewayProduct, credentials: Credentials, match: RuleMatch, request: GatewayRequest,
                    ttlMilliseconds: Int64?, memo: inout DecisionMemo) -> AuthorizationStep {
+        func authrep() -> MeteringCall {
+            meteringCall(product.isOIDC ? .oauthAuthrep : .authrep, product: product, credentials: credentials, match: match, request: request)
+        }
+        let mode = product.chain.cachingMode ?? settings.cacheMode
+        if mode == .none, product.chain.batcher == nil {
+            // No cache: it is neither read nor written, so the request needs no cache key.
+            guard let answer = memo.meteringAnswer else { return .asks(authrep()) }
+            if answer.outcome == .authorized { return .decided(.allowed(nil, limits: answer)) }
+            return .decided(.denied(Self.denial(answer, product: product)))
+        }
         let key = cacheKey(product, credentials, match, request)
         let now = clock()
         if let batch = product.chain.batcher {
             return authorizeBatched(product, batch: batch, key: key, credentials: credentials, match: match, request: request, now: now, memo: &memo)
-        }
-        let mode = product.chain.cachingMode ?? settings.cacheMode
-        func authrep() -> MeteringCall {
-            meteringCall(product.isOIDC ? .oauthAuthrep : .authrep, product: product, credentials: credentials, match: match, request: request)
         }
         if mode != .none, let entry = cache.lookup(key, nowMilliseconds: now), entry.status == 200 {
             let cached = MeteringAnswer(status: 200, limitReset: entry.limitReset, limitMaxValue: entry.limitMaxValue, limitRemaining: entry.limitRemaining)

@@ -42,8 +42,7 @@ public struct SOAPPolicy: Sendable {
     /// Adds the usage of the rules matching the action.
     func apply(action: String, to match: inout RuleMatch) {
         for rule in rules where rule.pattern.matches(action) {
-            match.add(rule.metric, rule.delta)
-            match.matchedPatterns.append(rule.pattern.source)
+            match.add(rule: rule.pattern.source, metric: rule.metric, delta: rule.delta, owner: nil)
         }
     }
 }

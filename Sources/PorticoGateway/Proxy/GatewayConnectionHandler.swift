@@ -47,6 +47,13 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
     private var remotePort: Int?
     /// The upstream read timeout of the exchange in progress.
     private var readTimer = ConnectionTimer()
+    /// The buffers of the last upstream request head and response head, written again for the next ones: once the
+    /// channel has written them they are ours alone and are cleared in place (two allocations each spared per
+    /// request); one still held elsewhere is replaced by a new buffer when cleared.
+    private var spareUpstreamHead = HTTP1Syntax.noBytes
+    private var spareResponseHead = HTTP1Syntax.noBytes
+    /// A spare buffer larger than this is let go rather than kept for the connection's life.
+    static let spareLimit = 4096
 
     /// Bodies of local replies this large or larger are not read to their end; the connection closes instead.
     static let discardLimit: Int64 = 64 * 1024
@@ -445,9 +452,12 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             framing = .none
         }
         exchange.upstreamChunked = if case .chunked = framing { true } else { false }
-        exchange.upstreamHead = try UpstreamRequestHead.make(method: exchange.head.method, target: target, host: plan.hostHeader,
-                                                             proxyAuthorization: viaProxy?.authorization, forwarded: exchange.request.headers,
-                                                             added: plan.addedHeaders, framing: framing)
+        var buffer = Self.takeSpare(&spareUpstreamHead, minimumCapacity: 512)
+        try UpstreamRequestHead.make(method: exchange.head.method, target: target, host: plan.hostHeader,
+                                     proxyAuthorization: viaProxy?.authorization, forwarded: exchange.request.headers,
+                                     added: plan.addedHeaders, framing: framing, into: &buffer)
+        exchange.upstreamHead = buffer
+        if buffer.capacity <= Self.spareLimit { spareUpstreamHead = buffer }
     }
 
     private func attach(_ lease: UpstreamPool.Lease, exchange: Exchange) {
@@ -545,7 +555,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
             exchange.clientBody = .asIs
             exchange.keepAlive = false
         }
-        var buffer = context.channel.allocator.buffer(capacity: 256 + upstream.lines.readableBytes)
+        var buffer = Self.takeSpare(&spareResponseHead, minimumCapacity: 256 + upstream.lines.readableBytes)
         HTTPResponseBytes.writeStatusLine(status: status, version: version, into: &buffer)
         if let fields {
             for (name, value) in fields where !HTTP1Syntax.sameFieldName(name, "content-length") {
@@ -572,6 +582,15 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         guard let head = exchange.heldHead else { return }
         exchange.heldHead = nil
         context.write(NIOAny(head), promise: nil)
+        if head.capacity <= Self.spareLimit { spareResponseHead = head }
+    }
+
+    /// An empty buffer: the spare one, cleared (in place when nothing else holds it any more), or a new one.
+    private static func takeSpare(_ spare: inout ByteBuffer, minimumCapacity: Int) -> ByteBuffer {
+        var buffer = spare
+        spare = HTTP1Syntax.noBytes
+        buffer.clear(minimumCapacity: minimumCapacity)
+        return buffer
     }
 
     /// `payload_limits`: the upstream's answer is longer than allowed. Its connection is dropped (the body is

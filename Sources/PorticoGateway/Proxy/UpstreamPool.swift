@@ -190,7 +190,10 @@ final class UpstreamHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    weak var delegate: (any UpstreamDelegate)?
+    /// The exchange being served: set for one exchange and cleared when its response ends, when the connection closes
+    /// or fails, when it goes back to the pool, and when the client goes away. Held strongly: a weak reference would
+    /// give every client connection's handler a side table, and each of its retains and releases the slow path.
+    var delegate: (any UpstreamDelegate)?
     private var context: ChannelHandlerContext?
     /// Response heads are kept as their lines: most pass to the client as they came.
     private var reader = HTTP1ResponseReader(keeping: .lines)

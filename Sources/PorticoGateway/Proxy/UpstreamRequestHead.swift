@@ -22,11 +22,19 @@ enum UpstreamRequestHead {
     /// replaces an earlier one.
     static func make(method: String, target: String, host: String, proxyAuthorization: String?, forwarded: [(String, String)],
                      added: [(String, String)], framing: Framing) throws(Invalid) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        try make(method: method, target: target, host: host, proxyAuthorization: proxyAuthorization, forwarded: forwarded, added: added,
+                 framing: framing, into: &buffer)
+        return buffer
+    }
+
+    /// `make`, written at the end of `buffer` (a connection reuses the buffer of its last head).
+    static func make(method: String, target: String, host: String, proxyAuthorization: String?, forwarded: [(String, String)],
+                     added: [(String, String)], framing: Framing, into buffer: inout ByteBuffer) throws(Invalid) {
         guard !target.utf8.isEmpty, target.utf8.allSatisfy({ $0 > 32 && $0 != 127 }) else {
             throw Invalid(description: "the request target for the upstream holds a space or control character: rewrite rules must percent-encode")
         }
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(target.utf8.count + 64 + forwarded.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 })
+        buffer.reserveCapacity(minimumWritableBytes: target.utf8.count + 64 + forwarded.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 })
         buffer.writeString(method)
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(target)
@@ -49,7 +57,6 @@ enum UpstreamRequestHead {
             buffer.writeStaticString("Transfer-Encoding: chunked\r\n")
         }
         buffer.writeStaticString("\r\n")
-        return buffer
     }
 
     private static func write(_ name: String, _ value: String, to buffer: inout ByteBuffer) throws(Invalid) {

@@ -49,8 +49,7 @@ final class HTTPMeteringClient: MeteringClient {
 
     func send(_ call: MeteringCall) async -> MeteringAnswer {
         if call.baseURL.hasPrefix("http://"), let endpoint = plainEndpoint(call.baseURL) {
-            guard let answer = await endpoint.pool.send(plainRequest(call, to: endpoint), timeout: Self.timeout) else { return .unreachable }
-            return Self.answer(answer)
+            return await endpoint.pool.send(request(call, to: endpoint), timeout: Self.timeout)
         }
         var base = call.baseURL
         while base.hasSuffix("/") { base.removeLast() }
@@ -99,9 +98,14 @@ final class HTTPMeteringClient: MeteringClient {
         guard call.baseURL.hasPrefix("http://"), let loop = MultiThreadedEventLoopGroup.currentEventLoop, let endpoint = plainEndpoint(call.baseURL) else {
             return sendInTask(call, executor: executor, completion: completion)
         }
-        endpoint.pool.send(plainRequest(call, to: endpoint), timeout: Self.timeout, on: loop, gathering: deferred ? Self.deferredGathering : .zero) { answer in
-            completion(answer.map(Self.answer) ?? .unreachable)
-        }
+        endpoint.pool.send(request(call, to: endpoint), timeout: Self.timeout, on: loop, gathering: deferred ? Self.deferredGathering : .zero,
+                           completion: completion)
+    }
+
+    /// The request for a call: made once for a call sent many times (a cache entry's authrep), then sent as it is.
+    func request(_ call: MeteringCall, to endpoint: PlainMeteringEndpoint) -> ByteBuffer {
+        guard let madeOnce = call.madeOnce else { return plainRequest(call, to: endpoint) }
+        return madeOnce.request(for: self) { plainRequest(call, to: endpoint) }
     }
 
     /// The whole request as bytes: `GET` for authorizations and authreps, `POST` with a form for reports. Header
@@ -160,10 +164,6 @@ final class HTTPMeteringClient: MeteringClient {
         } else {
             buffer.writeString(value)
         }
-    }
-
-    static func answer(_ response: MeteringResponseParser.Response) -> MeteringAnswer {
-        MeteringAnswer(status: response.status, header: response.header)
     }
 
     static func answer(status: Int, _ h: HTTPHeaders) -> MeteringAnswer {

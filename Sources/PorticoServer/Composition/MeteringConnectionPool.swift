@@ -20,7 +20,8 @@ import Synchronization
 /// (RFC 9112 §9.6) and are sent again (each time at least the first exchange on a connection is answered, so
 /// this ends).
 final class MeteringConnectionPool: Sendable {
-    typealias Answer = MeteringResponseParser.Response
+    /// Answers an exchange: the endpoint's answer, or `MeteringAnswer.unreachable`.
+    typealias Completion = @Sendable (MeteringAnswer) -> Void
 
     /// A connection and the handler that writes its requests and reads its answers.
     struct Connection: @unchecked Sendable {
@@ -48,7 +49,7 @@ final class MeteringConnectionPool: Sendable {
 
     /// Exchanges waiting for their connection to open; used on its event loop only.
     private final class Opening: @unchecked Sendable {
-        var waiting: [(request: ByteBuffer, timeout: TimeAmount, resends: Int, completion: @Sendable (Answer?) -> Void)] = []
+        var waiting: [(request: ByteBuffer, timeout: TimeAmount, resends: Int, completion: Completion)] = []
     }
 
     let host: String
@@ -67,23 +68,23 @@ final class MeteringConnectionPool: Sendable {
     }
 
     /// `request` is a whole HTTP/1.1 request (head and body) as bytes.
-    func send(_ request: ByteBuffer, timeout: TimeAmount) async -> Answer? {
+    func send(_ request: ByteBuffer, timeout: TimeAmount) async -> MeteringAnswer {
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
         return await withCheckedContinuation { continuation in
             send(request, timeout: timeout, on: loop) { continuation.resume(returning: $0) }
         }
     }
 
-    /// One exchange on a connection of `loop`; `completion` runs on that loop, never before this returns, with nil
-    /// when the endpoint could not be reached or did not answer within `timeout`. With a `gathering` time the
-    /// request may wait that long to be written together with later ones (for exchanges nobody waits for).
+    /// One exchange on a connection of `loop`; `completion` runs on that loop, never before this returns, with
+    /// `.unreachable` when the endpoint could not be reached or did not answer within `timeout`. With a `gathering`
+    /// time the request may wait that long to be written together with later ones (for exchanges nobody waits for).
     func send(_ request: ByteBuffer, timeout: TimeAmount, on loop: any EventLoop, gathering: TimeAmount = .zero,
-              completion: @escaping @Sendable (Answer?) -> Void) {
+              completion: @escaping Completion) {
         send(request, timeout: timeout, on: loop, gathering: gathering, resends: 0, completion: completion)
     }
 
     private func send(_ request: ByteBuffer, timeout: TimeAmount, on loop: any EventLoop, gathering: TimeAmount = .zero, resends: Int,
-                      completion: @escaping @Sendable (Answer?) -> Void) {
+                      completion: @escaping Completion) {
         guard loop.inEventLoop else {
             loop.execute { self.send(request, timeout: timeout, on: loop, gathering: gathering, resends: resends, completion: completion) }
             return
@@ -111,8 +112,11 @@ final class MeteringConnectionPool: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    handler.value.becameIdle = { [weak channel] in
-                        if let channel { self.putIdle(Connection(channel: channel, handler: handler.value)) }
+                    // Once per connection (not per exchange): what to do when it goes idle, and with an exchange the
+                    // server did not process (resent, on another connection).
+                    handler.value.becameIdle = { channel, handler in self.putIdle(Connection(channel: channel, handler: handler)) }
+                    handler.value.resend = { request, timeout, resends, completion in
+                        self.send(request, timeout: timeout, on: loop, resends: resends, completion: completion)
                     }
                     try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
@@ -133,26 +137,17 @@ final class MeteringConnectionPool: Sendable {
                     channel.flush()
                 case .failure:
                     // A connection that fails at once fails here synchronously: answer on the next tick.
-                    loop.execute { for w in waiting { w.completion(nil) } }
+                    loop.execute { for w in waiting { w.completion(.unreachable) } }
                 }
             }
     }
 
     private func exchange(on connection: Connection, _ request: ByteBuffer, timeout: TimeAmount, resends: Int,
-                          completion: @escaping @Sendable (Answer?) -> Void) {
-        let loop = connection.channel.eventLoop
-        let accepted = connection.handler.send(request, timeout: timeout) { result in
-            switch result {
-            case .success(let response):
-                completion(response)
-            case .failure(MeteringExchangeHandler.NotProcessed.closedBefore) where resends < Self.pipelineDepth:
-                self.send(request, timeout: timeout, on: loop, resends: resends + 1, completion: completion)
-            case .failure:
-                completion(nil)
-            }
-        }
+                          completion: @escaping Completion) {
         // A connection that closed meanwhile takes nothing: answer on the next tick.
-        if !accepted { loop.execute { completion(nil) } }
+        if !connection.handler.send(request, timeout: timeout, resends: resends, completion: completion) {
+            connection.channel.eventLoop.execute { completion(.unreachable) }
+        }
     }
 
     /// The connection of the current batch, while it has room for another exchange. A `prompt` exchange joining a
@@ -226,16 +221,20 @@ final class MeteringConnectionPool: Sendable {
 /// `no_body`). When the oldest exchange gets no answer within its timeout, every pending one fails and the
 /// connection closes. The timer belongs to the connection and is re-armed only when it fires, so an exchange on a
 /// kept-alive connection schedules and cancels nothing. Only used on its channel's event loop.
+///
+/// An exchange keeps its request: when a response closes the connection, the exchanges written behind it were not
+/// processed (RFC 9112 §9.6) and go to `resend`, up to `MeteringConnectionPool.pipelineDepth` times each (each time
+/// at least the first exchange on a connection is answered, so this ends); any other failure answers
+/// `.unreachable` (never resent: the server may have counted them).
 final class MeteringExchangeHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-    typealias Completion = (Result<MeteringResponseParser.Response, any Error>) -> Void
-
-    /// Exchanges behind a response that closed the connection: the server did not process them.
-    enum NotProcessed: Error { case closedBefore }
+    typealias Completion = MeteringConnectionPool.Completion
 
     private struct Pending {
         var completion: Completion
+        var request: ByteBuffer
+        var resends: Int
         var deadline: NIODeadline
         var timeout: TimeAmount
     }
@@ -248,7 +247,9 @@ final class MeteringExchangeHandler: ChannelInboundHandler, @unchecked Sendable 
     /// The connection failed or is closing: it takes no more exchanges.
     private var finished = false
     /// The connection answered everything written to it and stays open.
-    var becameIdle: () -> Void = {}
+    var becameIdle: (any Channel, MeteringExchangeHandler) -> Void = { _, _ in }
+    /// Sends again an exchange the server did not process: request, timeout, resends so far, completion.
+    var resend: (ByteBuffer, TimeAmount, Int, @escaping Completion) -> Void = { _, _, _, completion in completion(.unreachable) }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
@@ -258,10 +259,10 @@ final class MeteringExchangeHandler: ChannelInboundHandler, @unchecked Sendable 
 
     /// Writes `request` (flushed by the caller) and answers `completion` on this loop once its response is read, or
     /// the connection fails; false, with `completion` never called, when the connection takes no more exchanges.
-    func send(_ request: ByteBuffer, timeout: TimeAmount, completion: @escaping Completion) -> Bool {
+    func send(_ request: ByteBuffer, timeout: TimeAmount, resends: Int = 0, completion: @escaping Completion) -> Bool {
         guard isUsable, let context else { return false }
         let deadline = NIODeadline.now() + timeout
-        pending.append(Pending(completion: completion, deadline: deadline, timeout: timeout))
+        pending.append(Pending(completion: completion, request: request, resends: resends, deadline: deadline, timeout: timeout))
         armTimer(at: deadline)
         context.write(wrapOutboundOut(request), promise: nil)
         return true
@@ -276,13 +277,26 @@ final class MeteringExchangeHandler: ChannelInboundHandler, @unchecked Sendable 
         timer.fired()
         guard let oldest = pending.first else { return }
         guard NIODeadline.now() >= oldest.deadline else { return armTimer(at: oldest.deadline) }
-        fail(ChannelError.connectTimeout(oldest.timeout))
+        fail()
     }
 
-    /// Every pending exchange fails with `error` and the connection closes.
-    private func fail(_ error: any Error) {
+    /// Every pending exchange is answered `.unreachable` and the connection closes.
+    private func fail() {
         finished = true
-        while let next = pending.popFirst() { next.completion(.failure(error)) }
+        while let next = pending.popFirst() { next.completion(.unreachable) }
+        context?.close(promise: nil)
+    }
+
+    /// A response closed the connection: the exchanges behind it were not processed and are sent again.
+    private func closedAfterResponse() {
+        finished = true
+        while let next = pending.popFirst() {
+            if next.resends < MeteringConnectionPool.pipelineDepth {
+                resend(next.request, next.timeout, next.resends + 1, next.completion)
+            } else {
+                next.completion(.unreachable)
+            }
+        }
         context?.close(promise: nil)
     }
 
@@ -294,23 +308,23 @@ final class MeteringExchangeHandler: ChannelInboundHandler, @unchecked Sendable 
             while let response = try parser.next() {
                 guard let exchange = pending.popFirst() else { throw MeteringResponseParser.Malformed("a response came with no request pending") }
                 answered = true
-                exchange.completion(.success(response))
-                if !response.keepAlive { return fail(NotProcessed.closedBefore) }
+                exchange.completion(MeteringAnswer(status: response.status, header: response.header))
+                if !response.keepAlive { return closedAfterResponse() }
             }
         } catch {
-            return fail(error)
+            return fail()
         }
-        if answered, pending.isEmpty, !finished { becameIdle() }
+        if answered, pending.isEmpty, !finished { becameIdle(context.channel, self) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         timer.cancel()
         finished = true
-        while let next = pending.popFirst() { next.completion(.failure(ChannelError.ioOnClosedChannel)) }
+        while let next = pending.popFirst() { next.completion(.unreachable) }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(error)
+        fail()
     }
 }
