@@ -11,11 +11,20 @@ public enum Credentials: Sendable, Equatable {
 
     /// Parameters for the Service Management API.
     var meteringParameters: [(String, String)] {
+        var parameters: [(String, String)] = []
+        appendMeteringParameters(to: &parameters)
+        return parameters
+    }
+
+    /// `meteringParameters` appended to a call's query (no array of their own).
+    func appendMeteringParameters(to query: inout [(String, String)]) {
         switch self {
-        case .userKey(let key): return [("user_key", key)]
-        case .appID(let id, let key): return [("app_id", id), ("app_key", key)]
-        case .clientID(let id): return [("app_id", id)]
-        case .accessToken: return []
+        case .userKey(let key): query.append(("user_key", key))
+        case .appID(let id, let key):
+            query.append(("app_id", id))
+            query.append(("app_key", key))
+        case .clientID(let id): query.append(("app_id", id))
+        case .accessToken: break
         }
     }
 

@@ -454,9 +454,13 @@ public final class Gateway: Sendable {
 
     func meteringCall(_ endpoint: MeteringCall.Endpoint, product: GatewayProduct, credentials: Credentials, match: RuleMatch,
                       request: GatewayRequest) -> MeteringCall {
-        var query: [(String, String)] = [(product.backendAuthenticationType, product.backendAuthenticationValue), ("service_id", product.id)]
-        query += credentials.meteringParameters
-        for u in match.usage { query.append(("usage[\(u.metric)]", String(u.delta))) }
+        // One array, sized once (made on every request with the cache off).
+        var query: [(String, String)] = []
+        query.reserveCapacity(5 + match.usage.count)
+        query.append((product.backendAuthenticationType, product.backendAuthenticationValue))
+        query.append(("service_id", product.id))
+        credentials.appendMeteringParameters(to: &query)
+        for u in match.usage { query.append(("usage[" + u.metric + "]", String(u.delta))) }
         if product.chain.sendsReferrer, let referrer = request.header("referer") { query.append(("referrer", referrer)) }
         return MeteringCall(endpoint: endpoint, baseURL: settings.backendEndpointOverride ?? product.backendEndpoint ?? "",
                             hostHeader: settings.backendEndpointOverride == nil ? product.backendHost : nil, query: query)

@@ -54,7 +54,13 @@ final class MeteringConnectionPool: Sendable {
 
     let host: String
     let port: Int
-    private let idle = Mutex<[ObjectIdentifier: [(connection: Connection, since: NIODeadline)]]>([:])
+    /// Idle connections by event loop, most recently used last; each loop's list is changed in place (a list held
+    /// in the dictionary by value would be copied on every change: once per batch).
+    private let idle = Mutex<[ObjectIdentifier: IdleList]>([:])
+
+    private final class IdleList: @unchecked Sendable {
+        var entries: [(connection: Connection, since: NIODeadline)] = []
+    }
     private let batches = Mutex<[ObjectIdentifier: Batch]>([:])
     static let maximumIdle = 256
     /// Exchanges pipelined on one connection in one tick at most; more go to another connection.
@@ -188,30 +194,36 @@ final class MeteringConnectionPool: Sendable {
     }
 
     private func takeIdle(on loop: any EventLoop) -> Connection? {
+        guard let list = idle.withLock({ $0[ObjectIdentifier(loop)] }), !list.entries.isEmpty else { return nil }
+        // The list is only changed on its loop, which this is.
         let now = NIODeadline.now()
-        return idle.withLock { all in
-            while let last = all[ObjectIdentifier(loop)]?.popLast() {
-                if last.connection.handler.isUsable, now - last.since < Self.idleLifetime { return last.connection }
-                last.connection.channel.close(promise: nil)
-            }
-            return nil
+        while let last = list.entries.popLast() {
+            if last.connection.handler.isUsable, now - last.since < Self.idleLifetime { return last.connection }
+            last.connection.channel.close(promise: nil)
         }
+        return nil
     }
 
     /// Called by a connection's handler when its last pending exchange was answered and the connection stays open.
     private func putIdle(_ connection: Connection) {
-        let kept = idle.withLock { all -> Bool in
-            let key = ObjectIdentifier(connection.channel.eventLoop)
-            guard all[key, default: []].count < Self.maximumIdle else { return false }
-            all[key, default: []].append((connection, .now()))
-            return true
+        let key = ObjectIdentifier(connection.channel.eventLoop)
+        let list = idle.withLock { all in
+            if let known = all[key] { return known }
+            let made = IdleList()
+            all[key] = made
+            return made
         }
-        if !kept { connection.channel.close(promise: nil) }
+        guard list.entries.count < Self.maximumIdle else { return connection.channel.close(promise: nil) }
+        list.entries.append((connection, .now()))
     }
 
     func close() {
         for list in idle.withLock({ all in defer { all.removeAll() }; return Array(all.values) }) {
-            for entry in list { entry.connection.channel.close(promise: nil) }
+            // Each list on its own loop (the only place it changes).
+            list.entries.first?.connection.channel.eventLoop.execute {
+                for entry in list.entries { entry.connection.channel.close(promise: nil) }
+                list.entries.removeAll()
+            }
         }
     }
 }
