@@ -105,9 +105,14 @@ public struct RequestArguments: Sendable, Equatable {
     }
 
     static func writeEncoded(_ s: String, into buffer: inout ByteBuffer) {
-        let utf8 = s.utf8
+        // A native string's bytes are read in place (walking the UTF-8 view checks its representation per byte).
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { writeEncoded($0, into: &buffer) }
+        if done == nil { Array(s.utf8).withUnsafeBufferPointer { writeEncoded($0, into: &buffer) } }
+    }
+
+    static func writeEncoded(_ utf8: UnsafeBufferPointer<UInt8>, into buffer: inout ByteBuffer) {
         if utf8.allSatisfy(isUnreserved) {
-            buffer.writeString(s)
+            buffer.writeBytes(utf8)
             return
         }
         // Written through one pointer into room reserved for the worst case (every byte escaped): a write per

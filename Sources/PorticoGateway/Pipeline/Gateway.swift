@@ -496,11 +496,15 @@ public final class Gateway: Sendable {
 
     /// `send` with the answer handed to `completion`: a client that answers on the calling event loop does so
     /// without a task (a gateway alone, with the cache off, asks metering on every request).
+    /// Sends `call` for the pipeline; `completion` gets the answer as it is and counts it with `count(_:to:)` (one
+    /// closure per call rather than a second one wrapping it to count).
     public func ask(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
-        metering.send(call, executor: executor, deferred: false) { answer in
-            BackendCallCounters.shared.increment(endpoint: call.endpoint.metricLabel, status: answer.statusClass)
-            completion(answer)
-        }
+        metering.send(call, executor: executor, deferred: false, completion: completion)
+    }
+
+    /// Counts an answer to a call sent with `ask`; its completion calls this first.
+    public func count(_ answer: MeteringAnswer, to endpoint: MeteringCall.Endpoint) {
+        BackendCallCounters.shared.increment(endpoint: endpoint.metricLabel, status: answer.statusClass)
     }
 
     /// The `apicast` policy's authorization: from the cache, or once metering answered (`memo.meteringAnswer`).

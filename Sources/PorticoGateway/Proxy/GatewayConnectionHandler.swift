@@ -366,7 +366,9 @@ final class GatewayConnectionHandler: ChannelInboundHandler, UpstreamDelegate, D
         case .decided:
             break
         case .asks(let call):
+            let gateway = self.gateway, endpoint = call.endpoint
             gateway.ask(call, executor: executor) { answer in
+                gateway.count(answer, to: endpoint)
                 var memo = learnt
                 memo.answered(answer)
                 goOn(memo)
