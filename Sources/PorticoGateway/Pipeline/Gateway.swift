@@ -490,14 +490,13 @@ public final class Gateway: Sendable {
 
     func send(_ call: MeteringCall) async -> MeteringAnswer {
         let answer = await metering.send(call)
-        BackendCallCounters.shared.increment(endpoint: call.endpoint.metricLabel, status: answer.statusClass)
+        count(answer, to: call.endpoint)
         return answer
     }
 
     /// `send` with the answer handed to `completion`: a client that answers on the calling event loop does so
-    /// without a task (a gateway alone, with the cache off, asks metering on every request).
-    /// Sends `call` for the pipeline; `completion` gets the answer as it is and counts it with `count(_:to:)` (one
-    /// closure per call rather than a second one wrapping it to count).
+    /// without a task (a gateway alone, with the cache off, asks metering on every request). `completion` counts the
+    /// answer with `count(_:to:)` itself: one closure per call rather than a second one wrapping it to count.
     public func ask(_ call: MeteringCall, executor: (any TaskExecutor)?, completion: @escaping @Sendable (MeteringAnswer) -> Void) {
         metering.send(call, executor: executor, deferred: false, completion: completion)
     }
